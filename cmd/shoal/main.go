@@ -1,0 +1,61 @@
+// Command shoal runs the shoal Kinesis-compatible server and its tools.
+//
+//	shoal server [flags]      serve the Kinesis API on --addr, keeping data in --data-dir
+//	shoal bench put|get ...   drive any Kinesis endpoint and report throughput and latency
+//
+// Run "shoal server -h" or "shoal bench put -h" for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "shoal:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: shoal <command> [flags]
+
+commands:
+  server       run the Kinesis-compatible server
+  bench put    load-test PutRecords/PutRecord against a Kinesis endpoint
+  bench get    load-test GetRecords against a Kinesis endpoint
+  version      print the version
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "server":
+		return runServer(ctx, args[1:], stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout)
+	case "version":
+		fmt.Fprintln(stdout, "shoal", version)
+		return nil
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/shoalstream/shoal/internal/storage"
+	"github.com/shoalstream/shoal/server"
+)
+
+func runServer(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("shoal server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		addr        = fs.String("addr", "127.0.0.1:4567", "address to listen on (HTTP/1.1 and h2c)")
+		dataDir     = fs.String("data-dir", "./shoal-data", "directory for stream metadata and shard logs")
+		fsync       = fs.String("fsync", "always", "when appends are durable: always (before the ack), interval, or never")
+		fsyncEvery  = fs.Duration("fsync-interval", 200*time.Millisecond, "sync period with --fsync=interval")
+		segment     = fs.Int64("segment-bytes", 64<<20, "shard log segment size")
+		region      = fs.String("region", "us-east-1", "region in ARNs")
+		account     = fs.String("account-id", "000000000000", "12-digit account id in ARNs")
+		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		throughput  = fs.Bool("enforce-throughput", false, "enforce per-shard provisioned throughput limits (1 MiB/s or 1000 records/s in, 2 MiB/s and 5 calls/s out)")
+		createDelay = fs.Duration("create-delay", 0, "how long a new stream stays CREATING")
+		deleteDelay = fs.Duration("delete-delay", 0, "how long a deleted stream stays DELETING")
+		updateDelay = fs.Duration("update-delay", 0, "how long a stream stays UPDATING after a change")
+		shardLimit  = fs.Int("shard-limit", 10000, "account shard quota")
+		drain       = fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: shoal server [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	mode, err := storage.ParseFsyncMode(*fsync)
+	if err != nil {
+		return err
+	}
+	level, err := zapcore.ParseLevel(*logLevel)
+	if err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(level)
+	zc.Sampling = nil
+	logger, err := zc.Build()
+	if err != nil {
+		return err
+	}
+	defer logger.Sync() //nolint:errcheck // best effort at exit
+
+	srv, err := server.New(server.Config{
+		DataDir: *dataDir, Fsync: mode, FsyncInterval: *fsyncEvery, SegmentBytes: *segment,
+		Region: *region, AccountID: *account, EnforceThroughput: *throughput,
+		CreateDelay: *createDelay, DeleteDelay: *deleteDelay, UpdateDelay: *updateDelay,
+		ShardLimit: int32(*shardLimit), Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("data_dir", *dataDir), zap.String("fsync", mode.String()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		_ = srv.Shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), *drain)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	<-errc
+	return err
+}

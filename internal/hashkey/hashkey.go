@@ -1,0 +1,189 @@
+// Package hashkey maps Kinesis partition keys to the 128-bit hash key space and
+// does arithmetic on hash keys: MD5 of the UTF-8 key read as an unsigned
+// big-endian integer, in 0 .. 2^128-1.
+//
+// The server uses it to route records to shards, the producer to predict the
+// shard of a record, and the consumer to drop user records whose hash key lies
+// outside the shard that delivered them.
+package hashkey
+
+import (
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"math/big"
+	"math/bits"
+)
+
+// Key is a 128-bit hash key. Hi holds the most significant 64 bits.
+type Key struct {
+	Hi, Lo uint64
+}
+
+// Max is the largest hash key, 2^128-1.
+var Max = Key{Hi: ^uint64(0), Lo: ^uint64(0)}
+
+// ErrInvalid reports a string that is not a decimal hash key in 0 .. 2^128-1.
+var ErrInvalid = errors.New("hashkey: not a decimal integer in [0, 2^128-1]")
+
+// FromPartitionKey returns the hash key of a partition key: MD5 of its UTF-8
+// bytes read as a big-endian unsigned integer.
+func FromPartitionKey(pk string) Key {
+	sum := md5.Sum([]byte(pk))
+	return FromBytes(sum)
+}
+
+// FromBytes reads a 16-byte big-endian integer.
+func FromBytes(b [16]byte) Key {
+	var k Key
+	for i := 0; i < 8; i++ {
+		k.Hi = k.Hi<<8 | uint64(b[i])
+		k.Lo = k.Lo<<8 | uint64(b[8+i])
+	}
+	return k
+}
+
+// Cmp returns -1, 0 or +1 as k is less than, equal to or greater than o.
+func (k Key) Cmp(o Key) int {
+	switch {
+	case k.Hi < o.Hi:
+		return -1
+	case k.Hi > o.Hi:
+		return 1
+	case k.Lo < o.Lo:
+		return -1
+	case k.Lo > o.Lo:
+		return 1
+	}
+	return 0
+}
+
+// Add returns k+o, and whether the sum overflowed 128 bits.
+func (k Key) Add(o Key) (Key, bool) {
+	lo, c := bits.Add64(k.Lo, o.Lo, 0)
+	hi, c := bits.Add64(k.Hi, o.Hi, c)
+	return Key{Hi: hi, Lo: lo}, c != 0
+}
+
+// Sub returns k-o, and whether it borrowed (o > k).
+func (k Key) Sub(o Key) (Key, bool) {
+	lo, b := bits.Sub64(k.Lo, o.Lo, 0)
+	hi, b := bits.Sub64(k.Hi, o.Hi, b)
+	return Key{Hi: hi, Lo: lo}, b != 0
+}
+
+// Big returns k as a big.Int.
+func (k Key) Big() *big.Int {
+	b := new(big.Int).SetUint64(k.Hi)
+	b.Lsh(b, 64)
+	return b.Or(b, new(big.Int).SetUint64(k.Lo))
+}
+
+// String formats k in decimal, as Kinesis writes hash keys.
+func (k Key) String() string {
+	return FormatUint128(k.Hi, k.Lo)
+}
+
+// Parse reads a decimal hash key. It accepts exactly what Kinesis accepts for
+// ExplicitHashKey and HashKeyRange values: 0|[1-9][0-9]{0,38}, below 2^128.
+func Parse(s string) (Key, error) {
+	hi, lo, err := ParseUint128(s)
+	if err != nil {
+		return Key{}, err
+	}
+	return Key{Hi: hi, Lo: lo}, nil
+}
+
+// SplitEvenly divides the whole hash key space into n contiguous ranges of
+// (nearly) equal size, as CreateStream does, and returns each range's start
+// and end (inclusive). The last range absorbs the remainder. n must be >= 1.
+func SplitEvenly(n int) (starts, ends []Key) {
+	if n < 1 {
+		n = 1
+	}
+	// size = floor(2^128 / n), computed as floor((2^128-1)/n) adjusted.
+	total := new(big.Int).Lsh(big.NewInt(1), 128)
+	size := new(big.Int).Div(total, big.NewInt(int64(n)))
+	cur := new(big.Int)
+	for i := 0; i < n; i++ {
+		start := fromBig(cur)
+		next := new(big.Int).Add(cur, size)
+		var end Key
+		if i == n-1 {
+			end = Max
+		} else {
+			end = fromBig(new(big.Int).Sub(next, big.NewInt(1)))
+		}
+		starts = append(starts, start)
+		ends = append(ends, end)
+		cur = next
+	}
+	return starts, ends
+}
+
+func fromBig(b *big.Int) Key {
+	var buf [16]byte
+	b.FillBytes(buf[:])
+	return FromBytes(buf)
+}
+
+// FormatUint128 formats the 128-bit unsigned integer hi<<64|lo in decimal
+// without allocating more than the result.
+func FormatUint128(hi, lo uint64) string {
+	if hi == 0 {
+		return fmt.Sprint(lo)
+	}
+	var buf [40]byte
+	i := len(buf)
+	const chunk = 1e19 // largest power of ten below 2^64
+	for hi != 0 || lo != 0 {
+		var r uint64
+		hi, r = bits.Div64(0, hi, chunk)
+		lo, r = bits.Div64(r, lo, chunk)
+		if hi == 0 && lo == 0 {
+			for r != 0 {
+				i--
+				buf[i] = byte('0' + r%10)
+				r /= 10
+			}
+			break
+		}
+		for j := 0; j < 19; j++ {
+			i--
+			buf[i] = byte('0' + r%10)
+			r /= 10
+		}
+	}
+	return string(buf[i:])
+}
+
+// ParseUint128 parses a canonical decimal (no sign, no leading zeros except
+// "0" itself, at most 39 digits) into a 128-bit unsigned integer.
+func ParseUint128(s string) (hi, lo uint64, err error) {
+	if len(s) == 0 || len(s) > 39 || (len(s) > 1 && s[0] == '0') {
+		return 0, 0, ErrInvalid
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, 0, ErrInvalid
+		}
+		// (hi,lo) = (hi,lo)*10 + d
+		h1, l1 := bits.Mul64(lo, 10)
+		h2, l2 := bits.Mul64(hi, 10)
+		if h2 != 0 {
+			return 0, 0, ErrInvalid
+		}
+		nhi, carry := bits.Add64(l2, h1, 0)
+		if carry != 0 {
+			return 0, 0, ErrInvalid
+		}
+		nlo, carry := bits.Add64(l1, uint64(c-'0'), 0)
+		nhi, carry = bits.Add64(nhi, 0, carry)
+		if carry != 0 {
+			return 0, 0, ErrInvalid
+		}
+		hi, lo = nhi, nlo
+	}
+	return hi, lo, nil
+}

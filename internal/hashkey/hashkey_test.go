@@ -1,0 +1,82 @@
+package hashkey
+
+import (
+	"crypto/md5"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestFormatParseRoundTrip(t *testing.T) {
+	cases := []Key{{0, 0}, {0, 1}, {0, ^uint64(0)}, {1, 0}, Max, {0x8000000000000000, 0}, {12345, 67890}}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 2000; i++ {
+		cases = append(cases, Key{r.Uint64() >> (r.IntN(64)), r.Uint64()})
+	}
+	for _, k := range cases {
+		s := k.String()
+		if want := k.Big().String(); s != want {
+			t.Fatalf("String(%v) = %s, want %s", k, s, want)
+		}
+		got, err := Parse(s)
+		if err != nil || got != k {
+			t.Fatalf("Parse(%s) = %v, %v; want %v", s, got, err, k)
+		}
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	for _, s := range []string{"", "-1", "01", "1a", " 1", "340282366920938463463374607431768211456", "1000000000000000000000000000000000000000"} {
+		if _, err := Parse(s); err == nil {
+			t.Errorf("Parse(%q) succeeded", s)
+		}
+	}
+	if k, err := Parse("340282366920938463463374607431768211455"); err != nil || k != Max {
+		t.Errorf("Parse(max) = %v, %v", k, err)
+	}
+}
+
+func TestFromPartitionKeyMatchesBigInt(t *testing.T) {
+	for _, pk := range []string{"a", "partition-1", "ü", "x"} {
+		sum := md5.Sum([]byte(pk))
+		want := new(big.Int).SetBytes(sum[:])
+		if got := FromPartitionKey(pk).Big(); got.Cmp(want) != 0 {
+			t.Errorf("%q: %s want %s", pk, got, want)
+		}
+	}
+}
+
+func TestSplitEvenly(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 4, 7, 100} {
+		starts, ends := SplitEvenly(n)
+		if starts[0] != (Key{}) || ends[n-1] != Max {
+			t.Fatalf("n=%d: does not cover the space", n)
+		}
+		for i := 1; i < n; i++ {
+			next, _ := ends[i-1].Add(Key{Lo: 1})
+			if next != starts[i] {
+				t.Fatalf("n=%d: gap between %d and %d", n, i-1, i)
+			}
+		}
+	}
+	// AWS: a 2-shard stream splits at 2^127.
+	starts, _ := SplitEvenly(2)
+	if starts[1].String() != "170141183460469231731687303715884105728" {
+		t.Fatalf("2-shard split at %s", starts[1])
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("0")
+	f.Add("340282366920938463463374607431768211455")
+	f.Add("123")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if k.String() != s {
+			t.Fatalf("round trip %q -> %q", s, k.String())
+		}
+	})
+}

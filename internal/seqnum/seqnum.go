@@ -1,0 +1,91 @@
+// Package seqnum encodes and decodes shoal's Kinesis sequence numbers.
+//
+// A sequence number is a 128-bit unsigned integer written in decimal. Its top
+// bit is always set, so every sequence number has exactly 39 digits and
+// numeric order equals string order. The remaining bits carry where the
+// record lives, so the server finds a record from its sequence number without
+// a search:
+//
+//	bit  127      1 (fixed width marker)
+//	bits 120..126 layout version (1)
+//	bits  88..119 shard index (the number in shardId-000000000007)
+//	bits  32..87  logical byte offset of the record's batch in the shard log
+//	bits  16..31  index of the record within its batch
+//	bits   0..15  reserved, zero
+//
+// Within a shard, later records have larger offsets or larger indexes, so
+// sequence numbers strictly increase; the shard index makes them unique
+// within a stream, and makes every child shard's numbers larger than its
+// parents'.
+package seqnum
+
+import (
+	"errors"
+
+	"github.com/shoalstream/shoal/internal/hashkey"
+)
+
+// Version is the layout version this package writes.
+const Version = 1
+
+// MaxOffset is the first batch offset that cannot be encoded.
+const MaxOffset = 1 << 56
+
+// ErrInvalid reports a string that is not a shoal sequence number.
+var ErrInvalid = errors.New("seqnum: not a valid sequence number")
+
+// Number is a decoded sequence number.
+type Number struct {
+	Shard  uint32 // shard index
+	Offset uint64 // logical byte offset of the batch, < MaxOffset
+	Index  uint16 // record index within the batch
+}
+
+// Less reports whether n orders before o within one shard.
+func (n Number) Less(o Number) bool {
+	if n.Shard != o.Shard {
+		return n.Shard < o.Shard
+	}
+	if n.Offset != o.Offset {
+		return n.Offset < o.Offset
+	}
+	return n.Index < o.Index
+}
+
+// words returns the 128-bit value as two 64-bit words.
+func (n Number) words() (hi, lo uint64) {
+	hi = 1<<63 | uint64(Version)<<56 | uint64(n.Shard)<<24 | (n.Offset>>32)&0xFFFFFF
+	lo = (n.Offset&0xFFFFFFFF)<<32 | uint64(n.Index)<<16
+	return hi, lo
+}
+
+// String formats n as the decimal sequence number clients see.
+func (n Number) String() string {
+	hi, lo := n.words()
+	return hashkey.FormatUint128(hi, lo)
+}
+
+// AppendText appends the decimal form of n to b.
+func (n Number) AppendText(b []byte) ([]byte, error) {
+	return append(b, n.String()...), nil
+}
+
+// Parse decodes a sequence number written by String. It rejects anything
+// else, including well-formed decimals that no shoal server could have issued.
+func Parse(s string) (Number, error) {
+	if len(s) != 39 {
+		return Number{}, ErrInvalid
+	}
+	hi, lo, err := hashkey.ParseUint128(s)
+	if err != nil {
+		return Number{}, ErrInvalid
+	}
+	if hi>>63 != 1 || (hi>>56)&0x7F != Version || lo&0xFFFF != 0 {
+		return Number{}, ErrInvalid
+	}
+	return Number{
+		Shard:  uint32(hi >> 24),
+		Offset: (hi&0xFFFFFF)<<32 | lo>>32,
+		Index:  uint16(lo >> 16),
+	}, nil
+}

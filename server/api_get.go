@@ -1,0 +1,198 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shoalstream/shoal/internal/seqnum"
+	"github.com/shoalstream/shoal/internal/storage"
+	"github.com/shoalstream/shoal/internal/wire"
+)
+
+// Shard iterator types.
+const (
+	iterAtSequenceNumber    = "AT_SEQUENCE_NUMBER"
+	iterAfterSequenceNumber = "AFTER_SEQUENCE_NUMBER"
+	iterTrimHorizon         = "TRIM_HORIZON"
+	iterLatest              = "LATEST"
+	iterAtTimestamp         = "AT_TIMESTAMP"
+)
+
+// GetRecords bounds.
+const (
+	maxGetRecordsLimit = 10000
+	maxGetRecordsBytes = 10 << 20
+)
+
+func (s *Server) getShardIterator(_ context.Context, in *wire.GetShardIteratorInput) (*wire.GetShardIteratorOutput, error) {
+	var v validator
+	v.streamRef(in.StreamName, in.StreamARN)
+	v.reqStr("shardId", in.ShardID, 1, maxShardIDLen, shardIDRE)
+	if v.required("shardIteratorType", in.ShardIteratorType != nil) {
+		v.enum("shardIteratorType", in.ShardIteratorType, iterAfterSequenceNumber, iterAtSequenceNumber, iterAtTimestamp, iterTrimHorizon, iterLatest)
+	}
+	v.str("startingSequenceNumber", in.StartingSequenceNumber, 0, 0, sequenceNumberRE)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	st, err := s.lookupRef(in.StreamRef)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.readable(st); err != nil {
+		return nil, err
+	}
+	st.mu.RLock()
+	sh := st.shardByID(*in.ShardID)
+	st.mu.RUnlock()
+	if sh == nil {
+		return nil, ErrResourceNotFound.With("Shard %s in stream %s under account %s does not exist", *in.ShardID, st.name, s.cfg.AccountID)
+	}
+	typ := *in.ShardIteratorType
+	bySeq := typ == iterAtSequenceNumber || typ == iterAfterSequenceNumber
+	switch {
+	case bySeq && in.StartingSequenceNumber == nil:
+		return nil, ErrInvalidArgument.With("Must specify StartingSequenceNumber for ShardIteratorType %s.", typ)
+	case !bySeq && in.StartingSequenceNumber != nil:
+		return nil, ErrInvalidArgument.With("Request specified StartingSequenceNumber, but ShardIteratorType is %s; StartingSequenceNumber is only valid for AT_SEQUENCE_NUMBER and AFTER_SEQUENCE_NUMBER.", typ)
+	case typ == iterAtTimestamp && in.Timestamp == nil:
+		return nil, ErrInvalidArgument.With("Must specify Timestamp for ShardIteratorType AT_TIMESTAMP.")
+	case typ != iterAtTimestamp && in.Timestamp != nil:
+		return nil, ErrInvalidArgument.With("Request specified Timestamp, but ShardIteratorType is %s; Timestamp is only valid for AT_TIMESTAMP.", typ)
+	}
+
+	var pos storage.Position
+	switch typ {
+	case iterTrimHorizon:
+		pos = s.trimHorizon(st, sh)
+	case iterLatest:
+		pos = sh.log.End()
+	case iterAtTimestamp:
+		pos = sh.log.SeekTime(in.Timestamp.Millis())
+		if th := s.trimHorizon(st, sh); pos.Less(th) {
+			pos = th
+		}
+	default:
+		n, err := seqnum.Parse(*in.StartingSequenceNumber)
+		if err != nil {
+			return nil, ErrInvalidArgument.With("StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", *in.StartingSequenceNumber, sh.id, st.name, s.cfg.AccountID)
+		}
+		if n.Shard != sh.index {
+			return nil, ErrInvalidArgument.With("Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", shardIDOf(n.Shard), sh.id)
+		}
+		pos = storage.Position{Offset: n.Offset, Index: n.Index}
+		if typ == iterAfterSequenceNumber {
+			pos = after(pos)
+		}
+	}
+	if in.DryRun != nil && *in.DryRun {
+		return nil, s.dryRun()
+	}
+	it := iterator{streamID: st.id, stream: st.name, shard: sh.index, pos: pos, issuedMs: s.cfg.Now().UnixMilli()}
+	return &wire.GetShardIteratorOutput{ShardIterator: s.encodeIterator(it)}, nil
+}
+
+// after returns the position just after p. Past the last index of a batch it
+// points into the batch's bytes, which the log reads as "the next batch".
+func after(p storage.Position) storage.Position {
+	if p.Index == ^uint16(0) {
+		return storage.Position{Offset: p.Offset + 1}
+	}
+	return storage.Position{Offset: p.Offset, Index: p.Index + 1}
+}
+
+func (s *Server) getRecords(_ context.Context, in *wire.GetRecordsInput) (*wire.GetRecordsOutput, error) {
+	var v validator
+	v.reqStr("shardIterator", in.ShardIterator, 1, maxIteratorLen, nil)
+	v.intRange("limit", in.Limit, 1, maxGetRecordsLimit)
+	v.str("streamARN", in.StreamARN, 1, maxStreamARNLen, streamARNRE)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	it, err := s.decodeIterator(*in.ShardIterator)
+	if err != nil {
+		return nil, ErrInvalidArgument.With("Invalid ShardIterator.")
+	}
+	now := s.cfg.Now().UnixMilli()
+	if now-it.issuedMs > iteratorTTLMillis {
+		return nil, ErrExpiredIterator.With("Iterator expired. The iterator was created at time %s while right now it is %s which is further in the future than the tolerated delay of %d milliseconds.",
+			fmtMillis(it.issuedMs), fmtMillis(now), iteratorTTLMillis)
+	}
+	if in.StreamARN != nil {
+		name, err := s.parseStreamARN(*in.StreamARN)
+		if err != nil {
+			return nil, err
+		}
+		if name != it.stream {
+			return nil, ErrInvalidArgument.With("StreamARN %s does not match the stream of the ShardIterator.", *in.StreamARN)
+		}
+	}
+	name := it.stream
+	st, err := s.lookup(&name, nil)
+	if err != nil {
+		return nil, err
+	}
+	if st.id != it.streamID {
+		return nil, s.notFound(st.name)
+	}
+	if err := s.readable(st); err != nil {
+		return nil, err
+	}
+	st.mu.RLock()
+	var sh *shard
+	for _, x := range st.shards {
+		if x.index == it.shard {
+			sh = x
+			break
+		}
+	}
+	st.mu.RUnlock()
+	if sh == nil {
+		return nil, ErrResourceNotFound.With("Shard %s in stream %s under account %s does not exist", shardIDOf(it.shard), st.name, s.cfg.AccountID)
+	}
+	if sh.readRate != nil && !sh.readRate.allowCall(s.cfg.Now()) {
+		return nil, s.throttled(st, sh)
+	}
+	if in.DryRun != nil && *in.DryRun {
+		return nil, s.dryRun()
+	}
+	limit := maxGetRecordsLimit
+	if in.Limit != nil {
+		limit = int(*in.Limit)
+	}
+	from := it.pos
+	if th := s.trimHorizon(st, sh); from.Less(th) {
+		from = th
+	}
+	entries, next, err := sh.log.Read(from, limit, maxGetRecordsBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read %s/%s: %w", st.name, sh.id, err)
+	}
+	out := &wire.GetRecordsOutput{Records: make([]wire.Record, len(entries))}
+	bytes := 0
+	for i, e := range entries {
+		out.Records[i] = wire.Record{
+			SequenceNumber:              seqnum.Number{Shard: sh.index, Offset: e.Pos.Offset, Index: e.Pos.Index}.String(),
+			ApproximateArrivalTimestamp: wire.Timestamp(e.ArrivalMillis),
+			Data:                        e.Data,
+			PartitionKey:                e.PartitionKey,
+		}
+		bytes += len(e.Data) + len(e.PartitionKey)
+	}
+	if sh.readRate != nil {
+		sh.readRate.charge(bytes)
+	}
+	end := sh.log.End()
+	if next.Less(end) && len(entries) > 0 {
+		if lag := sh.log.LastArrival() - entries[len(entries)-1].ArrivalMillis; lag > 0 {
+			out.MillisBehindLatest = lag
+		}
+	}
+	nit := s.encodeIterator(iterator{streamID: st.id, stream: st.name, shard: sh.index, pos: next, issuedMs: now})
+	out.NextShardIterator = &nit
+	return out, nil
+}
+
+func fmtMillis(ms int64) string {
+	return fmt.Sprintf("%d", ms)
+}

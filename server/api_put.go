@@ -1,0 +1,271 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/shoalstream/shoal/internal/hashkey"
+	"github.com/shoalstream/shoal/internal/seqnum"
+	"github.com/shoalstream/shoal/internal/storage"
+	"github.com/shoalstream/shoal/internal/wire"
+)
+
+// maxPutRecordsBytes bounds the data and partition keys of one PutRecords.
+const (
+	maxPutRecordsBytes   = 10 << 20
+	maxPutRecordsEntries = 500
+)
+
+func (s *Server) dryRun() error {
+	return ErrDryRunOperation.With("Request would have succeeded, but DryRun flag is set.")
+}
+
+// route picks the shard of one record: by its explicit hash key, by the MD5 of
+// its partition key, or round robin under the AUTO distribution strategy.
+// The caller holds st.mu for reading.
+func (s *Server) route(st *stream, pk, ehk *string) (*shard, error) {
+	if st.distribution == distributionAuto {
+		return st.open[st.rr.Add(1)%uint64(len(st.open))], nil
+	}
+	var k hashkey.Key
+	if ehk != nil {
+		var err error
+		if k, err = hashkey.Parse(*ehk); err != nil {
+			return nil, ErrInvalidArgument.With("Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", *ehk)
+		}
+	} else {
+		k = hashkey.FromPartitionKey(*pk)
+	}
+	sh := st.shardFor(k)
+	if sh == nil {
+		return nil, ErrInternalFailure.With("no open shard covers hash key %s", k)
+	}
+	return sh, nil
+}
+
+// checkRecordSize enforces the stream's maximum record size (data plus
+// partition key), which UpdateMaxRecordSize sets.
+func checkRecordSize(st *stream, member string, data []byte, pk *string) error {
+	n := len(data)
+	if pk != nil {
+		n += len(*pk)
+	}
+	if max := int(st.maxRecordKiB) * 1024; n > max {
+		return ErrValidation.With("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have a record size (data and partition key) less than or equal to %d bytes, the stream's maximum record size; it has %d bytes", member, max, n)
+	}
+	return nil
+}
+
+func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.PutRecordOutput, error) {
+	var v validator
+	v.streamRef(in.StreamName, in.StreamARN)
+	v.required("data", in.Data != nil)
+	v.blobMax("data", in.Data, maxDataBytesModel)
+	v.str("partitionKey", in.PartitionKey, 1, maxPartitionKey, nil)
+	v.str("explicitHashKey", in.ExplicitHashKey, 0, 0, hashKeyRE)
+	v.str("sequenceNumberForOrdering", in.SequenceNumberForOrdering, 0, 0, sequenceNumberRE)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	st, err := s.lookupRef(in.StreamRef)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.readable(st); err != nil {
+		return nil, err
+	}
+	if in.SequenceNumberForOrdering != nil {
+		if _, err := seqnum.Parse(*in.SequenceNumberForOrdering); err != nil {
+			return nil, ErrInvalidArgument.With("ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", *in.SequenceNumberForOrdering, st.name, s.cfg.AccountID)
+		}
+	}
+	st.mu.RLock()
+	if in.PartitionKey == nil && st.distribution != distributionAuto {
+		st.mu.RUnlock()
+		var v validator
+		v.required("partitionKey", false)
+		return nil, v.err()
+	}
+	err = checkRecordSize(st, "data", in.Data, in.PartitionKey)
+	var sh *shard
+	if err == nil {
+		sh, err = s.route(st, in.PartitionKey, in.ExplicitHashKey)
+	}
+	st.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	if sh.writeRate != nil && !sh.writeRate.take(s.cfg.Now(), recordSize(in.Data, in.PartitionKey)) {
+		return nil, s.throttled(st, sh)
+	}
+	if in.DryRun != nil && *in.DryRun {
+		return nil, s.dryRun()
+	}
+	first, _, err := sh.log.Append([]storage.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
+	if err != nil {
+		return nil, s.appendError(st, sh, err)
+	}
+	return &wire.PutRecordOutput{
+		ShardID:        sh.id,
+		SequenceNumber: seqnum.Number{Shard: sh.index, Offset: first.Offset, Index: first.Index}.String(),
+		EncryptionType: "NONE",
+	}, nil
+}
+
+func recordSize(data []byte, pk *string) int {
+	if pk == nil {
+		return len(data)
+	}
+	return len(data) + len(*pk)
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func (s *Server) throttled(st *stream, sh *shard) *APIError {
+	return ErrProvisionedThroughputExceeded.With("Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.cfg.AccountID)
+}
+
+// appendError maps a failed append: a closed log means the stream was
+// deleted under the request; anything else (disk full, I/O error) is an
+// internal failure and nothing of the failed batch was acknowledged.
+func (s *Server) appendError(st *stream, sh *shard, err error) error {
+	if errors.Is(err, storage.ErrClosed) {
+		return s.notFound(st.name)
+	}
+	return fmt.Errorf("append to %s/%s: %w", st.name, sh.id, err)
+}
+
+// shardBatch is the part of a PutRecords request bound for one shard.
+type shardBatch struct {
+	sh      *shard
+	idx     []int // positions in the request
+	records []storage.Record
+	first   storage.Position
+	err     error
+}
+
+func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.PutRecordsOutput, error) {
+	var v validator
+	v.streamRef(in.StreamName, in.StreamARN)
+	if v.required("records", in.Records != nil) {
+		if n := len(in.Records); n < 1 || n > maxPutRecordsEntries {
+			c := "Member must have length greater than or equal to 1"
+			if n > maxPutRecordsEntries {
+				c = fmt.Sprintf("Member must have length less than or equal to %d", maxPutRecordsEntries)
+			}
+			v.add(fmt.Sprintf("'[%d records]'", n), "records", c)
+		}
+	}
+	total := 0
+	for i := range in.Records {
+		r := &in.Records[i]
+		m := fmt.Sprintf("records.%d.member.", i+1)
+		if r.Data == nil {
+			v.required(m+"data", false)
+		}
+		v.blobMax(m+"data", r.Data, maxDataBytesModel)
+		v.str(m+"partitionKey", r.PartitionKey, 1, maxPartitionKey, nil)
+		v.str(m+"explicitHashKey", r.ExplicitHashKey, 0, 0, hashKeyRE)
+		total += recordSize(r.Data, r.PartitionKey)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if total > maxPutRecordsBytes {
+		return nil, ErrInvalidArgument.With("Records size exceeds %d bytes: the data and partition keys of one PutRecords request must not exceed 10 MiB (this request has %d bytes).", maxPutRecordsBytes, total)
+	}
+	st, err := s.lookupRef(in.StreamRef)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.readable(st); err != nil {
+		return nil, err
+	}
+
+	out := &wire.PutRecordsOutput{Records: make([]wire.PutRecordsResultEntry, len(in.Records)), EncryptionType: "NONE"}
+	var batches []*shardBatch
+	byShard := make(map[*shard]*shardBatch, 4)
+	now := s.cfg.Now()
+	st.mu.RLock()
+	for i := range in.Records {
+		r := &in.Records[i]
+		if r.PartitionKey == nil && st.distribution != distributionAuto {
+			st.mu.RUnlock()
+			var v validator
+			v.required(fmt.Sprintf("records.%d.member.partitionKey", i+1), false)
+			return nil, v.err()
+		}
+		if err := checkRecordSize(st, fmt.Sprintf("records.%d.member.data", i+1), r.Data, r.PartitionKey); err != nil {
+			st.mu.RUnlock()
+			return nil, err
+		}
+		sh, err := s.route(st, r.PartitionKey, r.ExplicitHashKey)
+		if err != nil {
+			st.mu.RUnlock()
+			return nil, err
+		}
+		if sh.writeRate != nil && !sh.writeRate.take(now, recordSize(r.Data, r.PartitionKey)) {
+			out.Records[i] = wire.PutRecordsResultEntry{ErrorCode: ErrProvisionedThroughputExceeded.Code, ErrorMessage: s.throttled(st, sh).Message}
+			out.FailedRecordCount++
+			continue
+		}
+		b := byShard[sh]
+		if b == nil {
+			b = &shardBatch{sh: sh}
+			byShard[sh] = b
+			batches = append(batches, b)
+		}
+		b.idx = append(b.idx, i)
+		b.records = append(b.records, storage.Record{PartitionKey: deref(r.PartitionKey), Data: r.Data})
+	}
+	st.mu.RUnlock()
+	if in.DryRun != nil && *in.DryRun {
+		return nil, s.dryRun()
+	}
+
+	// Append to each shard; the appends of different shards run in parallel
+	// so that their fsyncs overlap.
+	if len(batches) == 1 {
+		b := batches[0]
+		b.first, _, b.err = b.sh.log.Append(b.records)
+	} else {
+		var wg sync.WaitGroup
+		for _, b := range batches[1:] {
+			wg.Go(func() { b.first, _, b.err = b.sh.log.Append(b.records) })
+		}
+		if len(batches) > 0 {
+			b := batches[0]
+			b.first, _, b.err = b.sh.log.Append(b.records)
+		}
+		wg.Wait()
+	}
+	for _, b := range batches {
+		if b.err != nil {
+			if errors.Is(b.err, storage.ErrClosed) {
+				return nil, s.notFound(st.name)
+			}
+			s.log.Warn("append failed", zap.String("stream", st.name), zap.String("shard", b.sh.id), zap.Error(b.err))
+			for _, i := range b.idx {
+				out.Records[i] = wire.PutRecordsResultEntry{ErrorCode: "InternalFailure", ErrorMessage: "Internal service failure."}
+				out.FailedRecordCount++
+			}
+			continue
+		}
+		for j, i := range b.idx {
+			out.Records[i] = wire.PutRecordsResultEntry{
+				ShardID:        b.sh.id,
+				SequenceNumber: seqnum.Number{Shard: b.sh.index, Offset: b.first.Offset, Index: b.first.Index + uint16(j)}.String(),
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/shoalstream/shoal/internal/storage"
+)
+
+// Config configures a Server. The zero value is valid except for DataDir:
+// every other zero field takes the default its comment gives.
+type Config struct {
+	// DataDir holds the stream metadata and the shard logs. Required.
+	DataDir string
+	// Fsync says when an append is durable: storage.FsyncAlways (the zero
+	// value: a record is acknowledged only once fdatasync returned),
+	// FsyncInterval (synced every FsyncInterval) or FsyncNever (the OS decides).
+	Fsync storage.FsyncMode
+	// FsyncInterval is the sync period in FsyncInterval mode. Zero means 200ms.
+	FsyncInterval time.Duration
+	// SegmentBytes is the size at which a shard log starts a new segment.
+	// Zero means 64 MiB.
+	SegmentBytes int64
+	// Region and AccountID form the ARNs the server hands out and accepts.
+	// Zero means "us-east-1" and "000000000000".
+	Region    string
+	AccountID string
+	// CreateDelay and DeleteDelay are how long a stream stays CREATING or
+	// DELETING. Zero means the transition happens before the call returns
+	// (the stream is ACTIVE, or gone, at once). The AWS SDK waiters poll
+	// every 10 s at least, so any visible delay costs their users 10 s.
+	CreateDelay time.Duration
+	DeleteDelay time.Duration
+	// UpdateDelay is how long a stream stays UPDATING after a change of mode,
+	// retention or shard count. Zero means at once.
+	UpdateDelay time.Duration
+	// EnforceThroughput turns on the per-shard limits of provisioned Kinesis:
+	// writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s.
+	// Off by default.
+	EnforceThroughput bool
+	// ShardLimit is the account's shard quota. Zero means 10,000.
+	ShardLimit int32
+	// OnDemandStreamLimit is the account's on-demand stream quota. Zero means 50.
+	OnDemandStreamLimit int32
+	// RetentionCheckInterval is how often expired segments are deleted.
+	// Zero means one minute.
+	RetentionCheckInterval time.Duration
+	// Logger receives structured logs. Nil means zap.NewNop().
+	Logger *zap.Logger
+	// Now is the clock. Nil means time.Now. For tests.
+	Now func() time.Time
+}
+
+var (
+	regionRE  = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+	accountRE = regexp.MustCompile(`^\d{12}$`)
+)
+
+func (c Config) withDefaults() Config {
+	if c.FsyncInterval == 0 {
+		c.FsyncInterval = 200 * time.Millisecond
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = 64 << 20
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.AccountID == "" {
+		c.AccountID = "000000000000"
+	}
+	if c.ShardLimit == 0 {
+		c.ShardLimit = 10000
+	}
+	if c.OnDemandStreamLimit == 0 {
+		c.OnDemandStreamLimit = 50
+	}
+	if c.RetentionCheckInterval == 0 {
+		c.RetentionCheckInterval = time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("DataDir is required"))
+	}
+	if !regionRE.MatchString(c.Region) {
+		errs = append(errs, fmt.Errorf("Region %q is not a region name", c.Region))
+	}
+	if !accountRE.MatchString(c.AccountID) {
+		errs = append(errs, fmt.Errorf("AccountID %q is not 12 digits", c.AccountID))
+	}
+	if c.FsyncInterval < 0 || c.CreateDelay < 0 || c.DeleteDelay < 0 || c.UpdateDelay < 0 || c.RetentionCheckInterval < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if c.SegmentBytes < 4096 {
+		errs = append(errs, fmt.Errorf("SegmentBytes %d is below 4096", c.SegmentBytes))
+	}
+	if c.ShardLimit < 1 || c.OnDemandStreamLimit < 1 {
+		errs = append(errs, errors.New("limits must be positive"))
+	}
+	return errors.Join(errs...)
+}

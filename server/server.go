@@ -1,0 +1,316 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Server is a Kinesis Data Streams endpoint backed by shard logs on disk.
+// Create one with New, serve it with Serve, and stop it with Shutdown.
+type Server struct {
+	cfg Config
+	log *zap.Logger
+	ops map[string]opFunc
+
+	mu          sync.RWMutex       // guards the fields below; taken before any stream's mu
+	streams     map[string]*stream // by name
+	secret      []byte             // HMAC key of shard iterators and pagination tokens
+	account     accountSettings
+	nextShardID uint64 // unused yet; reserved for resharding
+
+	httpMu  sync.Mutex // guards httpSrv and ln
+	httpSrv *http.Server
+	ln      net.Listener
+
+	done      chan struct{} // closed by Shutdown
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// opFunc runs one operation on a decoded request body.
+type opFunc func(ctx context.Context, c codec, body []byte) (any, error)
+
+// op adapts a typed handler to an opFunc.
+func op[In, Out any](fn func(context.Context, *In) (*Out, error)) opFunc {
+	return func(ctx context.Context, c codec, body []byte) (any, error) {
+		in := new(In)
+		if err := c.decode(body, in); err != nil {
+			return nil, ErrSerialization.With("%s", serializationMessage(err))
+		}
+		out, err := fn(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+}
+
+func serializationMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("Unexpected value of type %s for member %s", te.Value, te.Field)
+	}
+	return "Unable to parse the request body: " + err.Error()
+}
+
+// New opens (or creates) the data directory, recovers every stream's shard
+// logs, and returns a server ready to Serve.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		streams: make(map[string]*stream),
+		done:    make(chan struct{}),
+	}
+	s.ops = s.operations()
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	s.bg.Add(1)
+	go s.housekeeping()
+	return s, nil
+}
+
+// Handler returns the HTTP handler that serves the Kinesis API, for callers
+// that run their own http.Server. It must still be stopped with Shutdown.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// Serve accepts connections on ln, speaking HTTP/1.1 and cleartext HTTP/2
+// with prior knowledge (h2c) on the same port. It returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: 1000,
+		},
+	}
+	s.httpMu.Lock()
+	select {
+	case <-s.done:
+		s.httpMu.Unlock()
+		return http.ErrServerClosed
+	default:
+	}
+	s.httpSrv, s.ln = srv, ln
+	s.httpMu.Unlock()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Addr returns the address Serve listens on, or nil before Serve.
+func (s *Server) Addr() net.Addr {
+	s.httpMu.Lock()
+	defer s.httpMu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Shutdown stops accepting connections, waits for in-flight requests until
+// ctx ends, stops background work, and syncs and closes every shard log.
+// It is safe to call more than once; later calls return the first result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.httpMu.Lock()
+		close(s.done)
+		srv := s.httpSrv
+		s.httpMu.Unlock()
+		var errs []error
+		if srv != nil {
+			if err := srv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+				_ = srv.Close()
+			}
+		}
+		s.bg.Wait()
+		errs = append(errs, s.closeStreams())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// maxBodyBytes bounds a request body: the largest legal PutRecords carries
+// 10 MiB of data, which base64 makes 13.4 MiB, plus up to 500 partition keys
+// and hash keys and the JSON around them.
+const maxBodyBytes = 16 << 20
+
+const targetPrefix = "Kinesis_20131202."
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("x-amzn-RequestId", newRequestID())
+
+	ct := r.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ct)
+	var c codec = jsonCodec{}
+	switch mt {
+	case contentTypeCBOR:
+		c = cborCodec{}
+	case contentTypeJSON, "application/x-amz-json-1.0", "":
+	case "application/json":
+		// AWS answers plain JSON with a coral envelope and 404.
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException","message":null},"Version":"1.0"}`)
+		return
+	default:
+		s.writeError(w, c, ErrUnknownOperation.With("Unsupported content type %q", ct))
+		return
+	}
+	if r.Method != http.MethodPost {
+		s.writeError(w, c, ErrAccessDenied.With("Unable to determine service/operation name to be authorized"))
+		return
+	}
+	target := r.Header.Get("X-Amz-Target")
+	name, ok := strings.CutPrefix(target, targetPrefix)
+	fn := s.ops[name]
+	if !ok || fn == nil {
+		s.writeError(w, c, ErrUnknownOperation)
+		return
+	}
+
+	buf := getBuf()
+	defer putBuf(buf)
+	if r.ContentLength > maxBodyBytes {
+		s.writeTooLarge(w, c)
+		return
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes)); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.writeTooLarge(w, c)
+			return
+		}
+		s.log.Debug("read request body", zap.Error(err))
+		s.writeError(w, c, ErrSerialization.With("Unable to read the request body"))
+		return
+	}
+	if buf.Len() == 0 {
+		s.writeError(w, c, ErrSerialization.With("The request body is empty"))
+		return
+	}
+	out, err := fn(r.Context(), c, buf.Bytes())
+	if err != nil {
+		if ae, ok := asAPIError(err); !ok || ae.Fault == FaultServer {
+			s.log.Warn("request failed", zap.String("operation", name), zap.Error(err))
+		}
+		s.writeError(w, c, err)
+		return
+	}
+	s.writeOutput(w, c, out)
+}
+
+func (s *Server) writeTooLarge(w http.ResponseWriter, c codec) {
+	ae := ErrSerialization.With("Request body exceeds the maximum of %d bytes", maxBodyBytes)
+	ae.Status = http.StatusRequestEntityTooLarge
+	s.writeError(w, c, ae)
+}
+
+func (s *Server) writeOutput(w http.ResponseWriter, c codec, out any) {
+	buf := getBuf()
+	defer putBuf(buf)
+	if err := c.encode(buf, out); err != nil {
+		s.log.Error("encode response", zap.Error(err))
+		s.writeError(w, c, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", c.contentType())
+	h.Set("Content-Length", fmt.Sprint(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// writeError is the one place errors reach the wire.
+func (s *Server) writeError(w http.ResponseWriter, c codec, err error) {
+	ae, _ := asAPIError(err)
+	buf := getBuf()
+	defer putBuf(buf)
+	_ = c.encode(buf, errorBody{Type: ae.Code, Message: ae.Message})
+	h := w.Header()
+	h.Set("Content-Type", c.contentType())
+	h.Set("X-Amzn-ErrorType", ae.Code)
+	h.Set("Content-Length", fmt.Sprint(buf.Len()))
+	w.WriteHeader(ae.Status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+type errorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message,omitempty"`
+}
+
+// housekeeping runs periodic work: retention trimming and, in FsyncInterval
+// mode, syncing the shard logs. It stops when Shutdown closes done.
+func (s *Server) housekeeping() {
+	defer s.bg.Done()
+	retention := time.NewTicker(s.cfg.RetentionCheckInterval)
+	defer retention.Stop()
+	var syncC <-chan time.Time
+	if s.cfg.Fsync == fsyncInterval {
+		t := time.NewTicker(s.cfg.FsyncInterval)
+		defer t.Stop()
+		syncC = t.C
+	}
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-retention.C:
+			s.enforceRetention()
+		case <-syncC:
+			s.syncAll()
+		}
+	}
+}
