@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"go.uber.org/zap"
 )
 
@@ -60,9 +60,9 @@ func op[In, Out any](fn func(context.Context, *In) (*Out, error)) opFunc {
 }
 
 func serializationMessage(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("Unexpected value of type %s for member %s", te.Value, te.Field)
+	var se *json.SemanticError
+	if errors.As(err, &se) && se.JSONPointer != "" {
+		return fmt.Sprintf("Unexpected value for member %s: %v", se.JSONPointer, se.Err)
 	}
 	return "Unable to parse the request body: " + err.Error()
 }

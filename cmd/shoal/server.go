@@ -33,6 +33,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		updateDelay = fs.Duration("update-delay", 0, "how long a stream stays UPDATING after a change")
 		shardLimit  = fs.Int("shard-limit", 10000, "account shard quota")
 		drain       = fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
+		pprofAddr   = fs.String("pprof-addr", "", "if set, serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: shoal server [flags]")
@@ -73,6 +74,14 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("data_dir", *dataDir), zap.String("fsync", mode.String()))
+	if *pprofAddr != "" {
+		stopPprof, err := servePprof(*pprofAddr)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		defer stopPprof()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
