@@ -95,3 +95,26 @@ func BenchmarkRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOpen measures recovery: scanning and validating a 64 MiB log.
+func BenchmarkOpen(b *testing.B) {
+	dir := b.TempDir()
+	l := mustOpen(b, dir, Options{Fsync: FsyncNever, SegmentBytes: 16 << 20})
+	recs := benchRecords(125)
+	for l.Size() < 64<<20 {
+		if _, _, err := l.Append(recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	size := l.Size()
+	l.Close()
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		l, err := Open(dir, Options{Fsync: FsyncNever})
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.Close()
+	}
+}

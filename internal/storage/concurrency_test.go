@@ -41,6 +41,15 @@ func TestConcurrentAppendRead(t *testing.T) {
 								t.Errorf("read record %v beyond committed end %v", e.Pos, end)
 							}
 						}
+						if len(es) > 0 {
+							// exercise the index lookups concurrently with appends
+							if p := l.SeekTime(es[0].ArrivalMillis); es[0].Pos.Less(p) {
+								t.Errorf("SeekTime(%d) = %v, after record %v", es[0].ArrivalMillis, p, es[0].Pos)
+							}
+							if ms, ok := l.ArrivalAt(es[0].Pos); !ok || ms != es[0].ArrivalMillis {
+								t.Errorf("ArrivalAt(%v) = %d, %v", es[0].Pos, ms, ok)
+							}
+						}
 						seen[r] = append(seen[r], es...)
 						pos = next
 						if len(es) == 0 && finished {
@@ -173,5 +182,59 @@ func TestReadersSeeOnlyDurable(t *testing.T) {
 	}
 	if es := readAll(t, l, 100); len(es) != 2+followers {
 		t.Fatalf("read %d records after sync", len(es))
+	}
+}
+
+// TestConcurrentTrim trims segments while appenders and readers run.
+func TestConcurrentTrim(t *testing.T) {
+	clock := &fakeClock{ms: 1}
+	l := mustOpen(t, t.TempDir(), Options{Fsync: FsyncInterval, SegmentBytes: 2048, Now: clock.Now})
+	defer l.Close()
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	for r := 0; r < 3; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pos := Position{}
+			for !done.Load() {
+				es, next, err := l.Read(pos, 10, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, e := range es {
+					if e.Pos.Less(pos) {
+						t.Errorf("went backwards: %v < %v", e.Pos, pos)
+					}
+					pos = e.Pos
+				}
+				pos = next
+				l.Oldest()
+				l.Size()
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !done.Load() {
+			if _, err := l.TrimBefore(l.LastArrival() - 5); err != nil {
+				t.Error(err)
+			}
+			l.Sync()
+		}
+	}()
+	for i := 0; i < 2000; i++ {
+		clock.Add(1)
+		if _, _, err := l.Append([]Record{{PartitionKey: "k", Data: make([]byte, 100)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done.Store(true)
+	wg.Wait()
+	es := readAll(t, l, 100)
+	if len(es) == 0 || es[0].Pos != l.Oldest() || es[len(es)-1].ArrivalMillis != l.LastArrival() {
+		t.Fatal("inconsistent log after concurrent trims")
 	}
 }

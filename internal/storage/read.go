@@ -319,17 +319,19 @@ func (l *Log) SeekTime(ms int64) Position {
 		}
 		j := sort.Search(len(s.index), func(i int) bool { return s.index[i].ms >= ms })
 		if j == 0 {
+			p := Position{Offset: s.index[0].off}
 			l.mu.Unlock()
-			return Position{Offset: s.index[0].off}
+			return p
 		}
 		found := endPos
 		if j < len(s.index) && s.index[j].off < committed {
 			found = Position{Offset: s.index[j].off}
 		}
 		limit := min(s.end(), committed, found.Offset)
+		start := s.index[j-1].off
 		s.acquire()
 		l.mu.Unlock()
-		c := cursor{l: l, st: st, committed: committed, seg: s, end: limit, pos: s.index[j-1].off}
+		c := cursor{l: l, st: st, committed: committed, seg: s, end: limit, pos: start}
 		defer c.close()
 		for c.pos < limit {
 			h, ok, err := c.header(false)

@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // buildLog writes a small log and returns its directory and records.
@@ -94,6 +97,12 @@ func TestRecoverGarbageTail(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			os.WriteFile(filepath.Join(dir, filepath.Base(path)), append(append([]byte(nil), orig...), tail...), 0o644)
+			core, logs := observer.New(zap.WarnLevel)
+			l := mustOpen(t, dir, Options{Fsync: FsyncNever, Logger: zap.New(core)})
+			l.Close()
+			if logs.FilterMessage("truncating damaged segment tail").Len() != 1 {
+				t.Fatalf("no recovery warning logged: %v", logs.All())
+			}
 			reopenCheck(t, dir, want, uint64(len(orig)))
 			fi, _ := os.Stat(filepath.Join(dir, filepath.Base(path)))
 			if fi.Size() != int64(len(orig))+int64(batchSize([]Record{{PartitionKey: "post", Data: []byte("crash")}})) {
