@@ -78,8 +78,12 @@ func (s *Server) changeRetention(in *wire.RetentionInput, increase bool) (*wire.
 		if !increase && h > old {
 			return nil, ErrInvalidArgument.With("Requested retention period (%d hours) for stream %s can not be longer than existing retention period (%d hours). Use IncreaseRetentionPeriod API.", h, st.name, old)
 		}
+		oldFloor := st.trimFloorMs
+		// Pin what has expired under the old period, so a longer period
+		// does not resurrect it.
+		st.trimFloorMs = st.retentionCutoff(s.cfg.Now())
 		st.retentionHours = h
-		return func() { st.retentionHours = old }, nil
+		return func() { st.retentionHours, st.trimFloorMs = old, oldFloor }, nil
 	})
 	if err != nil {
 		return nil, err
@@ -459,8 +463,17 @@ const (
 	commitmentMinimumDaysMilli = int64(365) * 24 * 3600 * 1000
 )
 
+// currentAccount returns the account settings as of now: a commitment
+// ENABLED_UNTIL_EARLIEST_ALLOWED_END is over (DISABLED) once its end has passed.
+func currentAccount(a accountSettings, now int64) accountSettings {
+	if a.CommitmentStatus == commitmentEnabledUntilEnd && now >= a.CommitmentEnd {
+		a.CommitmentStatus = commitmentDisabled
+	}
+	return a
+}
+
 func (s *Server) accountOutput() *wire.AccountSettingsOutput {
-	a := s.account
+	a := currentAccount(s.account, s.cfg.Now().UnixMilli())
 	o := &wire.MinimumThroughputBillingCommitmentOutput{Status: commitmentDisabled}
 	if a.CommitmentStatus != "" {
 		o.Status = a.CommitmentStatus
@@ -502,6 +515,7 @@ func (s *Server) updateAccountSettings(_ context.Context, in *wire.UpdateAccount
 	defer s.mu.Unlock()
 	old := s.account
 	now := s.cfg.Now().UnixMilli()
+	s.account = currentAccount(s.account, now)
 	switch want {
 	case commitmentEnabled:
 		if s.account.CommitmentStatus != commitmentEnabled {
@@ -510,6 +524,7 @@ func (s *Server) updateAccountSettings(_ context.Context, in *wire.UpdateAccount
 	case commitmentDisabled:
 		switch s.account.CommitmentStatus {
 		case "", commitmentDisabled:
+			s.account = old
 			return nil, ErrInvalidArgument.With("The minimum throughput billing commitment is not enabled.")
 		default:
 			if now < s.account.CommitmentStart+commitmentMinimumDaysMilli {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/shoalstream/shoal/internal/seqnum"
@@ -81,6 +82,11 @@ func (s *Server) getShardIterator(_ context.Context, in *wire.GetShardIteratorIn
 			return nil, ErrInvalidArgument.With("Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", shardIDOf(n.Shard), sh.id)
 		}
 		pos = storage.Position{Offset: n.Offset, Index: n.Index}
+		if n.Epoch != st.epoch || !pos.Less(sh.log.End()) {
+			// The shard holds no such record: the number is from the future,
+			// or from an earlier stream of the same name.
+			return nil, ErrInvalidArgument.With("StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *in.StartingSequenceNumber, sh.id, st.name, s.cfg.AccountID)
+		}
 		if typ == iterAfterSequenceNumber {
 			pos = after(pos)
 		}
@@ -150,10 +156,12 @@ func (s *Server) getRecords(_ context.Context, in *wire.GetRecordsInput) (*wire.
 	if sh == nil {
 		return nil, ErrResourceNotFound.With("Shard %s in stream %s under account %s does not exist", shardIDOf(it.shard), st.name, s.cfg.AccountID)
 	}
-	if sh.readRate != nil && !sh.readRate.allowCall(s.cfg.Now()) {
+	// A dry run takes no capacity: it must not throttle the real reads.
+	dry := in.DryRun != nil && *in.DryRun
+	if !dry && sh.readRate != nil && !sh.readRate.allowCall(s.cfg.Now()) {
 		return nil, s.throttled(st, sh)
 	}
-	if in.DryRun != nil && *in.DryRun {
+	if dry {
 		return nil, s.dryRun()
 	}
 	limit := maxGetRecordsLimit
@@ -165,6 +173,9 @@ func (s *Server) getRecords(_ context.Context, in *wire.GetRecordsInput) (*wire.
 		from = th
 	}
 	entries, next, err := sh.log.Read(from, limit, maxGetRecordsBytes)
+	if errors.Is(err, storage.ErrClosed) {
+		return nil, s.notFound(st.name) // the stream was deleted under the request
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s/%s: %w", st.name, sh.id, err)
 	}
@@ -172,7 +183,7 @@ func (s *Server) getRecords(_ context.Context, in *wire.GetRecordsInput) (*wire.
 	bytes := 0
 	for i, e := range entries {
 		out.Records[i] = wire.Record{
-			SequenceNumber:              seqnum.Number{Shard: sh.index, Offset: e.Pos.Offset, Index: e.Pos.Index}.String(),
+			SequenceNumber:              st.seq(sh, e.Pos),
 			ApproximateArrivalTimestamp: wire.Timestamp(e.ArrivalMillis),
 			Data:                        e.Data,
 			PartitionKey:                e.PartitionKey,

@@ -99,10 +99,12 @@ func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.Pu
 	if err != nil {
 		return nil, err
 	}
-	if sh.writeRate != nil && !sh.writeRate.take(s.cfg.Now(), recordSize(in.Data, in.PartitionKey)) {
+	// A dry run takes no capacity: it must not throttle the real writes.
+	dry := in.DryRun != nil && *in.DryRun
+	if !dry && sh.writeRate != nil && !sh.writeRate.take(s.cfg.Now(), recordSize(in.Data, in.PartitionKey)) {
 		return nil, s.throttled(st, sh)
 	}
-	if in.DryRun != nil && *in.DryRun {
+	if dry {
 		return nil, s.dryRun()
 	}
 	first, _, err := sh.log.Append([]storage.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
@@ -111,7 +113,7 @@ func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.Pu
 	}
 	return &wire.PutRecordOutput{
 		ShardID:        sh.id,
-		SequenceNumber: seqnum.Number{Shard: sh.index, Offset: first.Offset, Index: first.Index}.String(),
+		SequenceNumber: st.seq(sh, first),
 		EncryptionType: "NONE",
 	}, nil
 }
@@ -195,6 +197,7 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 	var batches []*shardBatch
 	byShard := make(map[*shard]*shardBatch, 4)
 	now := s.cfg.Now()
+	dry := in.DryRun != nil && *in.DryRun // a dry run takes no capacity
 	st.mu.RLock()
 	for i := range in.Records {
 		r := &in.Records[i]
@@ -213,7 +216,7 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 			st.mu.RUnlock()
 			return nil, err
 		}
-		if sh.writeRate != nil && !sh.writeRate.take(now, recordSize(r.Data, r.PartitionKey)) {
+		if !dry && sh.writeRate != nil && !sh.writeRate.take(now, recordSize(r.Data, r.PartitionKey)) {
 			out.Records[i] = wire.PutRecordsResultEntry{ErrorCode: ErrProvisionedThroughputExceeded.Code, ErrorMessage: s.throttled(st, sh).Message}
 			out.FailedRecordCount++
 			continue
@@ -228,7 +231,7 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 		b.records = append(b.records, storage.Record{PartitionKey: deref(r.PartitionKey), Data: r.Data})
 	}
 	st.mu.RUnlock()
-	if in.DryRun != nil && *in.DryRun {
+	if dry {
 		return nil, s.dryRun()
 	}
 
@@ -263,7 +266,7 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 		for j, i := range b.idx {
 			out.Records[i] = wire.PutRecordsResultEntry{
 				ShardID:        b.sh.id,
-				SequenceNumber: seqnum.Number{Shard: b.sh.index, Offset: b.first.Offset, Index: b.first.Index + uint16(j)}.String(),
+				SequenceNumber: st.seq(b.sh, storage.Position{Offset: b.first.Offset, Index: b.first.Index + uint16(j)}),
 			}
 		}
 	}

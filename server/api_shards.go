@@ -55,7 +55,10 @@ func (f shardFilter) keep(sh *shard, trimMs int64) bool {
 	case filterFromTrimHorizon:
 		return true // every shard still listed holds data at or after the trim horizon
 	case filterAtTimestamp:
-		return sh.createdMs <= f.ts && (open || sh.closedMs > f.ts)
+		// A shard without parents holds its hash keys from the stream's
+		// beginning: a timestamp before the stream was created finds it.
+		initial := sh.parent == "" && sh.adjParent == ""
+		return (initial || sh.createdMs <= f.ts) && (open || sh.closedMs > f.ts)
 	case filterFromTimestamp:
 		return open || sh.closedMs > f.ts
 	}
@@ -149,7 +152,7 @@ func (s *Server) listShards(_ context.Context, in *wire.ListShardsInput) (*wire.
 
 	st.mu.RLock()
 	status := st.status
-	trimMs := s.cfg.Now().UnixMilli() - int64(st.retentionHours)*3600*1000
+	trimMs := st.retentionCutoff(s.cfg.Now())
 	out := &wire.ListShardsOutput{Shards: []wire.Shard{}}
 	more := false
 	for _, sh := range st.shards {
@@ -163,7 +166,7 @@ func (s *Server) listShards(_ context.Context, in *wire.ListShardsInput) (*wire.
 			more = true
 			break
 		}
-		out.Shards = append(out.Shards, describeShard(sh))
+		out.Shards = append(out.Shards, describeShard(st, sh))
 	}
 	st.mu.RUnlock()
 	if status == statusCreating {

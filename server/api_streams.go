@@ -82,7 +82,7 @@ func (s *Server) createStream(_ context.Context, in *wire.CreateStreamInput) (*w
 	}
 	now := s.cfg.Now().UnixMilli()
 	st := &stream{
-		name: name, id: id, arn: s.streamARN(name), created: now,
+		name: name, id: id, epoch: epochOf(id), arn: s.streamARN(name), created: now,
 		status: statusCreating, mode: mode, retentionHours: defaultRetentionHours,
 		tags: map[string]string{}, maxRecordKiB: maxKiB, warmMiBps: in.WarmThroughputMiBps,
 		distribution: distribution,
@@ -264,7 +264,7 @@ func (s *Server) describeStream(_ context.Context, in *wire.DescribeStreamInput)
 			d.HasMoreShards = true
 			break
 		}
-		d.Shards = append(d.Shards, describeShard(sh))
+		d.Shards = append(d.Shards, describeShard(st, sh))
 	}
 	return &wire.DescribeStreamOutput{StreamDescription: d}, nil
 }
@@ -276,11 +276,11 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func describeShard(sh *shard) wire.Shard {
+func describeShard(st *stream, sh *shard) wire.Shard {
 	w := wire.Shard{
 		ShardID:             sh.id,
 		HashKeyRange:        wire.HashKeyRange{StartingHashKey: sh.start.String(), EndingHashKey: sh.end.String()},
-		SequenceNumberRange: wire.SequenceNumberRange{StartingSequenceNumber: sh.startingSequenceNumber()},
+		SequenceNumberRange: wire.SequenceNumberRange{StartingSequenceNumber: st.seq(sh, storage.Position{})},
 	}
 	if sh.parent != "" {
 		p := sh.parent

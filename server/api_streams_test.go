@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,7 +195,7 @@ func manyTags(n int) map[string]string {
 
 func TestCreateStreamShardLimit(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, server.Config{ShardLimit: 10, OnDemandStreamLimit: 2})
+	e := newEnv(t, server.Config{ShardLimit: 10, OnDemandStreamLimit: 1})
 	e.createStream("a", 6)
 	_, err := e.nr.CreateStream(e.ctx, &kinesis.CreateStreamInput{StreamName: aws.String("b"), ShardCount: aws.Int32(5)})
 	wantErr[types.LimitExceededException](t, err)
@@ -206,19 +207,18 @@ func TestCreateStreamShardLimit(t *testing.T) {
 	lim, err := e.c.DescribeLimits(e.ctx, &kinesis.DescribeLimitsInput{})
 	noErr(t, err, "DescribeLimits")
 	if aws.ToInt32(lim.ShardLimit) != 10 || aws.ToInt32(lim.OpenShardCount) != 10 ||
-		aws.ToInt32(lim.OnDemandStreamCount) != 1 || aws.ToInt32(lim.OnDemandStreamCountLimit) != 2 {
+		aws.ToInt32(lim.OnDemandStreamCount) != 1 || aws.ToInt32(lim.OnDemandStreamCountLimit) != 1 {
 		t.Fatalf("DescribeLimits %+v", lim)
 	}
 	// Deleting frees the quota.
 	_, err = e.c.DeleteStream(e.ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("a")})
 	noErr(t, err, "DeleteStream")
-	e.createStream("b", 5)
-	e.createOnDemand("e")
-	// The on-demand stream limit.
-	_, err = e.c.DeleteStream(e.ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("b")})
-	noErr(t, err, "DeleteStream")
+	e.createStream("b", 6)
+	// The on-demand stream limit: 4 more shards fit, a second on-demand stream does not.
 	_, err = e.nr.CreateStream(e.ctx, &kinesis.CreateStreamInput{StreamName: aws.String("f"), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}})
 	wantErr[types.LimitExceededException](t, err)
+	_, err = e.c.DescribeStreamSummary(e.ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("f")})
+	wantErr[types.ResourceNotFoundException](t, err)
 }
 
 func TestDeleteStream(t *testing.T) {
@@ -251,7 +251,7 @@ func TestDeleteStream(t *testing.T) {
 
 func TestStreamStatusDelays(t *testing.T) {
 	t.Parallel()
-	const delay = time.Second
+	const delay = 2 * time.Second
 	e := newEnv(t, server.Config{CreateDelay: delay, DeleteDelay: delay})
 	status := func(name string) (types.StreamStatus, error) {
 		out, err := e.c.DescribeStreamSummary(e.ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
@@ -348,6 +348,20 @@ func TestDescribeStream(t *testing.T) {
 	}
 	if strings.Join(ids, ",") != strings.Join([]string{shardID(0), shardID(1), shardID(2), shardID(3), shardID(4)}, ",") {
 		t.Fatalf("paged shards %v", ids)
+	}
+
+	// The SDK's DescribeStream paginator walks the same pages.
+	p := kinesis.NewDescribeStreamPaginator(e.c, &kinesis.DescribeStreamInput{StreamName: aws.String("s"), Limit: aws.Int32(2)})
+	var pagedIDs []string
+	for p.HasMorePages() {
+		out, err := p.NextPage(e.ctx)
+		noErr(t, err, "DescribeStream paginator")
+		for _, sh := range out.StreamDescription.Shards {
+			pagedIDs = append(pagedIDs, *sh.ShardId)
+		}
+	}
+	if strings.Join(pagedIDs, ",") != strings.Join(ids, ",") {
+		t.Fatalf("paginator read %v", pagedIDs)
 	}
 
 	// Past the last shard: nothing, and no more.
@@ -545,4 +559,86 @@ func flip(s string) string {
 		b[i] = 'A'
 	}
 	return string(b)
+}
+
+func TestConcurrentCreateStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{})
+	const n = 8
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Go(func() {
+			_, err := e.c.CreateStream(e.ctx, &kinesis.CreateStreamInput{StreamName: aws.String("x"), ShardCount: aws.Int32(2)})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		if err == nil {
+			ok++
+			continue
+		}
+		wantErr[types.ResourceInUseException](t, err)
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent CreateStream calls succeeded", ok, n)
+	}
+	if got := aws.ToInt32(e.summary("x").OpenShardCount); got != 2 {
+		t.Fatalf("%d shards", got)
+	}
+}
+
+// TestDeleteStreamUnderLoad deletes a stream while writers and readers hit
+// it: every call either succeeds or fails with ResourceNotFound, never with
+// an internal failure.
+func TestDeleteStreamUnderLoad(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{})
+	for round := 0; round < 5; round++ {
+		e.createStream("s", 2)
+		e.put("s", "k", []byte("seed"))
+		its := []string{
+			e.iterator("s", shardID(0), types.ShardIteratorTypeTrimHorizon, nil, nil),
+			e.iterator("s", shardID(1), types.ShardIteratorTypeTrimHorizon, nil, nil),
+		}
+		stop := make(chan struct{})
+		errs := make(chan error, 64)
+		var wg sync.WaitGroup
+		for g := 0; g < 6; g++ {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					var err error
+					if g%2 == 0 {
+						_, err = e.nr.PutRecord(e.ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String(fmt.Sprint(g)), Data: []byte("x")})
+					} else {
+						_, err = e.nr.GetRecords(e.ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(its[g%len(its)])})
+					}
+					var rnf *types.ResourceNotFoundException
+					if err != nil && !errors.As(err, &rnf) {
+						errs <- err
+						return
+					}
+					if err != nil {
+						return // the stream is gone
+					}
+				}
+			})
+		}
+		_, err := e.c.DeleteStream(e.ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("s")})
+		noErr(t, err, "DeleteStream")
+		close(stop)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: a call racing DeleteStream failed with %v", round, err)
+		}
+	}
 }

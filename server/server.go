@@ -213,7 +213,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutPrefix(target, targetPrefix)
 	fn := s.ops[name]
 	if !ok || fn == nil {
-		s.writeError(w, c, ErrUnknownOperation)
+		s.writeError(w, c, ErrUnknownOperation.With("Unknown operation %q.", target))
 		return
 	}
 

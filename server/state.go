@@ -53,24 +53,25 @@ const (
 type stream struct {
 	name    string
 	id      string // incarnation: a stream re-created under the same name gets a new id
+	epoch   uint16 // tag of id carried in every sequence number (seqnum.Number.Epoch)
 	arn     string
 	created int64 // unix ms
 
 	rr atomic.Uint64 // round robin cursor for the AUTO distribution strategy
 
-	mu                  sync.RWMutex // guards the fields below
-	status              string
-	mode                string
-	retentionHours      int32
-	tags                map[string]string
-	maxRecordKiB        int32
-	warmMiBps           *int32
-	distribution        string
-	metrics             []string
-	shards              []*shard // every shard not yet trimmed, by index
-	open                []*shard // open shards by starting hash key
-	statusTimer         *time.Timer
-	enforceConsumerStop bool
+	mu             sync.RWMutex // guards the fields below
+	status         string
+	mode           string
+	retentionHours int32
+	tags           map[string]string
+	maxRecordKiB   int32
+	warmMiBps      *int32
+	distribution   string
+	metrics        []string
+	shards         []*shard // every shard not yet trimmed, by index
+	open           []*shard // open shards by starting hash key
+	trimFloorMs    int64    // records that arrived before this are gone for good (see retentionCutoff)
+	statusTimer    *time.Timer
 }
 
 // shard is one shard: its place in the hash key space and lineage, and its log.
@@ -91,9 +92,18 @@ type shard struct {
 
 func shardIDOf(index uint32) string { return fmt.Sprintf("shardId-%012d", index) }
 
-// startingSequenceNumber is the lowest sequence number the shard can hold.
-func (sh *shard) startingSequenceNumber() string {
-	return seqnum.Number{Shard: sh.index}.String()
+// seq returns the sequence number of the record at pos in shard sh.
+func (st *stream) seq(sh *shard, pos storage.Position) string {
+	return seqnum.Number{Shard: sh.index, Offset: pos.Offset, Index: pos.Index, Epoch: st.epoch}.String()
+}
+
+// epochOf derives a stream's sequence-number epoch from its id.
+func epochOf(id string) uint16 {
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) < 2 {
+		return 0
+	}
+	return uint16(b[0])<<8 | uint16(b[1])
 }
 
 // shardFor returns the open shard whose hash key range holds k.
@@ -155,6 +165,7 @@ type metaStream struct {
 	WarmMiBps      *int32            `json:"warmMiBps,omitempty"`
 	Distribution   string            `json:"distribution"`
 	Metrics        []string          `json:"metrics,omitempty"`
+	TrimFloorMs    int64             `json:"trimFloorMs,omitempty"`
 	Shards         []metaShard       `json:"shards"`
 }
 
@@ -220,10 +231,10 @@ func (s *Server) load() error {
 	keep := map[string]bool{}
 	for _, ms := range root.Streams {
 		st := &stream{
-			name: ms.Name, id: ms.ID, arn: s.streamARN(ms.Name), created: ms.Created,
+			name: ms.Name, id: ms.ID, epoch: epochOf(ms.ID), arn: s.streamARN(ms.Name), created: ms.Created,
 			status: ms.Status, mode: ms.Mode, retentionHours: ms.RetentionHours, tags: ms.Tags,
 			maxRecordKiB: ms.MaxRecordKiB, warmMiBps: ms.WarmMiBps, distribution: ms.Distribution,
-			metrics: ms.Metrics,
+			metrics: ms.Metrics, trimFloorMs: ms.TrimFloorMs,
 		}
 		if st.tags == nil {
 			st.tags = map[string]string{}
@@ -284,6 +295,7 @@ func (s *Server) saveLocked() error {
 			Name: st.name, ID: st.id, Created: st.created, Status: st.status, Mode: st.mode,
 			RetentionHours: st.retentionHours, Tags: st.tags, MaxRecordKiB: st.maxRecordKiB,
 			WarmMiBps: st.warmMiBps, Distribution: st.distribution, Metrics: st.metrics,
+			TrimFloorMs: st.trimFloorMs,
 		}
 		for _, sh := range st.shards {
 			ms.Shards = append(ms.Shards, metaShard{Index: sh.index, Parent: sh.parent, AdjParent: sh.adjParent,
@@ -392,7 +404,7 @@ func (s *Server) enforceRetention() {
 	var jobs []job
 	for _, st := range s.streams {
 		st.mu.RLock()
-		cutoff := now.Add(-time.Duration(st.retentionHours) * time.Hour).UnixMilli()
+		cutoff := st.retentionCutoff(now)
 		for _, sh := range st.shards {
 			jobs = append(jobs, job{sh.log, cutoff})
 		}
@@ -412,14 +424,20 @@ func (s *Server) enforceRetention() {
 // older than the retention period are gone even before their segment is.
 func (s *Server) trimHorizon(st *stream, sh *shard) storage.Position {
 	st.mu.RLock()
-	hours := st.retentionHours
+	cutoff := st.retentionCutoff(s.cfg.Now())
 	st.mu.RUnlock()
-	cutoff := s.cfg.Now().Add(-time.Duration(hours) * time.Hour).UnixMilli()
 	oldest := sh.log.Oldest()
 	if p := sh.log.SeekTime(cutoff); oldest.Less(p) {
 		return p
 	}
 	return oldest
+}
+
+// retentionCutoff returns the arrival time before which records have expired.
+// It never moves backwards: raising the retention period does not bring back
+// records that had already expired, as in Kinesis. The caller holds st.mu.
+func (st *stream) retentionCutoff(now time.Time) int64 {
+	return max(now.Add(-time.Duration(st.retentionHours)*time.Hour).UnixMilli(), st.trimFloorMs)
 }
 
 func newStreamID() (string, error) {

@@ -11,7 +11,9 @@
 //	bits  88..119 shard index (the number in shardId-000000000007)
 //	bits  32..87  logical byte offset of the record's batch in the shard log
 //	bits  16..31  index of the record within its batch
-//	bits   0..15  reserved, zero
+//	bits   0..15  stream epoch: a tag of the stream's incarnation, so that a
+//	              number from a deleted stream is not mistaken for one of a
+//	              new stream with the same name
 //
 // Within a shard, later records have larger offsets or larger indexes, so
 // sequence numbers strictly increase; the shard index makes them unique
@@ -39,9 +41,10 @@ type Number struct {
 	Shard  uint32 // shard index
 	Offset uint64 // logical byte offset of the batch, < MaxOffset
 	Index  uint16 // record index within the batch
+	Epoch  uint16 // tag of the stream incarnation
 }
 
-// Less reports whether n orders before o within one shard.
+// Less reports whether n orders before o within one shard of one stream.
 func (n Number) Less(o Number) bool {
 	if n.Shard != o.Shard {
 		return n.Shard < o.Shard
@@ -55,7 +58,7 @@ func (n Number) Less(o Number) bool {
 // words returns the 128-bit value as two 64-bit words.
 func (n Number) words() (hi, lo uint64) {
 	hi = 1<<63 | uint64(Version)<<56 | uint64(n.Shard)<<24 | (n.Offset>>32)&0xFFFFFF
-	lo = (n.Offset&0xFFFFFFFF)<<32 | uint64(n.Index)<<16
+	lo = (n.Offset&0xFFFFFFFF)<<32 | uint64(n.Index)<<16 | uint64(n.Epoch)
 	return hi, lo
 }
 
@@ -80,12 +83,13 @@ func Parse(s string) (Number, error) {
 	if err != nil {
 		return Number{}, ErrInvalid
 	}
-	if hi>>63 != 1 || (hi>>56)&0x7F != Version || lo&0xFFFF != 0 {
+	if hi>>63 != 1 || (hi>>56)&0x7F != Version {
 		return Number{}, ErrInvalid
 	}
 	return Number{
 		Shard:  uint32(hi >> 24),
 		Offset: (hi&0xFFFFFF)<<32 | lo>>32,
 		Index:  uint16(lo >> 16),
+		Epoch:  uint16(lo),
 	}, nil
 }
