@@ -31,9 +31,10 @@ type Server struct {
 	account     accountSettings
 	nextShardID uint64 // unused yet; reserved for resharding
 
-	httpMu  sync.Mutex // guards httpSrv and ln
-	httpSrv *http.Server
-	ln      net.Listener
+	httpMu   sync.Mutex // guards httpSrv, ln and newConns
+	httpSrv  *http.Server
+	ln       net.Listener
+	newConns map[net.Conn]struct{} // connections that have not sent a request yet
 
 	done      chan struct{} // closed by Shutdown
 	bg        sync.WaitGroup
@@ -109,6 +110,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: 1000,
 		},
+		ConnState: s.trackConn,
 	}
 	s.httpMu.Lock()
 	select {
@@ -124,6 +126,32 @@ func (s *Server) Serve(ln net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// trackConn remembers the connections that have not sent a request yet, so
+// that Shutdown can close them at once: net/http would wait until they are
+// five seconds old, and HTTP clients routinely open such spare connections.
+func (s *Server) trackConn(c net.Conn, state http.ConnState) {
+	s.httpMu.Lock()
+	defer s.httpMu.Unlock()
+	if state == http.StateNew {
+		if s.newConns == nil {
+			s.newConns = make(map[net.Conn]struct{})
+		}
+		s.newConns[c] = struct{}{}
+		return
+	}
+	delete(s.newConns, c)
+}
+
+// closeNewConns closes the connections that never sent a request.
+func (s *Server) closeNewConns() {
+	s.httpMu.Lock()
+	defer s.httpMu.Unlock()
+	for c := range s.newConns {
+		_ = c.Close()
+		delete(s.newConns, c)
+	}
 }
 
 // Addr returns the address Serve listens on, or nil before Serve.
@@ -147,7 +175,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.httpMu.Unlock()
 		var errs []error
 		if srv != nil {
-			if err := srv.Shutdown(ctx); err != nil {
+			done := make(chan error, 1)
+			go func() { done <- srv.Shutdown(ctx) }()
+			tick := time.NewTicker(20 * time.Millisecond)
+			var err error
+		wait:
+			for {
+				s.closeNewConns() // the listener is closed now: no more arrive
+				select {
+				case err = <-done:
+					break wait
+				case <-tick.C:
+				}
+			}
+			tick.Stop()
+			if err != nil {
 				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 				_ = srv.Close()
 			}
