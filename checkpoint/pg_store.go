@@ -535,3 +535,8 @@ func (s *PGStore) DeleteLease(ctx context.Context, application, shardID string) 
 		return nil
 	})
 }
+
+// FailoverTime returns how long a take, renewal or checkpoint keeps a lease
+// owned (PGConfig.FailoverTime). A consumer worker without a failover time of
+// its own adopts it.
+func (s *PGStore) FailoverTime() time.Duration { return s.cfg.FailoverTime }

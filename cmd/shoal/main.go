@@ -2,6 +2,7 @@
 //
 //	shoal server [flags]      serve the Kinesis API on --addr, keeping data in --data-dir
 //	shoal bench put|get ...   drive any Kinesis endpoint and report throughput and latency
+//	shoal leases ...          print a consumer application's lease table
 //
 // Run "shoal server -h" or "shoal bench put -h" for the flags.
 package main
@@ -15,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/shoalstream/shoal/internal/leasescli"
 )
 
 func main() {
@@ -33,6 +36,7 @@ commands:
   server       run the Kinesis-compatible server
   bench put    load-test PutRecords/PutRecord against a Kinesis endpoint
   bench get    load-test GetRecords against a Kinesis endpoint
+  leases       show a consumer application's leases, owners, checkpoints and lag
   version      print the version
 `
 
@@ -49,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServer(ctx, args[1:], stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout)
+	case "leases":
+		return leasescli.Main(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "shoal", version)
 		return nil

@@ -1,0 +1,562 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/zap"
+
+	"github.com/shoalstream/shoal/checkpoint"
+)
+
+// Worker consumes a Kinesis stream as one member of a consumer application:
+// the KCL's Scheduler. It holds leases on some of the stream's shards
+// (shared with the application's other workers through a checkpoint.Store),
+// runs one goroutine per held lease that reads the shard with GetRecords and
+// hands the records to that lease's Processor, renews its leases, takes the
+// leases of workers that stopped, steals leases toward an even share, and
+// keeps the leases in line with the stream's shards.
+//
+// Make one with New and call Run.
+type Worker struct {
+	client  KinesisAPI
+	store   checkpoint.Store
+	factory ProcessorFactory
+	cfg     Config
+	log     *zap.Logger
+	metrics Metrics
+	id      string
+
+	streamName, streamARN *string
+
+	ran atomic.Bool
+
+	// Set by Run before it starts any goroutine.
+	//
+	// hardCtx ends every goroutine and every call: after a crash, a
+	// failure, the ShutdownTimeout, or when Run returns. Run's own ctx only
+	// starts a graceful shutdown.
+	hardCtx    context.Context
+	hardCancel context.CancelFunc
+	wg         sync.WaitGroup // the syncer and renewer
+	shardWG    sync.WaitGroup // the shard goroutines
+
+	crashed atomic.Bool
+	crashCh chan struct{} // closed by crash
+
+	failOnce sync.Once
+	failErr  error         // written once, before failed is closed
+	failed   chan struct{} // closed by fail
+
+	kickCh  chan struct{} // (capacity 1) run a take round soon
+	syncNow chan struct{} // (capacity 1) sync shards soon
+
+	rnd          *rand.Rand // used by the coordinator only
+	failoverWarn sync.Once
+
+	mu      sync.Mutex // guards the following
+	shards  map[string]*shardConsumer
+	listed  map[string]bool // shard IDs of the last complete listing; nil before the first
+	listing []shardInfo
+}
+
+// New returns a Worker that reads with client, keeps leases in store and
+// makes a Processor for each lease with factory. It checks cfg and returns
+// every problem found. The store stays the caller's to close, after Run
+// returns.
+func New(client KinesisAPI, store checkpoint.Store, factory ProcessorFactory, cfg Config) (*Worker, error) {
+	var errs []error
+	if client == nil {
+		errs = append(errs, errors.New("consumer: nil Kinesis client"))
+	}
+	if store == nil {
+		errs = append(errs, errors.New("consumer: nil Store"))
+	}
+	if factory == nil {
+		errs = append(errs, errors.New("consumer: nil ProcessorFactory"))
+	}
+	cfg = cfg.withDefaults(store)
+	if err := cfg.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	w := &Worker{
+		client: client, store: store, factory: factory, cfg: cfg,
+		metrics: cfg.Metrics, id: cfg.WorkerID,
+		log:     cfg.Logger.With(zap.String("application", cfg.ApplicationName), zap.String("worker_id", cfg.WorkerID)),
+		crashCh: make(chan struct{}),
+		failed:  make(chan struct{}),
+		kickCh:  make(chan struct{}, 1),
+		syncNow: make(chan struct{}, 1),
+		rnd:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		shards:  map[string]*shardConsumer{},
+	}
+	if cfg.StreamName != "" {
+		w.streamName = aws.String(cfg.StreamName)
+	}
+	if cfg.StreamARN != "" {
+		w.streamARN = aws.String(cfg.StreamARN)
+	}
+	return w, nil
+}
+
+// ID returns the worker's ID, the owner name of its leases.
+func (w *Worker) ID() string { return w.id }
+
+// Config returns the worker's configuration, defaults applied.
+func (w *Worker) Config() Config { return w.cfg }
+
+// HeldShards returns the IDs of the shards whose leases the worker holds
+// now, sorted.
+func (w *Worker) HeldShards() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.shards))
+	for id := range w.shards {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Run consumes the stream until ctx ends, then shuts down gracefully and
+// returns nil: each shard's current ProcessRecords call finishes, its
+// Processor's ShutdownRequested is called (and may checkpoint), and its
+// lease is released, so that another worker takes it at once. The shutdown
+// is bounded by Config.ShutdownTimeout; leases still held then are left to
+// expire.
+//
+// Run returns an error, after stopping every goroutine it started, when the
+// Store fails in a way it cannot recover from (an error matching none of
+// the checkpoint sentinels, after the Store's own retries; or the Store was
+// closed): the worker can no longer prove it holds its leases, so each
+// Processor gets LeaseLost. Kinesis errors are retried, with back-off,
+// forever. A Worker runs once; a second Run returns ErrClosed.
+func (w *Worker) Run(ctx context.Context) error {
+	if !w.ran.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	// Calls made during a graceful shutdown must outlive ctx.
+	w.hardCtx, w.hardCancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer w.hardCancel()
+
+	listenCtx, stopListen := context.WithCancel(w.hardCtx)
+	defer stopListen()
+	events, err := w.store.Listen(listenCtx, w.cfg.ApplicationName)
+	if err != nil {
+		return fmt.Errorf("consumer: listen for lease events: %w", err)
+	}
+	w.log.Info("worker started", zap.String("stream", w.cfg.StreamName), zap.Duration("failover_time", w.cfg.FailoverTime))
+
+	syncCtx, stopSync := context.WithCancel(w.hardCtx)
+	defer stopSync()
+	renewCtx, stopRenew := context.WithCancel(w.hardCtx)
+	defer stopRenew()
+	w.wg.Go(func() { w.syncLoop(syncCtx) })
+	w.wg.Go(func() { w.renewLoop(renewCtx) })
+
+	err = w.coordinate(ctx, events)
+	stopSync()
+
+	switch {
+	case errors.Is(err, errCrashed):
+		// Die: no callback, no checkpoint, no release.
+		w.hardCancel()
+		w.shardWG.Wait()
+	case err != nil:
+		w.log.Error("worker failed; stopping", zap.Error(err))
+		for _, sc := range w.heldConsumers() {
+			sc.abort()
+		}
+		w.waitShards()
+	default:
+		w.log.Info("worker shutting down", zap.Int("leases", len(w.HeldShards())))
+		for _, sc := range w.heldConsumers() {
+			sc.stop()
+		}
+		w.waitShards()
+		if isClosed(w.failed) {
+			err = w.failErr // the Store failed during the shutdown
+		}
+	}
+	stopRenew()
+	stopListen()
+	for range events {
+		// The listener closes the channel when it has stopped.
+	}
+	w.wg.Wait()
+	w.metrics.LeasesHeld(0)
+	w.log.Info("worker stopped", zap.Error(err))
+	return err
+}
+
+// waitShards waits for the shard goroutines, at most ShutdownTimeout; then
+// it abandons those still running (their leases will expire).
+func (w *Worker) waitShards() {
+	done := make(chan struct{})
+	go func() {
+		w.shardWG.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(w.cfg.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	w.log.Warn("shutdown timed out; abandoning the leases still held", zap.Strings("shards", w.HeldShards()))
+	w.hardCancel()
+	<-done
+}
+
+// crash stops the worker as if its process died: no processor callback, no
+// checkpoint, no lease release. For tests.
+func (w *Worker) crash() {
+	if w.crashed.CompareAndSwap(false, true) {
+		close(w.crashCh)
+	}
+}
+
+// fail stops the worker with err (the first one wins).
+func (w *Worker) fail(err error) {
+	w.failOnce.Do(func() {
+		w.failErr = err
+		close(w.failed)
+	})
+}
+
+// storeFailed fails the worker on a Store error that is not one of the
+// outcomes callers handle (lost lease, not found, backwards, invalid), and
+// not the end of a ctx (ctx, or the worker's own).
+func (w *Worker) storeFailed(ctx context.Context, err error) {
+	switch {
+	case err == nil, ctx.Err() != nil, w.hardCtx.Err() != nil,
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		lostTo(err), errors.Is(err, checkpoint.ErrCheckpointBackwards), errors.Is(err, checkpoint.ErrInvalid):
+		return
+	}
+	w.fail(fmt.Errorf("consumer: store: %w", err))
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// kick asks the coordinator for a take round.
+func (w *Worker) kick() {
+	select {
+	case w.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+// requestSync asks the syncer for a shard sync.
+func (w *Worker) requestSync() {
+	select {
+	case w.syncNow <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) setListing(shards []shardInfo, listed map[string]bool) {
+	w.mu.Lock()
+	w.listing, w.listed = shards, listed
+	w.mu.Unlock()
+}
+
+func (w *Worker) heldConsumers() []*shardConsumer {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]*shardConsumer, 0, len(w.shards))
+	for _, sc := range w.shards {
+		out = append(out, sc)
+	}
+	return out
+}
+
+func (w *Worker) consumerOf(shard string) *shardConsumer {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.shards[shard]
+}
+
+// coordinate is the worker's main loop: it runs a take round at start, on
+// lease events that may make a lease available or ready, on kicks, and
+// every TakeInterval. It returns nil when ctx ends, errCrashed after crash,
+// and the failure after fail.
+func (w *Worker) coordinate(ctx context.Context, events <-chan checkpoint.Event) error {
+	ticker := time.NewTicker(w.cfg.TakeInterval)
+	defer ticker.Stop()
+	// After a steal, the next round comes after a renewal period rather
+	// than a whole TakeInterval: the victim has heard of the steal by then,
+	// and a joining worker reaches its share in a few seconds instead of a
+	// few TakeIntervals, still one bounded steal at a time.
+	stealAgain := time.NewTimer(time.Hour)
+	stealAgain.Stop()
+	defer stealAgain.Stop()
+	round := true
+	for {
+		if round && ctx.Err() == nil && !w.crashed.Load() && !isClosed(w.failed) {
+			round = false
+			lostRace, stole := w.takeRound(ctx)
+			if lostRace {
+				w.kick() // look again soon
+			}
+			if stole {
+				stealAgain.Reset(w.cfg.FailoverTime / 3)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.crashCh:
+			return errCrashed
+		case <-w.failed:
+			return w.failErr
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				if ctx.Err() == nil {
+					w.fail(fmt.Errorf("consumer: lease events stopped: %w", checkpoint.ErrClosed))
+				}
+				continue
+			}
+			round = w.handleEvent(ev) || round
+		drain:
+			for {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						break drain // seen by the outer select next time
+					}
+					round = w.handleEvent(ev) || round
+				default:
+					break drain
+				}
+			}
+		case <-ticker.C:
+			round = true
+		case <-stealAgain.C:
+			round = true
+		case <-w.kickCh:
+			round = true
+		}
+	}
+}
+
+// handleEvent acts on a lease event and reports whether a take round is
+// due: the event may have made a lease available (released, expired,
+// created, deleted), ready (a parent ended or was deleted), or events were
+// missed (resync). A take by another worker of a lease this worker holds
+// means it was stolen: processing stops at once rather than at the next
+// renewal.
+func (w *Worker) handleEvent(ev checkpoint.Event) bool {
+	switch ev.Type {
+	case checkpoint.EventTaken:
+		if sc := w.consumerOf(ev.ShardID); sc != nil && ev.Owner != w.id && ev.Counter > sc.lease.counter.Load() {
+			sc.lease.markLost(fmt.Errorf("taken by %q at counter %d: %w", ev.Owner, ev.Counter, checkpoint.ErrLeaseLost))
+		}
+		return false
+	case checkpoint.EventDeleted:
+		if sc := w.consumerOf(ev.ShardID); sc != nil {
+			sc.lease.markLost(fmt.Errorf("lease deleted: %w", checkpoint.ErrNotFound))
+		}
+	}
+	return true
+}
+
+// takeRound reads the leases and takes or steals what planBalance says. It
+// reports whether a take lost a race (another round should follow soon),
+// and whether it stole a lease.
+func (w *Worker) takeRound(ctx context.Context) (again, stole bool) {
+	// Store calls use the worker's context, not ctx: a take whose reply
+	// is cut short by a shutdown would leave a lease owned and unprocessed.
+	sctx, cancel := context.WithTimeout(w.hardCtx, w.cfg.FailoverTime)
+	defer cancel()
+	leases, err := w.store.ListLeases(sctx, w.cfg.ApplicationName)
+	if err != nil {
+		w.storeFailed(sctx, err)
+		if ctx.Err() == nil && w.hardCtx.Err() == nil {
+			w.log.Warn("list leases failed", zap.Error(err))
+		}
+		return false, false
+	}
+	w.mu.Lock()
+	listed := w.listed
+	held := make(map[string]bool, len(w.shards))
+	for id := range w.shards {
+		held[id] = true
+	}
+	w.mu.Unlock()
+
+	// A lease held here that the table shows taken by another worker, or
+	// deleted, was lost without this worker hearing of it yet.
+	byID := make(map[string]checkpoint.Lease, len(leases))
+	for _, l := range leases {
+		byID[l.ShardID] = l
+	}
+	for id := range held {
+		sc := w.consumerOf(id)
+		if sc == nil {
+			continue
+		}
+		l, ok := byID[id]
+		switch {
+		case !ok:
+			sc.lease.markLost(fmt.Errorf("lease deleted: %w", checkpoint.ErrNotFound))
+		case l.Owner != w.id && l.Counter > sc.lease.counter.Load():
+			sc.lease.markLost(fmt.Errorf("taken by %q at counter %d: %w", l.Owner, l.Counter, checkpoint.ErrLeaseLost))
+		}
+	}
+
+	plan := planBalance(balanceInput{
+		self: w.id, active: activeLeases(leases, listed), held: held,
+		maxLeases: w.cfg.MaxLeasesForWorker, maxSteal: w.cfg.MaxLeasesToStealAtOneTime,
+	}, w.rnd)
+	for _, l := range plan.take {
+		lostRace, _ := w.take(ctx, l, false)
+		again = again || lostRace
+	}
+	for _, l := range plan.steal {
+		lostRace, took := w.take(ctx, l, true)
+		again, stole = again || lostRace, stole || took
+	}
+	return again, stole
+}
+
+// take takes (or steals) l and starts processing it. It reports whether
+// another worker got there first, and whether it took the lease.
+func (w *Worker) take(ctx context.Context, l checkpoint.Lease, steal bool) (lostRace, took bool) {
+	if ctx.Err() != nil || w.hardCtx.Err() != nil {
+		return false, false
+	}
+	sctx, cancel := context.WithTimeout(w.hardCtx, w.cfg.FailoverTime)
+	defer cancel()
+	nl, err := w.store.TakeLease(sctx, l, w.id)
+	switch {
+	case lostTo(err):
+		w.log.Debug("lease taken by another worker first", zap.String("shard_id", l.ShardID))
+		return true, false
+	case err != nil:
+		w.storeFailed(sctx, err)
+		return false, false
+	}
+	w.metrics.LeaseTaken(l.ShardID, steal)
+	w.checkFailover(nl)
+	fields := []zap.Field{zap.String("shard_id", l.ShardID), zap.Stringer("checkpoint", nl.Checkpoint)}
+	switch {
+	case steal:
+		w.log.Info("lease stolen", append(fields, zap.String("from", l.Owner))...)
+	case l.Owner != "" && l.Owner != w.id:
+		w.log.Info("expired lease taken", append(fields, zap.String("from", l.Owner))...)
+	default:
+		w.log.Info("lease taken", fields...)
+	}
+	w.startShard(nl)
+	return false, true
+}
+
+// checkFailover warns, once, when the Store's failover time (the expiry a
+// take set, by the database's clock) is shorter than Config.FailoverTime:
+// renewals every FailoverTime/3 would then come too late, and the leases
+// would expire and be taken by other workers between them.
+func (w *Worker) checkFailover(l checkpoint.Lease) {
+	store := l.ExpiresAt.Sub(l.UpdatedAt)
+	if store <= 0 || store >= w.cfg.FailoverTime*9/10 {
+		return
+	}
+	w.failoverWarn.Do(func() {
+		w.log.Warn("Config.FailoverTime is longer than the Store's; leases may expire between renewals",
+			zap.Duration("config", w.cfg.FailoverTime), zap.Duration("store", store))
+	})
+}
+
+// startShard starts the goroutine that processes a lease just taken.
+func (w *Worker) startShard(l checkpoint.Lease) {
+	proc := w.factory(l.ShardID)
+	if proc == nil {
+		w.fail(fmt.Errorf("consumer: ProcessorFactory returned nil for %s", l.ShardID))
+		return
+	}
+	sc := newShardConsumer(w, l, proc)
+	w.mu.Lock()
+	w.shards[l.ShardID] = sc
+	n := len(w.shards)
+	w.mu.Unlock()
+	w.metrics.LeasesHeld(n)
+	w.shardWG.Go(sc.run)
+}
+
+// shardExited forgets a shard whose goroutine is returning.
+func (w *Worker) shardExited(sc *shardConsumer) {
+	w.mu.Lock()
+	if w.shards[sc.shard] == sc {
+		delete(w.shards, sc.shard)
+	}
+	n := len(w.shards)
+	w.mu.Unlock()
+	w.metrics.LeasesHeld(n)
+	w.kick()
+}
+
+// renewLoop renews every held lease every FailoverTime/3, as the KCL's
+// lease renewer does, so that a renewal can fail twice before the lease
+// expires.
+func (w *Worker) renewLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.FailoverTime / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var wg sync.WaitGroup
+		for _, sc := range w.heldConsumers() {
+			wg.Go(func() {
+				rctx, cancel := context.WithTimeout(ctx, w.cfg.FailoverTime)
+				defer cancel()
+				if err := sc.lease.renew(rctx); err != nil && !lostTo(err) && ctx.Err() == nil {
+					w.log.Warn("lease renewal failed", zap.String("shard_id", sc.shard), zap.Error(err))
+				}
+			})
+		}
+		wg.Wait()
+	}
+}
+
+// newBackoff returns the back-off of failed calls: TaskBackoff doubling to
+// MaxBackoff, with jitter, forever.
+func (w *Worker) newBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = w.cfg.TaskBackoff
+	b.MaxInterval = w.cfg.MaxBackoff
+	b.MaxElapsedTime = 0
+	b.Reset()
+	return b
+}
+
+// jitter returns d ± 10%, so that workers started together spread their
+// periodic work.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d - d/10 + rand.N(d/5+1)
+}

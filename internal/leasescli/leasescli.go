@@ -1,0 +1,277 @@
+// Package leasescli is the "shoal leases" command: it prints the leases of a
+// consumer application (package consumer) from the PostgreSQL lease table
+// (package checkpoint), and optionally how far behind each shard's
+// checkpoint is.
+//
+//	shoal leases --application orders-app [--database-url URL] [--schema S] [--table T]
+//	             [--stream orders [--endpoint http://127.0.0.1:4567] [--region R]]
+//
+// It only reads: it refuses to run against a lease table that does not
+// exist rather than create one.
+package leasescli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/shoalstream/shoal/checkpoint"
+	"github.com/shoalstream/shoal/internal/bench"
+)
+
+// DefaultDatabaseURL is --database-url's default when DATABASE_URL is unset.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// lagConcurrency bounds the GetRecords calls in flight when showing lag.
+const lagConcurrency = 8
+
+// Main runs the command with args (without the command's own name) and
+// writes the table to out. ctx bounds the whole run. Flag errors come back
+// as errors (flag.ErrHelp for -h); usage goes to out.
+func Main(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("shoal leases", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var (
+		dbURL    = fs.String("database-url", envOr("DATABASE_URL", DefaultDatabaseURL), "PostgreSQL URL of the lease table (default: $DATABASE_URL, else "+DefaultDatabaseURL+")")
+		schema   = fs.String("schema", checkpoint.DefaultSchema, "schema of the lease table, as the consumer's checkpoint.PGConfig.Schema")
+		table    = fs.String("table", checkpoint.DefaultTable, "lease table, as the consumer's checkpoint.PGConfig.Table")
+		app      = fs.String("application", "", "consumer application name (required)")
+		stream   = fs.String("stream", "", "stream name: show each shard's lag (MillisBehindLatest from its checkpoint)")
+		endpoint = fs.String("endpoint", "", "Kinesis endpoint URL for --stream (e.g. http://127.0.0.1:4567); empty: AWS's endpoint for --region")
+		region   = fs.String("region", envOr("AWS_REGION", "us-east-1"), "AWS region for --stream")
+		timeout  = fs.Duration("timeout", 30*time.Second, "bound on the whole command")
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(out, "usage: shoal leases --application NAME [flags]")
+		fmt.Fprintln(out, "Prints the leases of a consumer application: shard, owner, counter, checkpoint, expiry, parents, lag.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("leases: unexpected arguments %q", fs.Args())
+	}
+	if *app == "" {
+		fs.Usage()
+		return errors.New("leases: --application is required")
+	}
+	if *endpoint != "" && *stream == "" {
+		return errors.New("leases: --endpoint needs --stream")
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	leases, now, err := readLeases(ctx, *dbURL, *schema, *table, *app)
+	if err != nil {
+		return err
+	}
+	var lags map[string]string
+	var notes []string
+	if *stream != "" {
+		lags, notes = lagOf(ctx, kinesisClient(*endpoint, *region), *stream, leases)
+	}
+	return render(out, *app, leases, now, lags, notes)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// readLeases reads the application's leases and the database's clock.
+func readLeases(ctx context.Context, dbURL, schema, table, app string) ([]checkpoint.Lease, time.Time, error) {
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("leases: --database-url: %w", err)
+	}
+	cfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("leases: connect: %w", err)
+	}
+	defer pool.Close()
+	// NewPGStore would create a missing table: check first, so that a
+	// typo in --schema or --table is reported rather than papered over.
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", pgx.Identifier{schema, table}.Sanitize()).Scan(&exists); err != nil {
+		return nil, time.Time{}, fmt.Errorf("leases: %w", err)
+	}
+	if !exists {
+		return nil, time.Time{}, fmt.Errorf("leases: no lease table %s.%s in the database (check --schema and --table)", schema, table)
+	}
+	store, err := checkpoint.NewPGStore(ctx, pool, checkpoint.PGConfig{Schema: schema, Table: table})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("leases: %w", err)
+	}
+	defer store.Close()
+	leases, err := store.ListLeases(ctx, app)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("leases: %w", err)
+	}
+	var now time.Time
+	if err := pool.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+		return nil, time.Time{}, fmt.Errorf("leases: %w", err)
+	}
+	return leases, now, nil
+}
+
+// kinesisClient returns a client for endpoint (AWS's own when empty) with
+// the credentials of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+// AWS_SESSION_TOKEN, or placeholder ones (shoal does not check them).
+func kinesisClient(endpoint, region string) *kinesis.Client {
+	creds := credentials.NewStaticCredentialsProvider(envOr("AWS_ACCESS_KEY_ID", "shoal"), envOr("AWS_SECRET_ACCESS_KEY", "shoal"), os.Getenv("AWS_SESSION_TOKEN"))
+	return kinesis.NewFromConfig(aws.Config{Region: region, Credentials: creds, HTTPClient: bench.NewHTTPClient(lagConcurrency)},
+		func(o *kinesis.Options) {
+			if endpoint != "" {
+				o.BaseEndpoint = aws.String(endpoint)
+			}
+		})
+}
+
+// lagOf returns, for each lease, how far its checkpoint is behind the
+// newest record of its shard, as MillisBehindLatest of one GetRecords call
+// from the checkpointed record; "n/a" where that cannot be told (no record
+// checkpointed yet but LATEST or AT_TIMESTAMP, a finished shard, an error,
+// which is also returned as a note).
+func lagOf(ctx context.Context, client *kinesis.Client, stream string, leases []checkpoint.Lease) (map[string]string, []string) {
+	var (
+		mu    sync.Mutex // guards lags and notes
+		lags  = make(map[string]string, len(leases))
+		notes []string
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, lagConcurrency)
+	)
+	for _, l := range leases {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			lag, err := shardLag(ctx, client, stream, l)
+			mu.Lock()
+			defer mu.Unlock()
+			lags[l.ShardID] = lag
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("lag of %s: %v", l.ShardID, err))
+			}
+		})
+	}
+	wg.Wait()
+	sort.Strings(notes)
+	return lags, notes
+}
+
+func shardLag(ctx context.Context, client *kinesis.Client, stream string, l checkpoint.Lease) (string, error) {
+	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String(l.ShardID)}
+	switch cp := l.Checkpoint; {
+	case cp.SequenceNumber == checkpoint.TrimHorizon:
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	case cp.IsSentinel():
+		return "n/a", nil
+	default:
+		in.ShardIteratorType, in.StartingSequenceNumber = types.ShardIteratorTypeAtSequenceNumber, aws.String(cp.SequenceNumber)
+	}
+	it, err := client.GetShardIterator(ctx, in)
+	if err != nil {
+		return "n/a", err
+	}
+	res, err := client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator, Limit: aws.Int32(1)})
+	if err != nil {
+		return "n/a", err
+	}
+	return (time.Duration(aws.ToInt64(res.MillisBehindLatest)) * time.Millisecond).String(), nil
+}
+
+// render writes the table, a summary line and the notes.
+func render(out io.Writer, app string, leases []checkpoint.Lease, now time.Time, lags map[string]string, notes []string) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SHARD\tOWNER\tCOUNTER\tCHECKPOINT\tEXPIRES\tPARENTS\tLAG")
+	owners := map[string]int{}
+	unowned, expired := 0, 0
+	for _, l := range leases {
+		owner, expires := l.Owner, "-"
+		switch {
+		case l.Owner == "":
+			owner = "-"
+			unowned++
+		case l.Expired:
+			expires = "expired " + roundAge(now.Sub(l.ExpiresAt)) + " ago"
+			expired++
+		default:
+			expires = "in " + roundAge(l.ExpiresAt.Sub(now))
+		}
+		if l.Owner != "" && !l.Expired {
+			owners[l.Owner]++
+		}
+		cp := l.Checkpoint.String()
+		if l.PendingCheckpoint != nil {
+			cp += " (pending " + l.PendingCheckpoint.String() + ")"
+		}
+		parents := "-"
+		if len(l.ParentShardIDs) > 0 {
+			parents = strings.Join(l.ParentShardIDs, ",")
+		}
+		lag := "n/a"
+		if v, ok := lags[l.ShardID]; ok {
+			lag = v
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", l.ShardID, owner, l.Counter, cp, expires, parents, lag)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(owners))
+	for o := range owners {
+		names = append(names, o)
+	}
+	sort.Strings(names)
+	var per []string
+	for _, o := range names {
+		per = append(per, fmt.Sprintf("%s: %d", o, owners[o]))
+	}
+	summary := fmt.Sprintf("application %s: %s, %s", app, plural(len(leases), "lease"), plural(len(owners), "worker"))
+	if len(per) > 0 {
+		summary += " (" + strings.Join(per, ", ") + ")"
+	}
+	summary += fmt.Sprintf(", %d unowned, %d expired", unowned, expired)
+	if _, err := fmt.Fprintln(out, summary); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		if _, err := fmt.Fprintln(out, "note:", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// roundAge formats a duration to a tenth of a second.
+func roundAge(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
