@@ -237,25 +237,23 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 
 	// Append to each shard; the appends of different shards run in parallel
 	// so that their fsyncs overlap.
-	if len(batches) == 1 {
-		b := batches[0]
-		b.first, _, b.err = b.sh.log.Append(b.records)
-	} else {
+	// (Every record may have been throttled: then there is nothing to append.)
+	if len(batches) > 0 {
 		var wg sync.WaitGroup
 		for _, b := range batches[1:] {
 			wg.Go(func() { b.first, _, b.err = b.sh.log.Append(b.records) })
 		}
-		if len(batches) > 0 {
-			b := batches[0]
-			b.first, _, b.err = b.sh.log.Append(b.records)
-		}
+		b := batches[0]
+		b.first, _, b.err = b.sh.log.Append(b.records)
 		wg.Wait()
 	}
 	for _, b := range batches {
 		if b.err != nil {
-			if errors.Is(b.err, storage.ErrClosed) {
+			if errors.Is(b.err, storage.ErrClosed) && len(batches) == 1 {
 				return nil, s.notFound(st.name)
 			}
+			// Other shards' records of the call may be stored: answer per
+			// record, so that the caller retries only the failed ones.
 			s.log.Warn("append failed", zap.String("stream", st.name), zap.String("shard", b.sh.id), zap.Error(b.err))
 			for _, i := range b.idx {
 				out.Records[i] = wire.PutRecordsResultEntry{ErrorCode: "InternalFailure", ErrorMessage: "Internal service failure."}

@@ -482,6 +482,12 @@ func TestPutThrottling(t *testing.T) {
 	}
 	_, err = e.nr.PutRecord(e.ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), ExplicitHashKey: shards[0].HashKeyRange.StartingHashKey, Data: []byte("x")})
 	wantErr[types.ProvisionedThroughputExceededException](t, err)
+	// A call whose every record is throttled is still an answer per record.
+	out, err = e.nr.PutRecords(e.ctx, &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: to(0, 3, "all")})
+	noErr(t, err, "PutRecords, all throttled")
+	if aws.ToInt32(out.FailedRecordCount) != 3 || len(out.Records) != 3 || aws.ToString(out.Records[2].ErrorCode) != "ProvisionedThroughputExceededException" {
+		t.Fatalf("all-throttled PutRecords: FailedRecordCount %d, records %+v", aws.ToInt32(out.FailedRecordCount), out.Records)
+	}
 
 	// Every accepted record, and no other, is readable.
 	read := e.readShard("s", shardID(0))

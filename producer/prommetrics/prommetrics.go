@@ -1,0 +1,144 @@
+// Package prommetrics reports a producer's metrics to Prometheus.
+//
+//	m := prommetrics.New(prometheus.DefaultRegisterer, "orders")
+//	p, err := producer.New(client, producer.Config{StreamName: "orders", Metrics: m})
+//	...
+//	m.RegisterBuffer(p) // optional: gauges of the records and bytes buffered
+//
+// Every metric is named shoal_producer_* and carries a "stream" label with
+// the name given to New, so that several producers can share a registry.
+package prommetrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoalstream/shoal/producer"
+)
+
+// Metrics implements producer.Metrics with Prometheus collectors.
+type Metrics struct {
+	reg    prometheus.Registerer
+	stream string
+
+	userRecordsPut    prometheus.Counter
+	kinesisRecordsPut prometheus.Counter
+	userPerKinesis    prometheus.Histogram
+	calls             *prometheus.CounterVec
+	callDuration      prometheus.Histogram
+	recordsPerCall    prometheus.Histogram
+	retries           *prometheus.CounterVec
+	throttles         prometheus.Counter
+	failed            *prometheus.CounterVec
+	bufferedTime      prometheus.Histogram
+	mapRefreshes      *prometheus.CounterVec
+	openShards        prometheus.Gauge
+}
+
+var _ producer.Metrics = (*Metrics)(nil)
+
+// New creates the collectors for one producer of the named stream and
+// registers them with reg. It panics if they are already registered for
+// that stream (as prometheus.MustRegister does): create one Metrics per
+// producer.
+func New(reg prometheus.Registerer, stream string) *Metrics {
+	labels := prometheus.Labels{"stream": stream}
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shoal", Subsystem: "producer", Name: name, Help: help, ConstLabels: labels})
+	}
+	cv := func(name, help string, label string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "shoal", Subsystem: "producer", Name: name, Help: help, ConstLabels: labels}, []string{label})
+	}
+	h := func(name, help string, buckets []float64) prometheus.Histogram {
+		return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "shoal", Subsystem: "producer", Name: name, Help: help, ConstLabels: labels, Buckets: buckets})
+	}
+	m := &Metrics{
+		reg:               reg,
+		stream:            stream,
+		userRecordsPut:    c("user_records_put_total", "User records stored by Kinesis."),
+		kinesisRecordsPut: c("kinesis_records_put_total", "Kinesis records (aggregated or not) stored by Kinesis."),
+		userPerKinesis:    h("user_records_per_kinesis_record", "User records in each stored Kinesis record.", prometheus.ExponentialBuckets(1, 4, 10)),
+		calls:             cv("put_records_calls_total", "PutRecords calls, by outcome (ok: Kinesis answered, error: the call failed).", "outcome"),
+		callDuration:      h("put_records_duration_seconds", "Duration of PutRecords calls.", prometheus.ExponentialBuckets(0.001, 2, 14)),
+		recordsPerCall:    h("kinesis_records_per_put_records_call", "Kinesis records in each PutRecords call.", prometheus.ExponentialBuckets(1, 2, 10)),
+		retries:           cv("retries_total", "Kinesis records sent again, by the error code that failed them.", "code"),
+		throttles:         c("throttles_total", "Kinesis records throttled (ProvisionedThroughputExceededException)."),
+		failed:            cv("user_records_failed_total", "User records whose result is an error, by code.", "code"),
+		bufferedTime:      h("buffered_time_seconds", "Time the oldest user record of each Kinesis record waited before it was first sent.", prometheus.ExponentialBuckets(0.001, 2, 16)),
+		mapRefreshes:      cv("shard_map_refreshes_total", "Shard map refreshes, by outcome (unchanged, changed, error).", "outcome"),
+		openShards:        prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "shoal", Subsystem: "producer", Name: "open_shards", Help: "Open shards in the producer's shard map.", ConstLabels: labels}),
+	}
+	reg.MustRegister(m.userRecordsPut, m.kinesisRecordsPut, m.userPerKinesis, m.calls, m.callDuration, m.recordsPerCall,
+		m.retries, m.throttles, m.failed, m.bufferedTime, m.mapRefreshes, m.openShards)
+	return m
+}
+
+// Buffer is what RegisterBuffer reads; *producer.Producer implements it.
+type Buffer interface {
+	BufferedRecords() int
+	BufferedBytes() int64
+}
+
+// RegisterBuffer adds gauges of the records and bytes that b holds.
+func (m *Metrics) RegisterBuffer(b Buffer) {
+	labels := prometheus.Labels{"stream": m.stream}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "shoal", Subsystem: "producer", Name: "buffered_records",
+			Help: "User records put and not yet resolved.", ConstLabels: labels}, func() float64 { return float64(b.BufferedRecords()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "shoal", Subsystem: "producer", Name: "buffered_bytes",
+			Help: "Data and partition key bytes of those records.", ConstLabels: labels}, func() float64 { return float64(b.BufferedBytes()) }),
+	)
+}
+
+// UserRecordsPut implements producer.Metrics.
+func (m *Metrics) UserRecordsPut(n int) { m.userRecordsPut.Add(float64(n)) }
+
+// KinesisRecordsPut implements producer.Metrics.
+func (m *Metrics) KinesisRecordsPut(records, userRecords int) {
+	m.kinesisRecordsPut.Add(float64(records))
+	if records > 0 {
+		m.userPerKinesis.Observe(float64(userRecords) / float64(records))
+	}
+}
+
+// PutRecordsCall implements producer.Metrics.
+func (m *Metrics) PutRecordsCall(d time.Duration, records, _ int, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.calls.WithLabelValues(outcome).Inc()
+	m.callDuration.Observe(d.Seconds())
+	m.recordsPerCall.Observe(float64(records))
+}
+
+// Retried implements producer.Metrics.
+func (m *Metrics) Retried(code string, n int) {
+	m.retries.WithLabelValues(code).Add(float64(n))
+	if code == "ProvisionedThroughputExceededException" {
+		m.throttles.Add(float64(n))
+	}
+}
+
+// UserRecordsFailed implements producer.Metrics.
+func (m *Metrics) UserRecordsFailed(code string, n int) {
+	m.failed.WithLabelValues(code).Add(float64(n))
+}
+
+// BufferedTime implements producer.Metrics.
+func (m *Metrics) BufferedTime(d time.Duration) { m.bufferedTime.Observe(d.Seconds()) }
+
+// ShardMapRefreshed implements producer.Metrics.
+func (m *Metrics) ShardMapRefreshed(openShards int, changed bool, err error) {
+	switch {
+	case err != nil:
+		m.mapRefreshes.WithLabelValues("error").Inc()
+		return
+	case changed:
+		m.mapRefreshes.WithLabelValues("changed").Inc()
+	default:
+		m.mapRefreshes.WithLabelValues("unchanged").Inc()
+	}
+	m.openShards.Set(float64(openShards))
+}
