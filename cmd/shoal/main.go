@@ -1,7 +1,7 @@
 // Command shoal runs the shoal Kinesis-compatible server and its tools.
 //
 //	shoal server [flags]      serve the Kinesis API on --addr, keeping data in --data-dir
-//	shoal bench put|get ...   drive any Kinesis endpoint and report throughput and latency
+//	shoal bench put|get|produce ...   drive any Kinesis endpoint and report throughput and latency
 //	shoal leases ...          print a consumer application's lease table
 //
 // Run "shoal server -h" or "shoal bench put -h" for the flags.
@@ -36,6 +36,7 @@ commands:
   server       run the Kinesis-compatible server
   bench put    load-test PutRecords/PutRecord against a Kinesis endpoint
   bench get    load-test GetRecords against a Kinesis endpoint
+  bench produce  load-test the producer library (aggregation, batching) against a Kinesis endpoint
   leases       show a consumer application's leases, owners, checkpoints and lag
   version      print the version
 `

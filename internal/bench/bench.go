@@ -13,37 +13,43 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
-// Main runs the bench subcommand given args (args[0] is "put" or "get"),
+// Main runs the bench subcommand given args (args[0] is "put", "get" or
+// "produce"),
 // printing to out. It returns when done or ctx ends. "-h" prints usage and
 // returns nil. When ctx ends during the measured run, the figures gathered so
 // far are printed and ctx's error is returned, wrapped.
 func Main(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		mainUsage(out)
-		return errors.New("bench: missing subcommand: put or get")
+		return errors.New("bench: missing subcommand: put, get or produce")
 	}
 	switch args[0] {
 	case "put":
 		return runPut(ctx, args[1:], out)
 	case "get":
 		return runGet(ctx, args[1:], out)
+	case "produce":
+		return runProduce(ctx, args[1:], out)
 	case "-h", "-help", "--help", "help":
 		mainUsage(out)
 		return nil
 	default:
 		mainUsage(out)
-		return fmt.Errorf("bench: unknown subcommand %q: want put or get", args[0])
+		return fmt.Errorf("bench: unknown subcommand %q: want put, get or produce", args[0])
 	}
 }
 
 func mainUsage(out io.Writer) {
-	fmt.Fprint(out, `usage: shoal bench put|get [flags]
+	fmt.Fprint(out, `usage: shoal bench put|get|produce [flags]
 
 Load tool for any Kinesis Data Streams endpoint (shoal, kinesalite, AWS...).
-  put   write records with PutRecords batches (or single PutRecord calls)
-  get   read a stream back shard by shard with GetRecords
+  put      write records with PutRecords batches (or single PutRecord calls)
+  get      read a stream back shard by shard with GetRecords
+  produce  write records through shoal's producer (batching, KPL aggregation,
+           rate limiting, retries) and measure it, CPU per record included
 
-Run "shoal bench put -h" or "shoal bench get -h" for the flags.
+Run "shoal bench put -h", "shoal bench get -h" or "shoal bench produce -h"
+for the flags.
 `)
 }
 

@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"io"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -12,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shoalstream/shoal/internal/sdkhttp"
 )
 
 // Client is a Kinesis client built for load generation: it owns its HTTP
@@ -75,62 +75,10 @@ func (r *countingRetryer) RetryDelay(attempt int, err error) (time.Duration, err
 	return d, derr
 }
 
-// NewHTTPClient returns an *http.Client with its own tuned *http.Transport
-// (keeping up to maxIdle idle connections per host, no HTTP/2, no transparent
-// compression, 64 KiB socket buffers) behind a RoundTripper that hides the
-// request body's WriteTo method.
-//
-// Hiding WriteTo works around aws-sdk-go-v2 issues #1825 and #2737: smithy-go
-// closes the request body as soon as Do returns, and its body's WriteTo then
-// reports io.EOF; net/http's connection writer takes that for a failed write
-// and closes the connection under a response that is still being read, so a
-// call that the server answered with 200 rarely fails with "deserialization
-// failed ... use of closed network connection". Through a body that only has
-// Read and Close, net/http copies with Read and never sees that error.
-func NewHTTPClient(maxIdle int) *http.Client {
-	if maxIdle < 1 {
-		maxIdle = 1
-	}
-	tr := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		MaxIdleConns:          maxIdle,
-		MaxIdleConnsPerHost:   maxIdle,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		WriteBufferSize:       64 << 10,
-		ReadBufferSize:        64 << 10,
-	}
-	return &http.Client{Transport: bodyFixTransport{base: tr}, Timeout: time.Minute}
-}
-
-// bodyFixTransport is the RoundTripper installed by NewHTTPClient.
-type bodyFixTransport struct {
-	base http.RoundTripper
-}
-
-// RoundTrip sends a shallow copy of req whose Body exposes only Read and
-// Close; req itself is not modified, as the RoundTripper contract requires.
-func (t bodyFixTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body == nil || req.Body == http.NoBody {
-		return t.base.RoundTrip(req)
-	}
-	r2 := new(http.Request)
-	*r2 = *req
-	r2.Body = readCloserOnly{req.Body}
-	return t.base.RoundTrip(r2)
-}
-
-// readCloserOnly exposes only the Read and Close methods of the body it
-// wraps (in particular not WriteTo).
-type readCloserOnly struct {
-	rc io.ReadCloser
-}
-
-func (b readCloserOnly) Read(p []byte) (int, error) { return b.rc.Read(p) }
-func (b readCloserOnly) Close() error               { return b.rc.Close() }
+// NewHTTPClient returns the *http.Client of sdkhttp.NewClient: its own tuned
+// transport (up to maxIdle idle connections per host) behind a RoundTripper
+// that hides the request body's WriteTo method, which works around
+// aws-sdk-go-v2 issues #1825 and #2737 (see sdkhttp). It lives in its own
+// package so that servertest, which the producer's tests use, need not
+// import this one, which imports the producer.
+func NewHTTPClient(maxIdle int) *http.Client { return sdkhttp.NewClient(maxIdle) }

@@ -1,7 +1,8 @@
 // Package bench is shoal's load tool, in the spirit of Kafka's
 // kafka-producer-perf-test: "shoal bench put" and "shoal bench get" drive any
 // Kinesis Data Streams endpoint (shoal, kinesalite, AWS itself) through
-// aws-sdk-go-v2 and report what it sustained.
+// aws-sdk-go-v2 and report what it sustained; "shoal bench produce" does the
+// same through shoal's own producer (package producer).
 //
 // # What it measures
 //
@@ -51,6 +52,37 @@
 // the figure is a read rate under a backlog, not a full drain.
 //
 // -json adds the same result as one JSON object on one line, for scripts.
+//
+// # produce
+//
+// produce measures the producer rather than the server: -writers goroutines
+// call Producer.Put with records of -size random bytes and partition keys
+// taken in turn from -keys distinct keys, until -records records were put
+// (or for -duration), then Flush. The producer batches them per shard,
+// packs them into KPL aggregates (-no-aggregation sends them one by one),
+// limits its rate per shard (-rate-limit percent of the shard limits, 100
+// by default; -no-rate-limit or a negative value turns it off, which suits
+// shoal, which does not throttle by default) and retries failures.
+//
+//	produce: 3000000 records in 2.69s = 1113862.8 records/s, 111.39 MB/s (payload), 438 PutRecords calls (162.6/s, 1.0 Kinesis records and 6849.3 user records each, mean 16.81ms)
+//	latency put→result (1 in 64 records): p50 71.83ms p90 165.08ms p99 214.80ms p99.9 232.89ms max 238.19ms (mean 85.98ms)
+//	cpu: 1419 ns per user record (this process, user+system: 4.26s, 1.58 cores)
+//	errors: 0 failed records, 0 failed PutRecords calls, 0 retried Kinesis records, 0 failed puts
+//
+// The time covers the puts and the flush, including the producer's first
+// ListShards. Records count user records the producer reported stored
+// (their results succeeded). The put→result latency is measured on 1 in 64
+// records, from the call to Put to the record's result: it includes the
+// wait for room in the producer's buffer (Put blocks while
+// MaxBufferedRecords records are pending, the usual state of a saturating
+// run) and the batching wait (at most MaxBufferedTime, 100ms by default,
+// for a record whose aggregate does not fill up sooner). The CPU
+// is this whole process's (getrusage: user plus system time, the SDK's and
+// net/http's included) divided by the records put; run the server
+// elsewhere, or in another process, for it to be the producer's cost. The
+// errors line counts user records that failed, PutRecords calls that failed
+// as a whole, Kinesis records the producer sent again (by error code), and
+// Put calls that were refused.
 //
 // # Connections
 //

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/shoalstream/shoal/internal/bench"
+	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -66,7 +66,7 @@ func Client(endpoint string, optFns ...func(*kinesis.Options)) *kinesis.Client {
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("shoal", "shoal", ""),
-		HTTPClient:  bench.NewHTTPClient(16), // hides smithy-go's WriteTo; see bench.NewHTTPClient
+		HTTPClient:  sdkhttp.NewClient(16), // hides smithy-go's WriteTo; see sdkhttp.NewClient
 	}
 	opts := append([]func(*kinesis.Options){func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) }}, optFns...)
 	return kinesis.NewFromConfig(cfg, opts...)

@@ -1,0 +1,70 @@
+package sdkhttp
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// writerToBody is a request body with a WriteTo method, like smithy-go's.
+type writerToBody struct {
+	io.Reader
+	closed bool
+}
+
+func (b *writerToBody) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, b.Reader) }
+func (b *writerToBody) Close() error                       { b.closed = true; return nil }
+
+type captureRT struct{ got *http.Request }
+
+func (c *captureRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.got = r
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+}
+
+func TestBodyFixHidesWriteTo(t *testing.T) {
+	body := &writerToBody{Reader: strings.NewReader("payload")}
+	req, err := http.NewRequest(http.MethodPost, "http://example.invalid/", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := &captureRT{}
+	if _, err := (bodyFixTransport{base: inner}).RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := inner.got.Body.(io.WriterTo); ok {
+		t.Fatalf("body sent to the transport still has WriteTo (%T)", inner.got.Body)
+	}
+	if req.Body != body {
+		t.Errorf("the caller's request was modified")
+	}
+	b, err := io.ReadAll(inner.got.Body)
+	if err != nil || string(b) != "payload" {
+		t.Errorf("read %q, %v through the wrapper", b, err)
+	}
+	if err := inner.got.Body.Close(); err != nil || !body.closed {
+		t.Errorf("Close not passed on: %v, closed=%v", err, body.closed)
+	}
+	if inner.got.Header.Get("X-Test") != req.Header.Get("X-Test") || inner.got.URL != req.URL {
+		t.Errorf("request not copied faithfully")
+	}
+
+	// Requests without a body pass through untouched.
+	req2, _ := http.NewRequest(http.MethodGet, "http://example.invalid/", nil)
+	if _, err := (bodyFixTransport{base: inner}).RoundTrip(req2); err != nil || inner.got != req2 {
+		t.Errorf("bodiless request not passed through as is: %v", err)
+	}
+}
+
+func TestNewClientUsesBodyFix(t *testing.T) {
+	c := NewClient(8)
+	fix, ok := c.Transport.(bodyFixTransport)
+	if !ok {
+		t.Fatalf("transport is %T, want bodyFixTransport", c.Transport)
+	}
+	tr, ok := fix.base.(*http.Transport)
+	if !ok || tr.MaxIdleConnsPerHost != 8 {
+		t.Errorf("inner transport %T not tuned: %+v", fix.base, tr)
+	}
+}
