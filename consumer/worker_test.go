@@ -229,6 +229,16 @@ type tenure struct {
 	records []delivery
 }
 
+// last returns the position of the last record the tenure processed, or,
+// if it processed none (it took the shard after its last record), the
+// checkpoint it started from.
+func (tn *tenure) last() checkpoint.Checkpoint {
+	if n := len(tn.records); n > 0 {
+		return tn.records[n-1].pos
+	}
+	return tn.initCP
+}
+
 // tenures returns, per shard, the processor instances in the order they
 // started.
 func (l *ledger) tenures() map[string][]*tenure {
@@ -303,7 +313,7 @@ func TestCrashFailover(t *testing.T) {
 		}
 		// The successor starts from the last checkpoint, which covers only
 		// records the dead worker processed...
-		lastDone := prev.records[len(prev.records)-1].pos
+		lastDone := prev.last()
 		if next.initCP.Compare(left[s]) < 0 || next.initCP.Compare(lastDone) > 0 {
 			t.Errorf("%s: successor started at %s; checkpoint at the crash %s, last record processed %s", s, next.initCP, left[s], lastDone)
 		}
@@ -385,7 +395,7 @@ func TestGracefulHandoff(t *testing.T) {
 		}
 		// No reprocessing: the successor starts right after the last
 		// record the old owner processed.
-		last := old.records[len(old.records)-1].pos
+		last := old.last() // where the old owner's tenure ended
 		if next.initCP != last {
 			t.Errorf("%s: successor starts at %s, old owner's last record %s", s, next.initCP, last)
 		}
