@@ -24,6 +24,7 @@ import (
 	"github.com/shoalstream/shoal/internal/storage"
 	"github.com/shoalstream/shoal/internal/testutil/pgtest"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
+	"github.com/shoalstream/shoal/internal/testutil/wait"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -33,22 +34,8 @@ const (
 	testFailover = 2 * time.Second
 )
 
-// eventually polls cond until it returns nil or timeout passes, and fails
-// the test with cond's last error then.
-func eventually(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// eventually polls cond until it returns nil or timeout passes.
+var eventually = wait.Eventually
 
 // env is one test's stream (on a real server) and lease table (on the real
 // PostgreSQL).

@@ -22,6 +22,7 @@ import (
 	"github.com/shoalstream/shoal/aggregation"
 	"github.com/shoalstream/shoal/internal/hashkey"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
+	"github.com/shoalstream/shoal/internal/testutil/wait"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -279,20 +280,7 @@ func (m *countingMetrics) snapshot() (retried, failed map[string]int) {
 }
 
 // eventually polls cond until it returns nil or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var eventually = wait.Eventually
 
 // restartableServer is a shoal server that can be stopped and started again
 // on the same address and data directory.

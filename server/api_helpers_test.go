@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
+	"github.com/shoalstream/shoal/internal/testutil/wait"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -220,20 +221,7 @@ func noErr(t testing.TB, err error, what string) {
 }
 
 // eventually polls cond until it returns nil or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var eventually = wait.Eventually
 
 // rawResponse is an HTTP response read whole.
 type rawResponse struct {
