@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -339,22 +338,7 @@ func (r *produceResult) print(out io.Writer, p percentiles, cpuOK bool, asJSON b
 	}
 	fmt.Fprintf(out, "errors: %d failed records%s, %d failed PutRecords calls, %d retried Kinesis records%s, %d failed puts\n",
 		r.FailedRecords, byCode(r.FailedByCode), r.FailedCalls, r.Retries, byCode(r.RetriesByCode), r.PutErrors)
-	if r.FirstError != "" {
-		fmt.Fprintf(out, "first error: %s\n", r.FirstError)
-	}
-	if r.Interrupted {
-		fmt.Fprintln(out, "interrupted: figures cover the run until then")
-	}
-	if asJSON {
-		b, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("encode json result: %w", err)
-		}
-		if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
-			return fmt.Errorf("write json result: %w", err)
-		}
-	}
-	return nil
+	return printTail(out, r.FirstError, r.Interrupted, asJSON, r)
 }
 
 // byCode formats counts by error code as " (code n, ...)", or "".

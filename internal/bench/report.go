@@ -156,10 +156,16 @@ func (r *result) print(out io.Writer, o *runOutcome, callName string, asJSON boo
 		fmt.Fprintf(out, "errors: %d failed calls, %d SDK retries; %d/%d shard cursors caught up\n",
 			r.FailedCalls, r.Retries, r.CaughtUp, r.Cursors)
 	}
-	if r.FirstError != "" {
-		fmt.Fprintf(out, "first error: %s\n", r.FirstError)
+	return printTail(out, r.FirstError, r.Interrupted, asJSON, r)
+}
+
+// printTail prints what every report ends with: the first error, whether the
+// run was interrupted, and, if asked, the result r as one JSON line.
+func printTail(out io.Writer, firstError string, interrupted, asJSON bool, r any) error {
+	if firstError != "" {
+		fmt.Fprintf(out, "first error: %s\n", firstError)
 	}
-	if r.Interrupted {
+	if interrupted {
 		fmt.Fprintln(out, "interrupted: figures cover the run until then")
 	}
 	if asJSON {
