@@ -350,11 +350,18 @@ func (p *Producer) deliver(rs []*Pending) {
 // release frees the buffer room of delivered records and counts them out
 // of their generations.
 func (p *Producer) release(rs []*Pending) {
+	// Free the buffer room before counting the records out of their
+	// generations: Flush returns once its generations are empty, and by
+	// then BufferedRecords and BufferedBytes must no longer count them.
 	var bytes int64
+	for _, r := range rs {
+		bytes += int64(r.size)
+	}
+	p.bufRecords.Add(-int64(len(rs)))
+	p.bufBytes.Add(-bytes)
 	var g *generation
 	var n int64
 	for _, r := range rs {
-		bytes += int64(r.size)
 		if r.gen != g {
 			if g != nil {
 				g.release(n)
@@ -366,8 +373,6 @@ func (p *Producer) release(rs []*Pending) {
 	if g != nil {
 		g.release(n)
 	}
-	p.bufRecords.Add(-int64(len(rs)))
-	p.bufBytes.Add(-bytes)
 	p.wakeWaiters()
 }
 

@@ -172,6 +172,9 @@ func (s *Server) getRecords(_ context.Context, in *wire.GetRecordsInput) (*wire.
 	if th := s.trimHorizon(st, sh); from.Less(th) {
 		from = th
 	}
+	// Observed before the read: once closed, the shard takes no more
+	// appends, so a read that reaches its end has seen all of it.
+	closed := sh.closed.Load()
 	entries, next, err := sh.log.Read(from, limit, maxGetRecordsBytes)
 	if errors.Is(err, storage.ErrClosed) {
 		return nil, s.notFound(st.name) // the stream was deleted under the request
@@ -199,9 +202,35 @@ func (s *Server) getRecords(_ context.Context, in *wire.GetRecordsInput) (*wire.
 			out.MillisBehindLatest = lag
 		}
 	}
+	if closed && !next.Less(end) {
+		// The reader passed the last record of a closed shard: no further
+		// iterator, and the shards that took over its hash keys.
+		out.MillisBehindLatest = 0
+		out.ChildShards = childShards(st, sh)
+		return out, nil
+	}
 	nit := s.encodeIterator(iterator{streamID: st.id, stream: st.name, shard: sh.index, pos: next, issuedMs: now})
 	out.NextShardIterator = &nit
 	return out, nil
+}
+
+// childShards lists the shards created by closing sh.
+func childShards(st *stream, sh *shard) []wire.ChildShard {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	kids := []wire.ChildShard{}
+	for _, c := range st.shards {
+		if c.parent != sh.id && c.adjParent != sh.id {
+			continue
+		}
+		parents := []string{c.parent}
+		if c.adjParent != "" {
+			parents = append(parents, c.adjParent)
+		}
+		kids = append(kids, wire.ChildShard{ShardID: c.id, ParentShards: parents,
+			HashKeyRange: wire.HashKeyRange{StartingHashKey: c.start.String(), EndingHashKey: c.end.String()}})
+	}
+	return kids
 }
 
 func fmtMillis(ms int64) string {

@@ -107,7 +107,20 @@ func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.Pu
 	if dry {
 		return nil, s.dryRun()
 	}
-	first, _, err := sh.log.Append([]storage.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
+	var first storage.Position
+	for {
+		sh.appendMu.RLock()
+		if !sh.closed.Load() {
+			first, _, err = sh.log.Append([]storage.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
+			sh.appendMu.RUnlock()
+			break
+		}
+		sh.appendMu.RUnlock()
+		// A reshard closed the shard after it was chosen: route again.
+		if sh, err = s.reroute(st, in.PartitionKey, in.ExplicitHashKey); err != nil {
+			return nil, err
+		}
+	}
 	if err != nil {
 		return nil, s.appendError(st, sh, err)
 	}
@@ -153,6 +166,52 @@ type shardBatch struct {
 	records []storage.Record
 	first   storage.Position
 	err     error
+
+	rerouted []*shardBatch // set instead of first/err when the shard had closed
+}
+
+// reroute routes a record again after the shard first chosen for it closed.
+func (s *Server) reroute(st *stream, pk, ehk *string) (*shard, error) {
+	s.log.Debug("re-routing a record: its shard closed", zap.String("stream", st.name))
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if len(st.open) == 0 {
+		return nil, s.notFound(st.name)
+	}
+	return s.route(st, pk, ehk)
+}
+
+// appendBatch appends b to its shard unless a reshard closed the shard, in
+// which case its records are routed again into b.rerouted and appended there.
+// in holds the request's records, which b.idx indexes.
+func (s *Server) appendBatch(st *stream, b *shardBatch, in []wire.PutRecordsRequestEntry) {
+	b.sh.appendMu.RLock()
+	if !b.sh.closed.Load() {
+		b.first, _, b.err = b.sh.log.Append(b.records)
+		b.sh.appendMu.RUnlock()
+		return
+	}
+	b.sh.appendMu.RUnlock()
+	by := map[*shard]*shardBatch{}
+	for j, i := range b.idx {
+		sh, err := s.reroute(st, in[i].PartitionKey, in[i].ExplicitHashKey)
+		if err != nil {
+			b.err = err
+			b.rerouted = nil
+			return
+		}
+		c := by[sh]
+		if c == nil {
+			c = &shardBatch{sh: sh}
+			by[sh] = c
+			b.rerouted = append(b.rerouted, c)
+		}
+		c.idx = append(c.idx, i)
+		c.records = append(c.records, b.records[j])
+	}
+	for _, c := range b.rerouted {
+		s.appendBatch(st, c, in)
+	}
 }
 
 func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.PutRecordsOutput, error) {
@@ -241,12 +300,26 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 	if len(batches) > 0 {
 		var wg sync.WaitGroup
 		for _, b := range batches[1:] {
-			wg.Go(func() { b.first, _, b.err = b.sh.log.Append(b.records) })
+			wg.Go(func() { s.appendBatch(st, b, in.Records) })
 		}
-		b := batches[0]
-		b.first, _, b.err = b.sh.log.Append(b.records)
+		s.appendBatch(st, batches[0], in.Records)
 		wg.Wait()
 	}
+	// A batch whose shard a reshard closed was re-routed into sub-batches.
+	var flat []*shardBatch
+	var walk func(b *shardBatch)
+	walk = func(b *shardBatch) {
+		if b.rerouted == nil {
+			flat = append(flat, b)
+		}
+		for _, c := range b.rerouted {
+			walk(c)
+		}
+	}
+	for _, b := range batches {
+		walk(b)
+	}
+	batches = flat
 	for _, b := range batches {
 		if b.err != nil {
 			if errors.Is(b.err, storage.ErrClosed) && len(batches) == 1 {

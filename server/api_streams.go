@@ -104,6 +104,7 @@ func (s *Server) createStream(_ context.Context, in *wire.CreateStreamInput) (*w
 		st.shards = append(st.shards, sh)
 	}
 	st.rebuildOpen()
+	st.nextIndex = uint32(count)
 	s.streams[name] = st
 	if err := s.saveLocked(); err != nil {
 		delete(s.streams, name)

@@ -42,6 +42,8 @@
 // # Caveats
 //
 // Requests are not authenticated: any or no SigV4 signature is accepted.
-// Resharding (SplitShard, MergeShards, UpdateShardCount) and enhanced fan-out
-// (SubscribeToShard and consumer registration) are not served yet.
+// Enhanced fan-out (SubscribeToShard and consumer registration) is not served
+// yet. Resharding (SplitShard, MergeShards, UpdateShardCount) is served for
+// PROVISIONED streams; a closed shard's EndingSequenceNumber is the largest
+// number the shard could hand out, not its last record's.
 package server

@@ -29,5 +29,8 @@ func (s *Server) operations() map[string]opFunc {
 		"UpdateStreamRecordDistributionStrategy": op(s.updateStreamRecordDistributionStrategy),
 		"DescribeAccountSettings":                op(s.describeAccountSettings),
 		"UpdateAccountSettings":                  op(s.updateAccountSettings),
+		"SplitShard":                             op(s.splitShard),
+		"MergeShards":                            op(s.mergeShards),
+		"UpdateShardCount":                       op(s.updateShardCount),
 	}
 }

@@ -25,11 +25,10 @@ type Server struct {
 	log *zap.Logger
 	ops map[string]opFunc
 
-	mu          sync.RWMutex       // guards the fields below; taken before any stream's mu
-	streams     map[string]*stream // by name
-	secret      []byte             // HMAC key of shard iterators and pagination tokens
-	account     accountSettings
-	nextShardID uint64 // unused yet; reserved for resharding
+	mu      sync.RWMutex       // guards the fields below; taken before any stream's mu
+	streams map[string]*stream // by name
+	secret  []byte             // HMAC key of shard iterators and pagination tokens
+	account accountSettings
 
 	httpMu   sync.Mutex // guards httpSrv, ln and newConns
 	httpSrv  *http.Server

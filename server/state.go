@@ -72,6 +72,7 @@ type stream struct {
 	open           []*shard // open shards by starting hash key
 	trimFloorMs    int64    // records that arrived before this are gone for good (see retentionCutoff)
 	statusTimer    *time.Timer
+	nextIndex      uint32 // index of the next shard a reshard creates; indexes are never reused
 }
 
 // shard is one shard: its place in the hash key space and lineage, and its log.
@@ -88,6 +89,13 @@ type shard struct {
 	log       *storage.Log
 	writeRate *rateLimiter // nil unless throughput is enforced
 	readRate  *rateLimiter
+
+	// appendMu orders appends against closing the shard: an appender holds
+	// it for reading across its check of closed and its Append; a reshard
+	// holds it for writing while it closes the shard. Never taken while
+	// holding st.mu by an appender; a closer takes it before st.mu.
+	appendMu sync.RWMutex
+	closed   atomic.Bool // set (under appendMu and st.mu) when the shard is closed
 }
 
 func shardIDOf(index uint32) string { return fmt.Sprintf("shardId-%012d", index) }
@@ -166,6 +174,7 @@ type metaStream struct {
 	Distribution   string            `json:"distribution"`
 	Metrics        []string          `json:"metrics,omitempty"`
 	TrimFloorMs    int64             `json:"trimFloorMs,omitempty"`
+	NextIndex      uint32            `json:"nextIndex,omitempty"`
 	Shards         []metaShard       `json:"shards"`
 }
 
@@ -234,7 +243,7 @@ func (s *Server) load() error {
 			name: ms.Name, id: ms.ID, epoch: epochOf(ms.ID), arn: s.streamARN(ms.Name), created: ms.Created,
 			status: ms.Status, mode: ms.Mode, retentionHours: ms.RetentionHours, tags: ms.Tags,
 			maxRecordKiB: ms.MaxRecordKiB, warmMiBps: ms.WarmMiBps, distribution: ms.Distribution,
-			metrics: ms.Metrics, trimFloorMs: ms.TrimFloorMs,
+			metrics: ms.Metrics, trimFloorMs: ms.TrimFloorMs, nextIndex: ms.NextIndex,
 		}
 		if st.tags == nil {
 			st.tags = map[string]string{}
@@ -258,6 +267,8 @@ func (s *Server) load() error {
 				return fmt.Errorf("open stream %s %s: %w", ms.Name, sh.id, err)
 			}
 			s.attachLimits(sh)
+			sh.closed.Store(sh.endSeq != "")
+			st.nextIndex = max(st.nextIndex, sh.index+1)
 			st.shards = append(st.shards, sh)
 		}
 		st.rebuildOpen()
@@ -295,7 +306,7 @@ func (s *Server) saveLocked() error {
 			Name: st.name, ID: st.id, Created: st.created, Status: st.status, Mode: st.mode,
 			RetentionHours: st.retentionHours, Tags: st.tags, MaxRecordKiB: st.maxRecordKiB,
 			WarmMiBps: st.warmMiBps, Distribution: st.distribution, Metrics: st.metrics,
-			TrimFloorMs: st.trimFloorMs,
+			TrimFloorMs: st.trimFloorMs, NextIndex: st.nextIndex,
 		}
 		for _, sh := range st.shards {
 			ms.Shards = append(ms.Shards, metaShard{Index: sh.index, Parent: sh.parent, AdjParent: sh.adjParent,

@@ -403,3 +403,32 @@ type ErrorBody struct {
 	Type    string `json:"__type"`
 	Message string `json:"message,omitempty"`
 }
+
+// SplitShardInput is SplitShard's request.
+type SplitShardInput struct {
+	StreamRef
+	ShardToSplit       *string `json:"ShardToSplit"`
+	NewStartingHashKey *string `json:"NewStartingHashKey"`
+}
+
+// MergeShardsInput is MergeShards' request.
+type MergeShardsInput struct {
+	StreamRef
+	ShardToMerge         *string `json:"ShardToMerge"`
+	AdjacentShardToMerge *string `json:"AdjacentShardToMerge"`
+}
+
+// UpdateShardCountInput is UpdateShardCount's request.
+type UpdateShardCountInput struct {
+	StreamRef
+	TargetShardCount *int32  `json:"TargetShardCount"`
+	ScalingType      *string `json:"ScalingType"`
+}
+
+// UpdateShardCountOutput is UpdateShardCount's response.
+type UpdateShardCountOutput struct {
+	CurrentShardCount int32  `json:"CurrentShardCount"`
+	TargetShardCount  int32  `json:"TargetShardCount"`
+	StreamARN         string `json:"StreamARN"`
+	StreamName        string `json:"StreamName"`
+}
