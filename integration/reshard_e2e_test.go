@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,68 +150,6 @@ func (p *e2eProcessor) ShutdownRequested(ctx context.Context, in consumer.Shutdo
 	return in.Checkpointer.Checkpoint(ctx)
 }
 
-// e2eServer is a shoal server on a fixed address that can be restarted on
-// that address and its data directory.
-type e2eServer struct {
-	t    testing.TB
-	cfg  server.Config
-	addr string
-	srv  *server.Server
-	done chan error
-}
-
-func startE2EServer(t testing.TB, cfg server.Config) *e2eServer {
-	t.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
-	s := &e2eServer{t: t, cfg: cfg, addr: "127.0.0.1:0"}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *e2eServer) start() {
-	s.t.Helper()
-	srv, err := server.New(s.cfg)
-	if err != nil {
-		s.t.Fatalf("server.New: %v", err)
-	}
-	var ln net.Listener
-	for i := 0; ; i++ {
-		if ln, err = net.Listen("tcp", s.addr); err == nil {
-			break
-		}
-		if i > 200 {
-			s.t.Fatalf("listen %s: %v", s.addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	s.srv, s.done, s.addr = srv, done, ln.Addr().String()
-}
-
-func (s *e2eServer) stop() {
-	if s.srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
-		s.t.Errorf("shutdown: %v", err)
-	}
-	if err := <-s.done; err != nil {
-		s.t.Errorf("serve: %v", err)
-	}
-	s.srv = nil
-}
-
-func (s *e2eServer) restart() {
-	s.stop()
-	s.start()
-}
-
 func TestReshardEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end resharding test skipped in -short mode")
@@ -225,8 +162,8 @@ func TestReshardEndToEndServerRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end resharding test skipped in -short mode")
 	}
-	srv := startE2EServer(t, server.Config{Fsync: storage.FsyncNever, Logger: zap.NewNop()})
-	runReshardE2E(t, "http://"+srv.addr, srv.restart)
+	srv := servertest.StartRestartable(t, server.Config{Fsync: storage.FsyncNever, Logger: zap.NewNop()})
+	runReshardE2E(t, srv.Endpoint(), srv.Restart)
 }
 
 // runReshardE2E runs the scenario against the server at endpoint; restart,

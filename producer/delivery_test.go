@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -268,8 +269,8 @@ func TestThrottled(t *testing.T) {
 // be stored within RecordTTL, and read back at least once (a call cut by
 // the shutdown may have been stored and is then stored again).
 func TestServerRestart(t *testing.T) {
-	rs := startRestartable(t, server.Config{Logger: zap.NewNop()})
-	c := rs.client()
+	rs := servertest.StartRestartable(t, server.Config{Logger: zap.NewNop()})
+	c := rs.Client()
 	createStream(t, c, "rs", 4)
 	const writers, perWriter, size = 4, 5000, 100
 	tr := newTracker(writers, perWriter)
@@ -302,9 +303,9 @@ func TestServerRestart(t *testing.T) {
 		}
 		return nil
 	})
-	rs.stop()
+	rs.Stop()
 	time.Sleep(300 * time.Millisecond) // let calls fail against the closed port
-	rs.start(rs.addr)
+	rs.Start()
 	wg.Wait()
 	flush(t, p, 30*time.Second)
 	retried, failed := m.snapshot()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -281,82 +280,6 @@ func (m *countingMetrics) snapshot() (retried, failed map[string]int) {
 
 // eventually polls cond until it returns nil or timeout passes.
 var eventually = wait.Eventually
-
-// restartableServer is a shoal server that can be stopped and started again
-// on the same address and data directory.
-type restartableServer struct {
-	t    testing.TB
-	cfg  server.Config
-	addr string
-	mu   sync.Mutex
-	srv  *server.Server
-	done chan error
-}
-
-func startRestartable(t testing.TB, cfg server.Config) *restartableServer {
-	t.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zaptest.NewLogger(t)
-	}
-	rs := &restartableServer{t: t, cfg: cfg}
-	rs.start("127.0.0.1:0")
-	t.Cleanup(func() { rs.stop() })
-	return rs
-}
-
-func (rs *restartableServer) start(addr string) {
-	rs.t.Helper()
-	srv, err := server.New(rs.cfg)
-	if err != nil {
-		rs.t.Fatalf("server.New: %v", err)
-	}
-	var ln net.Listener
-	for i := 0; ; i++ {
-		ln, err = net.Listen("tcp", addr)
-		if err == nil {
-			break
-		}
-		if i > 100 {
-			rs.t.Fatalf("listen %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	rs.mu.Lock()
-	rs.srv, rs.done, rs.addr = srv, done, ln.Addr().String()
-	rs.mu.Unlock()
-}
-
-func (rs *restartableServer) stop() {
-	rs.mu.Lock()
-	srv, done := rs.srv, rs.done
-	rs.srv = nil
-	rs.mu.Unlock()
-	if srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		rs.t.Errorf("shutdown: %v", err)
-	}
-	if err := <-done; err != nil {
-		rs.t.Errorf("serve: %v", err)
-	}
-}
-
-func (rs *restartableServer) restart() {
-	rs.stop()
-	rs.start(rs.addr)
-}
-
-func (rs *restartableServer) client() *kinesis.Client {
-	return servertest.Client("http://" + rs.addr)
-}
 
 // testLogger logs through t at debug level when SHOAL_TEST_LOG is set, and
 // not at all otherwise.
