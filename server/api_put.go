@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -48,16 +49,39 @@ func (s *Server) route(st *stream, pk, ehk *string) (*shard, error) {
 }
 
 // checkRecordSize enforces the stream's maximum record size (data plus
-// partition key), which UpdateMaxRecordSize sets.
-func checkRecordSize(st *stream, member string, data []byte, pk *string) error {
+// partition key), which UpdateMaxRecordSize sets. entry is the record's
+// index in a PutRecords request, or -1 for PutRecord.
+func checkRecordSize(st *stream, entry int, data []byte, pk *string) error {
 	n := len(data)
 	if pk != nil {
 		n += len(*pk)
 	}
 	if max := int(st.maxRecordKiB) * 1024; n > max {
+		member := "data"
+		if entry >= 0 {
+			member = entryMember(entry) + "data"
+		}
 		return ErrValidation.With("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have a record size (data and partition key) less than or equal to %d bytes, the stream's maximum record size; it has %d bytes", member, max, n)
 	}
 	return nil
+}
+
+// entryMember names PutRecords entry i (0-based) in validation messages.
+func entryMember(i int) string { return fmt.Sprintf("records.%d.member.", i+1) }
+
+// entryValid reports whether a PutRecords entry meets the model's
+// constraints, without building the member names the validator's messages
+// need: the names are formatted only for an entry that fails.
+func entryValid(r *wire.PutRecordsRequestEntry) bool {
+	if r.Data == nil || len(r.Data) > maxDataBytesModel {
+		return false
+	}
+	if r.PartitionKey != nil {
+		if n := utf8.RuneCountInString(*r.PartitionKey); n < 1 || n > maxPartitionKey {
+			return false
+		}
+	}
+	return r.ExplicitHashKey == nil || hashKeyRE.MatchString(*r.ExplicitHashKey)
 }
 
 func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.PutRecordOutput, error) {
@@ -90,7 +114,7 @@ func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.Pu
 		v.required("partitionKey", false)
 		return nil, v.err()
 	}
-	err = checkRecordSize(st, "data", in.Data, in.PartitionKey)
+	err = checkRecordSize(st, -1, in.Data, in.PartitionKey)
 	var sh *shard
 	if err == nil {
 		sh, err = s.route(st, in.PartitionKey, in.ExplicitHashKey)
@@ -229,14 +253,17 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 	total := 0
 	for i := range in.Records {
 		r := &in.Records[i]
-		m := fmt.Sprintf("records.%d.member.", i+1)
+		total += recordSize(r.Data, r.PartitionKey)
+		if entryValid(r) {
+			continue
+		}
+		m := entryMember(i)
 		if r.Data == nil {
 			v.required(m+"data", false)
 		}
 		v.blobMax(m+"data", r.Data, maxDataBytesModel)
 		v.str(m+"partitionKey", r.PartitionKey, 1, maxPartitionKey, nil)
 		v.str(m+"explicitHashKey", r.ExplicitHashKey, 0, 0, hashKeyRE)
-		total += recordSize(r.Data, r.PartitionKey)
 	}
 	if err := v.err(); err != nil {
 		return nil, err
@@ -263,10 +290,10 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 		if r.PartitionKey == nil && st.distribution != distributionAuto {
 			st.mu.RUnlock()
 			var v validator
-			v.required(fmt.Sprintf("records.%d.member.partitionKey", i+1), false)
+			v.required(entryMember(i)+"partitionKey", false)
 			return nil, v.err()
 		}
-		if err := checkRecordSize(st, fmt.Sprintf("records.%d.member.data", i+1), r.Data, r.PartitionKey); err != nil {
+		if err := checkRecordSize(st, i, r.Data, r.PartitionKey); err != nil {
 			st.mu.RUnlock()
 			return nil, err
 		}
