@@ -215,7 +215,10 @@ func TestDeleteStreamWithConsumers(t *testing.T) {
 	wantErr[types.ResourceInUseException](t, err)
 	_, err = e.c.DeleteStream(e.ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("s"), EnforceConsumerDeletion: aws.Bool(false)})
 	wantErr[types.ResourceInUseException](t, err)
-	noErr(t, func() error { _, err := e.c.DescribeStreamConsumer(e.ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(c)}); return err }(), "consumer still there")
+	noErr(t, func() error {
+		_, err := e.c.DescribeStreamConsumer(e.ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(c)})
+		return err
+	}(), "consumer still there")
 
 	_, err = e.c.DeleteStream(e.ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("s"), EnforceConsumerDeletion: aws.Bool(true)})
 	noErr(t, err, "DeleteStream with EnforceConsumerDeletion")
