@@ -45,6 +45,7 @@ func (s *Server) route(st *stream, pk, ehk *string) (*shard, error) {
 	if sh == nil {
 		return nil, ErrInternalFailure.With("no open shard covers hash key %s", k)
 	}
+	sh.heat.sample(k)
 	return sh, nil
 }
 
@@ -137,6 +138,9 @@ func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.Pu
 		if !sh.closed.Load() {
 			first, _, err = sh.log.Append([]storage.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
 			sh.appendMu.RUnlock()
+			if err == nil {
+				sh.heat.add(recordSize(in.Data, in.PartitionKey), 1)
+			}
 			break
 		}
 		sh.appendMu.RUnlock()
@@ -213,6 +217,13 @@ func (s *Server) appendBatch(st *stream, b *shardBatch, in []wire.PutRecordsRequ
 	if !b.sh.closed.Load() {
 		b.first, _, b.err = b.sh.log.Append(b.records)
 		b.sh.appendMu.RUnlock()
+		if b.err == nil {
+			n := 0
+			for _, r := range b.records {
+				n += len(r.Data) + len(r.PartitionKey)
+			}
+			b.sh.heat.add(n, len(b.records))
+		}
 		return
 	}
 	b.sh.appendMu.RUnlock()
