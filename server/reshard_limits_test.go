@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"testing"
 	"time"
 
@@ -164,5 +165,47 @@ func TestShardFiltersAroundReshards(t *testing.T) {
 	clock.Advance(2 * time.Hour)
 	if got := list(types.ShardFilter{Type: types.ShardFilterTypeAtTrimHorizon}); got != "2,4" {
 		t.Errorf("AT_TRIM_HORIZON after the merge left the retention period: %s, want 2,4", got)
+	}
+}
+
+// TestReshardErrorsUpdatingAndMissing covers the resharding errors that
+// TestSplitShardErrors does not: every resharding call on an UPDATING
+// stream (ResourceInUse) and on a missing stream (ResourceNotFound), by
+// name and by ARN, and a hash key above 2^128-1.
+func TestReshardErrorsUpdatingAndMissing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{UpdateDelay: 500 * time.Millisecond})
+	e.createStream("s", 2)
+	wantErr[types.InvalidArgumentException](t, e.split("s", shardID(0), "340282366920938463463374607431768211456"))
+	noErr(t, e.split("s", shardID(0), "5"), "SplitShard")
+	if st := e.summary("s").StreamStatus; st != types.StreamStatusUpdating {
+		t.Fatalf("status %s after SplitShard, want UPDATING", st)
+	}
+	wantErr[types.ResourceInUseException](t, e.merge("s", shardID(3), shardID(1)))
+	_, err := e.updateShardCount("s", 4)
+	wantErr[types.ResourceInUseException](t, err)
+	_, err = e.nr.SplitShard(e.ctx, &kinesis.SplitShardInput{StreamARN: aws.String(arn("s")), ShardToSplit: aws.String(shardID(1)), NewStartingHashKey: aws.String(new(big.Int).Add(bigOf(half), big.NewInt(1)).String())})
+	wantErr[types.ResourceInUseException](t, err)
+
+	wantErr[types.ResourceNotFoundException](t, e.merge("nope", shardID(0), shardID(1)))
+	_, err = e.updateShardCount("nope", 2)
+	wantErr[types.ResourceNotFoundException](t, err)
+	_, err = e.nr.MergeShards(e.ctx, &kinesis.MergeShardsInput{StreamARN: aws.String(arn("nope")), ShardToMerge: aws.String(shardID(0)), AdjacentShardToMerge: aws.String(shardID(1))})
+	wantErr[types.ResourceNotFoundException](t, err)
+	_, err = e.nr.UpdateShardCount(e.ctx, &kinesis.UpdateShardCountInput{StreamARN: aws.String(arn("nope")), TargetShardCount: aws.Int32(2), ScalingType: types.ScalingTypeUniformScaling})
+	wantErr[types.ResourceNotFoundException](t, err)
+	// Back to ACTIVE, the calls refused above work.
+	eventuallyActive(t, e, "s")
+	noErr(t, e.merge("s", shardID(3), shardID(1)), "MergeShards once ACTIVE")
+}
+
+func eventuallyActive(t *testing.T, e *env, name string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for e.summary(name).StreamStatus != types.StreamStatusActive {
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s never went back to ACTIVE", name)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
