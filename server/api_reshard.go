@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -23,6 +24,25 @@ import (
 // that finds its shard closed routes the record again to the open children.
 
 const scalingUniform = "UNIFORM_SCALING"
+
+// maxScalingsPerDay is how many UpdateShardCount calls that change the shard
+// count a stream takes per rolling 24 hours ("ten times", API reference).
+const maxScalingsPerDay = 10
+
+// recentScalings returns the times (unix ms) of the stream's scalings within
+// the 24 hours before now, oldest first.
+func (st *stream) recentScalings(now time.Time) []int64 {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	cutoff := now.Add(-24 * time.Hour).UnixMilli()
+	var out []int64
+	for _, t := range st.scaleTimes {
+		if t > cutoff {
+			out = append(out, t)
+		}
+	}
+	return out
+}
 
 // childSpec describes a shard a reshard creates.
 type childSpec struct {
@@ -91,7 +111,9 @@ func (s *Server) reshardTargets(st *stream, ids ...string) ([]*shard, error) {
 		return nil, s.notActive(st, st.status)
 	}
 	if st.mode != modeProvisioned {
-		return nil, ErrInvalidArgument.With("Stream %s under account %s is in ON_DEMAND mode; resharding is only supported for PROVISIONED streams.", st.name, s.cfg.AccountID)
+		// AWS documents ValidationException for exactly this case: "you tried
+		// to invoke this API for a data stream with the on-demand capacity mode".
+		return nil, ErrValidation.With("Stream %s under account %s is in ON_DEMAND mode. This API is only supported for data streams with the provisioned capacity mode.", st.name, s.cfg.AccountID)
 	}
 	out := make([]*shard, len(ids))
 	for i, id := range ids {
@@ -236,13 +258,22 @@ func (s *Server) updateShardCount(_ context.Context, in *wire.UpdateShardCountIn
 	open := append([]*shard(nil), st.open...)
 	st.mu.RUnlock()
 	cur := len(open)
-	switch {
+	now := s.cfg.Now()
+	recent := st.recentScalings(now)
+	switch perStream := int(s.cfg.StreamShardLimit); {
 	case target > 2*cur:
-		return nil, ErrInvalidArgument.With("UpdateShardCount cannot scale up over double your current open shard count. Current open shard count: %d Target shard count: %d", cur, target)
+		return nil, ErrLimitExceeded.With("UpdateShardCount cannot scale up over double your current open shard count. Current open shard count: %d Target shard count: %d", cur, target)
 	case 2*target < cur:
-		return nil, ErrInvalidArgument.With("UpdateShardCount cannot scale down below half your current open shard count. Current open shard count: %d Target shard count: %d", cur, target)
+		return nil, ErrLimitExceeded.With("UpdateShardCount cannot scale down below half your current open shard count. Current open shard count: %d Target shard count: %d", cur, target)
+	case target > perStream && (target > cur || cur > perStream):
+		// Scaling up past the per-stream limit, or scaling a stream already
+		// above it down to a count still above it.
+		return nil, ErrLimitExceeded.With("Target shard count %d exceeds the limit of %d shards per stream. Current open shard count: %d", target, perStream, cur)
 	case target > int(s.cfg.ShardLimit):
 		return nil, ErrLimitExceeded.With("Target shard count %d exceeds the shard limit %d of account %s.", target, s.cfg.ShardLimit, s.cfg.AccountID)
+	case target != cur && len(recent) >= maxScalingsPerDay:
+		return nil, ErrLimitExceeded.With("UpdateShardCount cannot scale stream %s under account %s more than %d times per rolling 24-hour period; it can scale again after %s.",
+			st.name, s.cfg.AccountID, maxScalingsPerDay, time.UnixMilli(recent[0]).Add(24*time.Hour).UTC().Format(time.RFC3339))
 	}
 	if target > cur {
 		if err := s.shardLimitCheck(target - cur); err != nil {
@@ -250,6 +281,9 @@ func (s *Server) updateShardCount(_ context.Context, in *wire.UpdateShardCountIn
 		}
 	}
 	if target != cur {
+		st.mu.Lock()
+		st.scaleTimes = append(recent, now.UnixMilli())
+		st.mu.Unlock()
 		if err := s.rescaleLocked(st, open, target); err != nil {
 			// Persist the steps that did happen, so disk matches memory.
 			if serr := s.finishReshardLocked(st); serr != nil {

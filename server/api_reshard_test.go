@@ -88,7 +88,11 @@ func TestSplitShardErrors(t *testing.T) {
 	wantErr[types.InvalidArgumentException](t, e.split("s", shardID(0), over))
 	wantErr[types.ResourceNotFoundException](t, e.split("s", shardID(9), "5"))
 	wantErr[types.ResourceNotFoundException](t, e.split("nope", shardID(0), "5"))
-	wantErr[types.InvalidArgumentException](t, e.split("od", shardID(0), "5"))
+	// AWS documents ValidationException for resharding an ON_DEMAND stream.
+	wantErr[types.ValidationException](t, e.split("od", shardID(0), "5"))
+	wantErr[types.ValidationException](t, e.merge("od", shardID(0), shardID(1)))
+	_, err := e.nr.UpdateShardCount(e.ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("od"), TargetShardCount: aws.Int32(5), ScalingType: types.ScalingTypeUniformScaling})
+	wantErr[types.ValidationException](t, err)
 
 	// The key may equal the shard's end.
 	noErr(t, e.split("s", shardID(0), end0), "SplitShard at the end key")
@@ -329,7 +333,7 @@ func TestUpdateShardCount(t *testing.T) {
 	wantRawError(t, rawCall(t, e.srv.Endpoint, "UpdateShardCount", map[string]any{"StreamName": "s", "TargetShardCount": 3}), "ValidationException")
 	wantRawError(t, rawCall(t, e.srv.Endpoint, "UpdateShardCount", map[string]any{"StreamName": "s", "TargetShardCount": 3, "ScalingType": "X"}), "ValidationException")
 	_, err := upd(5)
-	wantErr[types.InvalidArgumentException](t, err)
+	wantErr[types.LimitExceededException](t, err) // more than double
 	_, err = upd(0)
 	wantCode(t, err, "ValidationException")
 
@@ -378,7 +382,7 @@ func TestUpdateShardCount(t *testing.T) {
 		t.Fatalf("read %d distinct records, put %d", len(got), len(data))
 	}
 	_, err = upd(21)
-	wantErr[types.InvalidArgumentException](t, err) // more than double
+	wantErr[types.LimitExceededException](t, err) // more than double
 	e2 := newEnv(t, server.Config{ShardLimit: 3})
 	e2.createStream("s", 2)
 	_, err = e2.nr.UpdateShardCount(e2.ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("s"), TargetShardCount: aws.Int32(4), ScalingType: types.ScalingTypeUniformScaling})

@@ -67,6 +67,24 @@ type Config struct {
 	ShardLimit int32
 	// OnDemandStreamLimit is the account's on-demand stream quota. Zero means 50.
 	OnDemandStreamLimit int32
+	// AutoSplitWindow is how long a shard of an ON_DEMAND stream must take
+	// in more than AutoSplitThreshold of its write capacity (1 MiB/s or
+	// 1,000 records/s) before the server splits it. Zero means one minute; a
+	// negative value turns automatic splitting off. See the package doc.
+	AutoSplitWindow time.Duration
+	// AutoSplitThreshold is the fraction of a shard's write capacity above
+	// which its load counts as hot. Zero means 1.0 (the capacity itself).
+	AutoSplitThreshold float64
+	// AutoSplitCooldown is the least time between two rounds of automatic
+	// splits of one stream. Zero means AutoSplitWindow.
+	AutoSplitCooldown time.Duration
+	// OnDemandMaxShards caps the open shards automatic splitting gives an
+	// ON_DEMAND stream. Zero means 200 (200 MiB/s of writes, the default
+	// write capacity of an on-demand stream in AWS).
+	OnDemandMaxShards int32
+	// StreamShardLimit is the most shards UpdateShardCount scales a stream
+	// to. Zero means 10,000, the documented default.
+	StreamShardLimit int32
 	// RetentionCheckInterval is how often expired segments are deleted.
 	// Zero means one minute.
 	RetentionCheckInterval time.Duration
@@ -109,6 +127,21 @@ func (c Config) withDefaults() Config {
 	if c.SubscriptionKeepAlive == 0 {
 		c.SubscriptionKeepAlive = 5 * time.Second
 	}
+	if c.AutoSplitWindow == 0 {
+		c.AutoSplitWindow = time.Minute
+	}
+	if c.AutoSplitThreshold == 0 {
+		c.AutoSplitThreshold = 1
+	}
+	if c.AutoSplitCooldown == 0 {
+		c.AutoSplitCooldown = max(c.AutoSplitWindow, 0)
+	}
+	if c.OnDemandMaxShards == 0 {
+		c.OnDemandMaxShards = 200
+	}
+	if c.StreamShardLimit == 0 {
+		c.StreamShardLimit = 10000
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -139,7 +172,13 @@ func (c Config) validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("TLSCertFile and TLSKeyFile must be set together"))
 	}
-	if c.ShardLimit < 1 || c.OnDemandStreamLimit < 1 {
+	if c.AutoSplitWindow > 0 && c.AutoSplitWindow < autoSplitBuckets*time.Millisecond {
+		errs = append(errs, fmt.Errorf("AutoSplitWindow %v is below %v", c.AutoSplitWindow, autoSplitBuckets*time.Millisecond))
+	}
+	if c.AutoSplitThreshold < 0 || c.AutoSplitCooldown < 0 {
+		errs = append(errs, errors.New("AutoSplitThreshold and AutoSplitCooldown must not be negative"))
+	}
+	if c.ShardLimit < 1 || c.OnDemandStreamLimit < 1 || c.OnDemandMaxShards < 1 || c.StreamShardLimit < 1 {
 		errs = append(errs, errors.New("limits must be positive"))
 	}
 	return errors.Join(errs...)

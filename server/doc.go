@@ -59,12 +59,40 @@
 // the log with its own cursor, so a client that stops reading holds up no
 // one else.
 //
+// # Resharding
+//
+// SplitShard, MergeShards and UpdateShardCount (UNIFORM_SCALING) serve
+// PROVISIONED streams; on an ON_DEMAND stream they answer
+// ValidationException, as AWS documents. UpdateShardCount enforces the
+// documented default limits, each with LimitExceededException: no more than
+// double or less than half the open shards; not above Config.StreamShardLimit
+// (10,000) shards per stream, and a stream above it only scales to at most
+// it; not above the account's Config.ShardLimit of open shards; and at most
+// ten scalings per stream per rolling 24 hours (a call whose target equals
+// the current count is not a scaling). The times of the scalings are kept in
+// the stream metadata, so a restart does not reset the count.
+//
+// An ON_DEMAND stream starts with 4 shards and the server splits a shard
+// whose incoming writes stay above Config.AutoSplitThreshold (default 1.0)
+// of its capacity (1 MiB/s or 1,000 records/s) for a whole
+// Config.AutoSplitWindow (default one minute, measured in ten buckets; every
+// bucket must be above the threshold). It splits at the median of the hash
+// keys recently written to the shard (a sample of the last 256 of every 4th
+// record), or at the middle of the shard's range when the median cannot
+// split it. After a round of splits a stream waits Config.AutoSplitCooldown
+// (default: the window); its open shards never exceed
+// Config.OnDemandMaxShards (default 200) or the account limit. The server
+// never merges shards by itself, automatic splits do not put the stream in
+// UPDATING and do not count towards UpdateShardCount's daily cap, and a
+// stream switched to PROVISIONED by UpdateStreamMode stops splitting.
+// Automatic splits are logged at info level ("hot shard split").
+//
 // # Caveats
 //
 // Requests are not authenticated: any or no SigV4 signature is accepted.
 // Consumers cannot be tagged yet (TagResource takes stream ARNs only), and
-// a SubscribeToShard event over CBOR is unverified against the Java SDK.
-// Resharding (SplitShard, MergeShards, UpdateShardCount) is served for
-// PROVISIONED streams; a closed shard's EndingSequenceNumber is the largest
-// number the shard could hand out, not its last record's.
+// a SubscribeToShard event over CBOR is unverified against the Java SDK. A
+// closed shard's EndingSequenceNumber is the largest number the shard could
+// hand out, not its last record's. AWS scales ON_DEMAND streams by its own
+// undocumented rules; the policy above is shoal's.
 package server

@@ -96,6 +96,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.bg.Add(1)
 	go s.housekeeping()
+	if cfg.AutoSplitWindow > 0 {
+		s.bg.Add(1)
+		go s.autoSplitter()
+	}
 	return s, nil
 }
 

@@ -74,6 +74,7 @@ type stream struct {
 	statusTimer    *time.Timer
 	nextIndex      uint32               // index of the next shard a reshard creates; indexes are never reused
 	consumers      map[string]*consumer // enhanced fan-out consumers by name
+	scaleTimes     []int64              // unix ms of the UpdateShardCount calls of the last 24 h (api_reshard.go)
 }
 
 // shard is one shard: its place in the hash key space and lineage, and its log.
@@ -97,6 +98,7 @@ type shard struct {
 	// holding st.mu by an appender; a closer takes it before st.mu.
 	appendMu sync.RWMutex
 	closed   atomic.Bool // set (under appendMu and st.mu) when the shard is closed
+	heat     shardHeat   // incoming load, for ON_DEMAND automatic splits (autosplit.go)
 
 	notifyMu sync.Mutex    // guards notifyCh
 	notifyCh chan struct{} // closed by signal; nil until a subscriber asks for one
@@ -203,6 +205,7 @@ type metaStream struct {
 	Metrics        []string          `json:"metrics,omitempty"`
 	TrimFloorMs    int64             `json:"trimFloorMs,omitempty"`
 	NextIndex      uint32            `json:"nextIndex,omitempty"`
+	ScaleTimes     []int64           `json:"scaleTimes,omitempty"`
 	Shards         []metaShard       `json:"shards"`
 	Consumers      []metaConsumer    `json:"consumers,omitempty"`
 }
@@ -279,7 +282,7 @@ func (s *Server) load() error {
 			name: ms.Name, id: ms.ID, epoch: epochOf(ms.ID), arn: s.streamARN(ms.Name), created: ms.Created,
 			status: ms.Status, mode: ms.Mode, retentionHours: ms.RetentionHours, tags: ms.Tags,
 			maxRecordKiB: ms.MaxRecordKiB, warmMiBps: ms.WarmMiBps, distribution: ms.Distribution,
-			metrics: ms.Metrics, trimFloorMs: ms.TrimFloorMs, nextIndex: ms.NextIndex,
+			metrics: ms.Metrics, trimFloorMs: ms.TrimFloorMs, nextIndex: ms.NextIndex, scaleTimes: ms.ScaleTimes,
 		}
 		if st.tags == nil {
 			st.tags = map[string]string{}
@@ -354,7 +357,7 @@ func (s *Server) saveLocked() error {
 			Name: st.name, ID: st.id, Created: st.created, Status: st.status, Mode: st.mode,
 			RetentionHours: st.retentionHours, Tags: st.tags, MaxRecordKiB: st.maxRecordKiB,
 			WarmMiBps: st.warmMiBps, Distribution: st.distribution, Metrics: st.metrics,
-			TrimFloorMs: st.trimFloorMs, NextIndex: st.nextIndex,
+			TrimFloorMs: st.trimFloorMs, NextIndex: st.nextIndex, ScaleTimes: st.scaleTimes,
 		}
 		for _, sh := range st.shards {
 			ms.Shards = append(ms.Shards, metaShard{Index: sh.index, Parent: sh.parent, AdjParent: sh.adjParent,

@@ -39,6 +39,11 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		tlsKey      = fs.String("tls-key", "", "PEM private key file for --tls-cert")
 		drain       = fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
 		pprofAddr   = fs.String("pprof-addr", "", "if set, serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
+		// Automatic splitting of ON_DEMAND streams (see package server's doc).
+		splitWindow    = fs.Duration("auto-split-window", time.Minute, "split a shard of an ON_DEMAND stream whose writes stay above the threshold this long; negative turns automatic splitting off")
+		splitThreshold = fs.Float64("auto-split-threshold", 1, "fraction of a shard's write capacity (1 MiB/s or 1000 records/s) above which it counts as hot")
+		splitCooldown  = fs.Duration("auto-split-cooldown", 0, "least time between automatic split rounds of one stream (0: the window)")
+		onDemandMax    = fs.Int("on-demand-max-shards", 200, "most open shards automatic splitting gives an ON_DEMAND stream")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: shoal server [flags]")
@@ -71,6 +76,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		ShardLimit: int32(*shardLimit), Logger: logger,
 		ConsumerCreateDelay: *consCreate, ConsumerDeleteDelay: *consDelete, SubscriptionLifetime: *subLife,
 		TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
+		AutoSplitWindow: *splitWindow, AutoSplitThreshold: *splitThreshold, AutoSplitCooldown: *splitCooldown,
+		OnDemandMaxShards: int32(*onDemandMax),
 	})
 	if err != nil {
 		return err
