@@ -62,6 +62,26 @@ func (s *Server) getShardIterator(_ context.Context, in *wire.GetShardIteratorIn
 		return nil, ErrInvalidArgument.With("Request specified Timestamp, but ShardIteratorType is %s; Timestamp is only valid for AT_TIMESTAMP.", typ)
 	}
 
+	var ts *int64
+	if in.Timestamp != nil {
+		ms := in.Timestamp.Millis()
+		ts = &ms
+	}
+	pos, err := s.startPosition(st, sh, typ, in.StartingSequenceNumber, ts, "GetShardIterator")
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun != nil && *in.DryRun {
+		return nil, s.dryRun()
+	}
+	it := iterator{streamID: st.id, stream: st.name, shard: sh.index, pos: pos, issuedMs: s.cfg.Now().UnixMilli()}
+	return &wire.GetShardIteratorOutput{ShardIterator: s.encodeIterator(it)}, nil
+}
+
+// startPosition resolves a starting position (an iterator type and its
+// sequence number or timestamp, already checked for presence) in shard sh.
+// op names the operation in error messages.
+func (s *Server) startPosition(st *stream, sh *shard, typ string, seq *string, tsMillis *int64, op string) (storage.Position, error) {
 	var pos storage.Position
 	switch typ {
 	case iterTrimHorizon:
@@ -69,33 +89,57 @@ func (s *Server) getShardIterator(_ context.Context, in *wire.GetShardIteratorIn
 	case iterLatest:
 		pos = sh.log.End()
 	case iterAtTimestamp:
-		pos = sh.log.SeekTime(in.Timestamp.Millis())
+		pos = sh.log.SeekTime(*tsMillis)
 		if th := s.trimHorizon(st, sh); pos.Less(th) {
 			pos = th
 		}
 	default:
-		n, err := seqnum.Parse(*in.StartingSequenceNumber)
+		n, err := seqnum.Parse(*seq)
 		if err != nil {
-			return nil, ErrInvalidArgument.With("StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", *in.StartingSequenceNumber, sh.id, st.name, s.cfg.AccountID)
+			return pos, ErrInvalidArgument.With("StartingSequenceNumber %s used in %s on shard %s in stream %s under account %s is invalid.", *seq, op, sh.id, st.name, s.cfg.AccountID)
 		}
 		if n.Shard != sh.index {
-			return nil, ErrInvalidArgument.With("Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", shardIDOf(n.Shard), sh.id)
+			return pos, ErrInvalidArgument.With("Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", shardIDOf(n.Shard), sh.id)
 		}
 		pos = storage.Position{Offset: n.Offset, Index: n.Index}
+		if n.Epoch == st.epoch && pos == beforeFirst {
+			// The continuation number of a subscription that started at
+			// the very beginning of the shard (see continuation).
+			return storage.Position{}, nil
+		}
 		if n.Epoch != st.epoch || !pos.Less(sh.log.End()) {
 			// The shard holds no such record: the number is from the future,
 			// or from an earlier stream of the same name.
-			return nil, ErrInvalidArgument.With("StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *in.StartingSequenceNumber, sh.id, st.name, s.cfg.AccountID)
+			return pos, ErrInvalidArgument.With("StartingSequenceNumber %s used in %s on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *seq, op, sh.id, st.name, s.cfg.AccountID)
 		}
 		if typ == iterAfterSequenceNumber {
 			pos = after(pos)
 		}
 	}
-	if in.DryRun != nil && *in.DryRun {
-		return nil, s.dryRun()
+	return pos, nil
+}
+
+// beforeFirst is the position whose sequence number continuation hands out
+// for "nothing read yet" at the start of a shard. Index 0xFFFF names no
+// record (a batch holds at most 0xFFFF records, indexes 0..0xFFFE), and a
+// real position past the end of batch 0 would have to be one of its bytes,
+// not its first, so the number is unambiguous.
+var beforeFirst = storage.Position{Offset: 0, Index: ^uint16(0)}
+
+// continuation returns the position whose sequence number, used with
+// AFTER_SEQUENCE_NUMBER, starts reading exactly at pos: the record just
+// before pos if pos is inside a batch, the (otherwise meaningless) last
+// index of the byte before pos if pos starts a batch, and beforeFirst at the
+// start of the log. AT_SEQUENCE_NUMBER with it also starts at pos, except
+// that inside a batch it re-reads the record before pos.
+func continuation(pos storage.Position) storage.Position {
+	switch {
+	case pos.Index > 0:
+		return storage.Position{Offset: pos.Offset, Index: pos.Index - 1}
+	case pos.Offset > 0:
+		return storage.Position{Offset: pos.Offset - 1, Index: ^uint16(0)}
 	}
-	it := iterator{streamID: st.id, stream: st.name, shard: sh.index, pos: pos, issuedMs: s.cfg.Now().UnixMilli()}
-	return &wire.GetShardIteratorOutput{ShardIterator: s.encodeIterator(it)}, nil
+	return beforeFirst
 }
 
 // after returns the position just after p. Past the last index of a batch it

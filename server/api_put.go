@@ -137,6 +137,9 @@ func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.Pu
 		if !sh.closed.Load() {
 			first, _, err = sh.log.Append([]storage.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
 			sh.appendMu.RUnlock()
+			if err == nil {
+				sh.signal()
+			}
 			break
 		}
 		sh.appendMu.RUnlock()
@@ -213,6 +216,9 @@ func (s *Server) appendBatch(st *stream, b *shardBatch, in []wire.PutRecordsRequ
 	if !b.sh.closed.Load() {
 		b.first, _, b.err = b.sh.log.Append(b.records)
 		b.sh.appendMu.RUnlock()
+		if b.err == nil {
+			b.sh.signal()
+		}
 		return
 	}
 	b.sh.appendMu.RUnlock()

@@ -72,6 +72,7 @@ func (s *Server) reshardLocked(st *stream, parents []*shard, kids []childSpec) (
 		p.endSeq = seqnum.Number{Shard: p.index, Offset: seqnum.MaxOffset - 1, Index: ^uint16(0), Epoch: st.epoch}.String()
 		p.closedMs = now
 		p.closed.Store(true)
+		p.signal() // its subscribers finish with ChildShards
 	}
 	st.shards = append(st.shards, made...)
 	st.rebuildOpen()

@@ -85,7 +85,7 @@ func (s *Server) createStream(_ context.Context, in *wire.CreateStreamInput) (*w
 		name: name, id: id, epoch: epochOf(id), arn: s.streamARN(name), created: now,
 		status: statusCreating, mode: mode, retentionHours: defaultRetentionHours,
 		tags: map[string]string{}, maxRecordKiB: maxKiB, warmMiBps: in.WarmThroughputMiBps,
-		distribution: distribution,
+		distribution: distribution, consumers: map[string]*consumer{},
 	}
 	for k, val := range in.Tags {
 		st.tags[k] = val
@@ -198,16 +198,35 @@ func (s *Server) deleteStream(_ context.Context, in *wire.DeleteStreamInput) (*w
 		}
 		return nil, s.notActive(st, status)
 	}
+	if len(st.consumers) > 0 && (in.EnforceConsumerDeletion == nil || !*in.EnforceConsumerDeletion) {
+		st.mu.Unlock()
+		s.mu.Unlock()
+		return nil, ErrResourceInUse.With("Stream %s under account %s has registered consumers; set EnforceConsumerDeletion to delete it with them.", st.name, s.cfg.AccountID)
+	}
 	st.status = statusDeleting
+	consumerStatus := map[string]string{}
+	for _, c := range st.consumers {
+		consumerStatus[c.name] = c.status
+		c.status = statusDeleting
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	}
 	st.mu.Unlock()
 	if err := s.saveLocked(); err != nil {
 		st.mu.Lock()
 		st.status = status
+		for _, c := range st.consumers {
+			c.status = consumerStatus[c.name]
+		}
 		st.mu.Unlock()
 		s.mu.Unlock()
 		return nil, fmt.Errorf("delete stream %s: %w", st.name, err)
 	}
 	s.mu.Unlock()
+	// Subscriptions end with ResourceNotFoundException now, not when the
+	// DELETING period is over.
+	s.endSubscriptions(st.arn+"/consumer/", ErrResourceNotFound.With("Stream %s under account %s is being deleted.", st.name, s.cfg.AccountID))
 	if s.cfg.DeleteDelay == 0 {
 		s.finishDelete(st)
 	} else {
@@ -226,6 +245,9 @@ func (s *Server) finishDelete(st *stream) {
 		}
 	}
 	s.mu.Unlock()
+	for _, sh := range st.shards {
+		sh.signal()
+	}
 	s.discard(st)
 	s.log.Info("stream deleted", zap.String("stream", st.name))
 }
@@ -318,6 +340,7 @@ func (s *Server) describeStreamSummary(_ context.Context, in *wire.DescribeStrea
 		EnhancedMonitoring:         []wire.EnhancedMetrics{{ShardLevelMetrics: nonNil(st.metrics)}},
 		EncryptionType:             "NONE",
 		OpenShardCount:             int32(len(st.open)),
+		ConsumerCount:              int32(len(st.consumers)),
 		MaxRecordSizeInKiB:         st.maxRecordKiB,
 		RecordDistributionStrategy: st.distribution,
 	}

@@ -38,6 +38,27 @@ type Config struct {
 	// UpdateDelay is how long a stream stays UPDATING after a change of mode,
 	// retention or shard count. Zero means at once.
 	UpdateDelay time.Duration
+	// ConsumerCreateDelay and ConsumerDeleteDelay are how long an enhanced
+	// fan-out consumer stays CREATING after RegisterStreamConsumer and
+	// DELETING after DeregisterStreamConsumer. Zero means the transition
+	// happens before the call returns (RegisterStreamConsumer then answers
+	// ACTIVE). Kinesis takes some seconds for each.
+	ConsumerCreateDelay time.Duration
+	ConsumerDeleteDelay time.Duration
+	// SubscriptionLifetime is how long a SubscribeToShard event stream lasts
+	// before the server ends it cleanly and the client subscribes again from
+	// the last ContinuationSequenceNumber. Zero means 5 minutes, as in Kinesis.
+	SubscriptionLifetime time.Duration
+	// SubscriptionKeepAlive is how long a subscription that has caught up
+	// stays silent before the server sends an event without records (which
+	// carries a fresh ContinuationSequenceNumber and MillisBehindLatest).
+	// Zero means 5 seconds.
+	SubscriptionKeepAlive time.Duration
+	// TLSCertFile and TLSKeyFile, when both set, make Serve speak TLS (with
+	// ALPN offering h2 and http/1.1) instead of cleartext HTTP/1.1 and h2c.
+	// They are PEM files, as crypto/tls.LoadX509KeyPair reads them.
+	TLSCertFile string
+	TLSKeyFile  string
 	// EnforceThroughput turns on the per-shard limits of provisioned Kinesis:
 	// writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s.
 	// Off by default.
@@ -82,6 +103,12 @@ func (c Config) withDefaults() Config {
 	if c.RetentionCheckInterval == 0 {
 		c.RetentionCheckInterval = time.Minute
 	}
+	if c.SubscriptionLifetime == 0 {
+		c.SubscriptionLifetime = 5 * time.Minute
+	}
+	if c.SubscriptionKeepAlive == 0 {
+		c.SubscriptionKeepAlive = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -102,11 +129,15 @@ func (c Config) validate() error {
 	if !accountRE.MatchString(c.AccountID) {
 		errs = append(errs, fmt.Errorf("AccountID %q is not 12 digits", c.AccountID))
 	}
-	if c.FsyncInterval < 0 || c.CreateDelay < 0 || c.DeleteDelay < 0 || c.UpdateDelay < 0 || c.RetentionCheckInterval < 0 {
+	if c.FsyncInterval < 0 || c.CreateDelay < 0 || c.DeleteDelay < 0 || c.UpdateDelay < 0 || c.RetentionCheckInterval < 0 ||
+		c.ConsumerCreateDelay < 0 || c.ConsumerDeleteDelay < 0 || c.SubscriptionLifetime < 0 || c.SubscriptionKeepAlive < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if c.SegmentBytes < 4096 {
 		errs = append(errs, fmt.Errorf("SegmentBytes %d is below 4096", c.SegmentBytes))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("TLSCertFile and TLSKeyFile must be set together"))
 	}
 	if c.ShardLimit < 1 || c.OnDemandStreamLimit < 1 {
 		errs = append(errs, errors.New("limits must be positive"))

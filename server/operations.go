@@ -32,5 +32,11 @@ func (s *Server) operations() map[string]opFunc {
 		"SplitShard":                             op(s.splitShard),
 		"MergeShards":                            op(s.mergeShards),
 		"UpdateShardCount":                       op(s.updateShardCount),
+		"RegisterStreamConsumer":                 op(s.registerStreamConsumer),
+		"DescribeStreamConsumer":                 op(s.describeStreamConsumer),
+		"ListStreamConsumers":                    op(s.listStreamConsumers),
+		"DeregisterStreamConsumer":               op(s.deregisterStreamConsumer),
+		// SubscribeToShard streams its response: serveHTTP calls
+		// subscribeToShard itself (api_subscribe.go).
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +30,8 @@ type Server struct {
 	streams map[string]*stream // by name
 	secret  []byte             // HMAC key of shard iterators and pagination tokens
 	account accountSettings
+	subs    subscriptions    // running SubscribeToShard streams
+	tlsCert *tls.Certificate // nil unless TLS is configured
 
 	httpMu   sync.Mutex // guards httpSrv, ln and newConns
 	httpSrv  *http.Server
@@ -81,6 +84,13 @@ func New(cfg Config) (*Server, error) {
 		done:    make(chan struct{}),
 	}
 	s.ops = s.operations()
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("server config: TLS key pair: %w", err)
+		}
+		s.tlsCert = &cert
+	}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -94,11 +104,17 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Serve accepts connections on ln, speaking HTTP/1.1 and cleartext HTTP/2
-// with prior knowledge (h2c) on the same port. It returns nil after Shutdown.
+// with prior knowledge (h2c) on the same port, or, when Config.TLSCertFile
+// is set, TLS with ALPN choosing between h2 and http/1.1. It returns nil
+// after Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	if s.tlsCert != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		Protocols:         &protocols,
@@ -111,6 +127,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		},
 		ConnState: s.trackConn,
 	}
+	if s.tlsCert != nil {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*s.tlsCert}, MinVersion: tls.VersionTLS12}
+	}
 	s.httpMu.Lock()
 	select {
 	case <-s.done:
@@ -120,7 +139,12 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.httpSrv, s.ln = srv, ln
 	s.httpMu.Unlock()
-	err := srv.Serve(ln)
+	var err error
+	if s.tlsCert != nil {
+		err = srv.ServeTLS(ln, "", "") // certificates from srv.TLSConfig; ALPN from Protocols
+	} else {
+		err = srv.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -172,6 +196,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		close(s.done)
 		srv := s.httpSrv
 		s.httpMu.Unlock()
+		// End the event streams first: http.Server.Shutdown waits for
+		// their handlers, which would otherwise run out their lifetime.
+		s.closeSubscriptions()
 		var errs []error
 		if srv != nil {
 			done := make(chan error, 1)
@@ -253,7 +280,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, targetPrefix)
 	fn := s.ops[name]
-	if !ok || fn == nil {
+	stream := ok && name == "SubscribeToShard"
+	if !ok || fn == nil && !stream {
 		s.writeError(w, c, ErrUnknownOperation.With("Unknown operation %q.", target))
 		return
 	}
@@ -279,6 +307,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if buf.Len() == 0 {
 		s.writeError(w, c, ErrSerialization.With("The request body is empty"))
+		return
+	}
+	if stream {
+		s.subscribeToShard(w, r, c, buf.Bytes())
 		return
 	}
 	out, err := fn(r.Context(), c, buf.Bytes())

@@ -72,7 +72,8 @@ type stream struct {
 	open           []*shard // open shards by starting hash key
 	trimFloorMs    int64    // records that arrived before this are gone for good (see retentionCutoff)
 	statusTimer    *time.Timer
-	nextIndex      uint32 // index of the next shard a reshard creates; indexes are never reused
+	nextIndex      uint32               // index of the next shard a reshard creates; indexes are never reused
+	consumers      map[string]*consumer // enhanced fan-out consumers by name
 }
 
 // shard is one shard: its place in the hash key space and lineage, and its log.
@@ -96,6 +97,33 @@ type shard struct {
 	// holding st.mu by an appender; a closer takes it before st.mu.
 	appendMu sync.RWMutex
 	closed   atomic.Bool // set (under appendMu and st.mu) when the shard is closed
+
+	notifyMu sync.Mutex    // guards notifyCh
+	notifyCh chan struct{} // closed by signal; nil until a subscriber asks for one
+}
+
+// changed returns a channel that is closed at the next signal: the next
+// durable append, the shard's closing or its stream's deletion. A subscriber
+// takes it before reading the log, so an append that lands after the read
+// always wakes it.
+func (sh *shard) changed() <-chan struct{} {
+	sh.notifyMu.Lock()
+	defer sh.notifyMu.Unlock()
+	if sh.notifyCh == nil {
+		sh.notifyCh = make(chan struct{})
+	}
+	return sh.notifyCh
+}
+
+// signal wakes every subscriber waiting on the shard. It never blocks: an
+// appender pays one mutex and, only when someone waits, one close.
+func (sh *shard) signal() {
+	sh.notifyMu.Lock()
+	if sh.notifyCh != nil {
+		close(sh.notifyCh)
+		sh.notifyCh = nil
+	}
+	sh.notifyMu.Unlock()
 }
 
 func shardIDOf(index uint32) string { return fmt.Sprintf("shardId-%012d", index) }
@@ -176,6 +204,14 @@ type metaStream struct {
 	TrimFloorMs    int64             `json:"trimFloorMs,omitempty"`
 	NextIndex      uint32            `json:"nextIndex,omitempty"`
 	Shards         []metaShard       `json:"shards"`
+	Consumers      []metaConsumer    `json:"consumers,omitempty"`
+}
+
+type metaConsumer struct {
+	Name    string            `json:"name"`
+	Created int64             `json:"created"` // unix ms
+	Status  string            `json:"status"`
+	Tags    map[string]string `json:"tags,omitempty"`
 }
 
 type metaShard struct {
@@ -248,6 +284,18 @@ func (s *Server) load() error {
 		if st.tags == nil {
 			st.tags = map[string]string{}
 		}
+		st.consumers = map[string]*consumer{}
+		for _, mc := range ms.Consumers {
+			c := &consumer{name: mc.Name, created: mc.Created, status: mc.Status, tags: mc.Tags}
+			switch c.status {
+			case statusDeleting:
+				continue // finish the deregistration
+			case statusCreating:
+				c.status = statusActive // finish the registration
+			}
+			c.arn = s.consumerARN(st.name, c.name, c.created)
+			st.consumers[c.name] = c
+		}
 		switch st.status {
 		case statusDeleting:
 			continue // finish the deletion: the directory is removed below
@@ -312,6 +360,9 @@ func (s *Server) saveLocked() error {
 			ms.Shards = append(ms.Shards, metaShard{Index: sh.index, Parent: sh.parent, AdjParent: sh.adjParent,
 				Start: sh.start.String(), End: sh.end.String(), CreatedMs: sh.createdMs, EndSeq: sh.endSeq, ClosedMs: sh.closedMs})
 		}
+		for _, c := range st.sortedConsumers() {
+			ms.Consumers = append(ms.Consumers, metaConsumer{Name: c.name, Created: c.created, Status: c.status, Tags: c.tags})
+		}
 		st.mu.RUnlock()
 		root.Streams = append(root.Streams, ms)
 	}
@@ -369,6 +420,11 @@ func (s *Server) closeStreams() error {
 		st.mu.Lock()
 		if st.statusTimer != nil {
 			st.statusTimer.Stop()
+		}
+		for _, c := range st.consumers {
+			if c.timer != nil {
+				c.timer.Stop()
+			}
 		}
 		for _, sh := range st.shards {
 			if err := sh.log.Close(); err != nil {

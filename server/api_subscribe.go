@@ -1,0 +1,459 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+	"go.uber.org/zap"
+
+	"github.com/shoalstream/shoal/internal/storage"
+	"github.com/shoalstream/shoal/internal/wire"
+)
+
+// SubscribeToShard: enhanced fan-out delivery.
+//
+// The request is an ordinary JSON (or CBOR) POST. Everything that can go
+// wrong before delivery starts (validation, unknown consumer or shard, a
+// consumer that is not ACTIVE, a bad starting position, a subscription
+// already in use) is answered as an ordinary error response. Otherwise the
+// response is 200 with Content-Type application/vnd.amazon.eventstream, and
+// its body is a sequence of event-stream messages (encoded by aws-sdk-go-v2's
+// eventstream package): first an initial-response, flushed at once because
+// the Go SDK blocks in SubscribeToShard until it has it; then
+// SubscribeToShardEvent events; then either a clean end (the subscription's
+// lifetime is over, the client went away, the server shuts down, or the
+// shard is closed and its last event carried ChildShards) or an exception
+// message (the consumer was deregistered or the stream deleted:
+// ResourceNotFoundException; another subscription took over:
+// ResourceInUseException; a read failed: InternalFailureException).
+//
+// Delivery is pushed. Each subscription runs in its own request goroutine
+// with its own cursor into the shard log. It reads from the log until it has
+// caught up, then waits on the shard's notification channel (shard.changed),
+// which every durable append closes. A subscription's buffer is the one
+// event it is writing: a client that stops reading blocks only its own
+// goroutine (in Write, under TCP or HTTP/2 flow control), never the
+// appenders nor the other subscriptions, and it resumes from the log where it
+// stopped.
+
+// Subscription bounds.
+const (
+	// maxEventRecords and maxEventBytes bound one SubscribeToShardEvent (an
+	// event carries at least one record, however large).
+	maxEventRecords = 10000
+	maxEventBytes   = 1 << 20
+	// takeoverAfter is how old a subscription must be for a new one on the
+	// same consumer and shard to take over instead of failing.
+	takeoverAfter = 5 * time.Second
+	// endGrace is how long an ended subscription may still write its last
+	// message before its writes are cut off.
+	endGrace = time.Second
+	// subscribeBytesPerSec is the per consumer, per shard read limit of
+	// enhanced fan-out, enforced with Config.EnforceThroughput.
+	subscribeBytesPerSec = 2 << 20
+)
+
+const (
+	contentTypeEventStream = "application/vnd.amazon.eventstream"
+	eventTypeSubscribe     = "SubscribeToShardEvent"
+)
+
+// subKey identifies a subscription: one per consumer and shard.
+type subKey struct {
+	consumerARN string
+	shardID     string
+}
+
+// subscription is a running SubscribeToShard. It is owned by the goroutine
+// serving its request; others end it through cancel, whose cause (an
+// *APIError, or nil for a clean end) decides the stream's last message.
+type subscription struct {
+	key     subKey
+	started time.Time
+	cancel  context.CancelCauseFunc
+}
+
+// subscriptions is the registry of running subscriptions.
+type subscriptions struct {
+	mu     sync.Mutex // guards the fields below
+	m      map[subKey]*subscription
+	closed bool // set by Shutdown: no new subscriptions
+}
+
+// errEndClean is the cancel cause that ends a subscription without an
+// exception message.
+var errEndClean = errors.New("subscription ended")
+
+// startSubscription registers a new subscription, failing with
+// ResourceInUseException if one younger than takeoverAfter exists for the
+// same consumer and shard, and ending an older one with that exception.
+func (s *Server) startSubscription(key subKey, cancel context.CancelCauseFunc) (*subscription, error) {
+	now := time.Now()
+	s.subs.mu.Lock()
+	defer s.subs.mu.Unlock()
+	if s.subs.closed {
+		return nil, ErrInternalFailure.With("The server is shutting down.")
+	}
+	if old := s.subs.m[key]; old != nil {
+		if now.Sub(old.started) < takeoverAfter {
+			return nil, ErrResourceInUse.With("Another active subscription exists for consumer %s and shard %s.", key.consumerARN, key.shardID)
+		}
+		old.cancel(ErrResourceInUse.With("A newer subscription for consumer %s and shard %s took over.", key.consumerARN, key.shardID))
+	}
+	if s.subs.m == nil {
+		s.subs.m = make(map[subKey]*subscription)
+	}
+	sub := &subscription{key: key, started: now, cancel: cancel}
+	s.subs.m[key] = sub
+	return sub, nil
+}
+
+func (s *Server) endSubscription(sub *subscription) {
+	s.subs.mu.Lock()
+	if s.subs.m[sub.key] == sub {
+		delete(s.subs.m, sub.key)
+	}
+	s.subs.mu.Unlock()
+}
+
+// endSubscriptions ends every subscription whose consumer ARN starts with
+// prefix (a consumer's ARN, or a stream ARN followed by "/consumer/") with
+// cause.
+func (s *Server) endSubscriptions(prefix string, cause error) {
+	s.subs.mu.Lock()
+	defer s.subs.mu.Unlock()
+	for k, sub := range s.subs.m {
+		if len(k.consumerARN) >= len(prefix) && k.consumerARN[:len(prefix)] == prefix {
+			sub.cancel(cause)
+		}
+	}
+}
+
+// closeSubscriptions ends every subscription cleanly and refuses new ones.
+// Shutdown calls it so that it need not wait for their lifetimes.
+func (s *Server) closeSubscriptions() {
+	s.subs.mu.Lock()
+	defer s.subs.mu.Unlock()
+	s.subs.closed = true
+	for _, sub := range s.subs.m {
+		sub.cancel(errEndClean)
+	}
+}
+
+// subscribeTarget is what a valid SubscribeToShard request resolves to.
+type subscribeTarget struct {
+	st  *stream
+	sh  *shard
+	key subKey
+	pos storage.Position
+}
+
+// resolveSubscribe validates a SubscribeToShard request and resolves its
+// consumer, shard and starting position.
+func (s *Server) resolveSubscribe(in *wire.SubscribeToShardInput) (subscribeTarget, error) {
+	var v validator
+	v.reqStr("consumerARN", in.ConsumerARN, 1, maxStreamARNLen, consumerARNRE)
+	v.reqStr("shardId", in.ShardID, 1, maxShardIDLen, shardIDRE)
+	if v.required("startingPosition", in.StartingPosition != nil) {
+		p := in.StartingPosition
+		if v.required("startingPosition.type", p.Type != nil) {
+			v.enum("startingPosition.type", p.Type, iterAtSequenceNumber, iterAfterSequenceNumber, iterTrimHorizon, iterLatest, iterAtTimestamp)
+		}
+		v.str("startingPosition.sequenceNumber", p.SequenceNumber, 0, 0, sequenceNumberRE)
+	}
+	if err := v.err(); err != nil {
+		return subscribeTarget{}, err
+	}
+	ref := wire.ConsumerRef{ConsumerARN: in.ConsumerARN}
+	st, c, err := s.resolveConsumer(&ref)
+	if err != nil {
+		return subscribeTarget{}, err
+	}
+	if err := s.readable(st); err != nil {
+		return subscribeTarget{}, err
+	}
+	st.mu.RLock()
+	status, arn := c.status, c.arn
+	sh := st.shardByID(*in.ShardID)
+	st.mu.RUnlock()
+	if status != statusActive {
+		return subscribeTarget{}, ErrResourceInUse.With("Consumer %s under account %s is not ACTIVE, instead in state %s.", arn, s.cfg.AccountID, status)
+	}
+	if sh == nil {
+		return subscribeTarget{}, ErrResourceNotFound.With("Shard %s in stream %s under account %s does not exist", *in.ShardID, st.name, s.cfg.AccountID)
+	}
+	p := in.StartingPosition
+	typ := *p.Type
+	bySeq := typ == iterAtSequenceNumber || typ == iterAfterSequenceNumber
+	switch {
+	case bySeq && p.SequenceNumber == nil:
+		return subscribeTarget{}, ErrInvalidArgument.With("Must specify SequenceNumber for StartingPosition type %s.", typ)
+	case !bySeq && p.SequenceNumber != nil:
+		return subscribeTarget{}, ErrInvalidArgument.With("StartingPosition specified SequenceNumber, but its type is %s; SequenceNumber is only valid for AT_SEQUENCE_NUMBER and AFTER_SEQUENCE_NUMBER.", typ)
+	case typ == iterAtTimestamp && p.Timestamp == nil:
+		return subscribeTarget{}, ErrInvalidArgument.With("Must specify Timestamp for StartingPosition type AT_TIMESTAMP.")
+	case typ != iterAtTimestamp && p.Timestamp != nil:
+		return subscribeTarget{}, ErrInvalidArgument.With("StartingPosition specified Timestamp, but its type is %s; Timestamp is only valid for AT_TIMESTAMP.", typ)
+	}
+	var ts *int64
+	if p.Timestamp != nil {
+		ms := p.Timestamp.Millis()
+		ts = &ms
+	}
+	pos, err := s.startPosition(st, sh, typ, p.SequenceNumber, ts, "SubscribeToShard")
+	if err != nil {
+		return subscribeTarget{}, err
+	}
+	return subscribeTarget{st: st, sh: sh, key: subKey{consumerARN: arn, shardID: sh.id}, pos: pos}, nil
+}
+
+// subscribeToShard serves one SubscribeToShard request from its start to the
+// end of its event stream.
+func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c codec, body []byte) {
+	in := new(wire.SubscribeToShardInput)
+	if err := c.decode(body, in); err != nil {
+		s.writeError(w, c, ErrSerialization.With("%s", serializationMessage(err)))
+		return
+	}
+	t, err := s.resolveSubscribe(in)
+	if err == nil && in.DryRun != nil && *in.DryRun {
+		err = s.dryRun()
+	}
+	if err != nil {
+		if ae, ok := asAPIError(err); !ok || ae.Fault == FaultServer {
+			s.log.Warn("request failed", zap.String("operation", "SubscribeToShard"), zap.Error(err))
+		}
+		s.writeError(w, c, err)
+		return
+	}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	sub, err := s.startSubscription(t.key, cancel)
+	if err != nil {
+		s.writeError(w, c, err)
+		return
+	}
+	defer s.endSubscription(sub)
+	ctx, cancelLife := context.WithTimeoutCause(ctx, s.cfg.SubscriptionLifetime, errEndClean)
+	defer cancelLife()
+
+	rc := http.NewResponseController(w)
+	// Once the subscription has ended for any reason, a write blocked on a
+	// client that stopped reading must not hold the goroutine (and Shutdown)
+	// any longer than it takes to write a last message to a live client.
+	stopCutoff := context.AfterFunc(ctx, func() { _ = rc.SetWriteDeadline(time.Now().Add(endGrace)) })
+	defer stopCutoff()
+
+	out := &eventWriter{w: w, rc: rc, c: c, enc: eventstream.NewEncoder()}
+	h := w.Header()
+	h.Set("Content-Type", contentTypeEventStream)
+	w.WriteHeader(http.StatusOK)
+	if err := out.initialResponse(); err != nil {
+		s.log.Debug("subscription: initial response", zap.Error(err))
+		return
+	}
+	log := s.log.With(zap.String("stream", t.st.name), zap.String("shard", t.sh.id), zap.String("consumer", t.key.consumerARN))
+	log.Debug("subscription started", zap.String("proto", r.Proto), zap.Stringer("position", t.pos))
+	err = s.deliver(ctx, t, out)
+	if ae, ok := asAPIError(err); err != nil && ok {
+		if werr := out.exception(ae); werr != nil {
+			log.Debug("subscription: exception event", zap.Error(werr))
+		}
+	}
+	log.Debug("subscription ended", zap.Error(err))
+}
+
+// deliver sends events from t.pos on until the subscription ends. It returns
+// nil for a clean end, an *APIError to report as the stream's last message,
+// or an error of the connection.
+func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWriter) error {
+	st, sh, pos := t.st, t.sh, t.pos
+	keepAlive := time.NewTimer(s.cfg.SubscriptionKeepAlive)
+	defer keepAlive.Stop()
+	var pace *pacer
+	if s.cfg.EnforceThroughput {
+		pace = &pacer{rate: subscribeBytesPerSec, avail: subscribeBytesPerSec, last: time.Now()}
+	}
+	ended := func() error {
+		switch cause := context.Cause(ctx); {
+		case errors.As(cause, new(*APIError)):
+			return cause
+		case errors.Is(cause, errEndClean), errors.Is(cause, context.Canceled):
+			return nil // lifetime over, shutdown, or the client went away
+		default:
+			return cause
+		}
+	}
+	for {
+		if ctx.Err() != nil {
+			return ended()
+		}
+		changed := sh.changed()
+		// Observed before the read: once closed, the shard takes no more
+		// appends, so a read that comes back empty has seen all of it.
+		closed := sh.closed.Load()
+		if th := s.trimHorizon(st, sh); pos.Less(th) {
+			pos = th
+		}
+		entries, next, err := sh.log.Read(pos, maxEventRecords, maxEventBytes)
+		if errors.Is(err, storage.ErrClosed) {
+			return s.notFound(st.name)
+		}
+		if err != nil {
+			s.log.Error("subscription read", zap.String("stream", st.name), zap.String("shard", sh.id), zap.Error(err))
+			return ErrInternalFailure.With("Internal service failure.")
+		}
+		if len(entries) > 0 {
+			ev := wire.SubscribeToShardEvent{Records: make([]wire.Record, len(entries))}
+			bytes := 0
+			for i, e := range entries {
+				ev.Records[i] = wire.Record{
+					SequenceNumber:              st.seq(sh, e.Pos),
+					ApproximateArrivalTimestamp: wire.Timestamp(e.ArrivalMillis),
+					Data:                        e.Data,
+					PartitionKey:                e.PartitionKey,
+				}
+				bytes += len(e.Data) + len(e.PartitionKey)
+			}
+			last := ev.Records[len(ev.Records)-1].SequenceNumber
+			ev.ContinuationSequenceNumber = &last
+			if next.Less(sh.log.End()) {
+				ev.MillisBehindLatest = max(0, sh.log.LastArrival()-entries[len(entries)-1].ArrivalMillis)
+			}
+			if pace != nil {
+				if d := pace.delay(time.Now(), bytes); d > 0 {
+					wait := time.NewTimer(d)
+					select {
+					case <-wait.C:
+					case <-ctx.Done():
+						wait.Stop()
+						return ended()
+					}
+				}
+			}
+			if err := out.event(&ev); err != nil {
+				return err
+			}
+			pos = next
+			keepAlive.Reset(s.cfg.SubscriptionKeepAlive)
+			continue
+		}
+		if closed {
+			// The end of a closed shard: no continuation, the children.
+			ev := wire.SubscribeToShardEvent{Records: []wire.Record{}, ChildShards: childShards(st, sh)}
+			return out.event(&ev)
+		}
+		select {
+		case <-changed:
+		case <-keepAlive.C:
+			seq := st.seq(sh, continuation(pos))
+			if err := out.event(&wire.SubscribeToShardEvent{Records: []wire.Record{}, ContinuationSequenceNumber: &seq}); err != nil {
+				return err
+			}
+			keepAlive.Reset(s.cfg.SubscriptionKeepAlive)
+		case <-ctx.Done():
+			return ended()
+		}
+	}
+}
+
+// eventWriter writes the messages of one event stream and flushes each.
+type eventWriter struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	c   codec
+	enc *eventstream.Encoder
+	buf bytes.Buffer
+}
+
+func (e *eventWriter) payloadType() string {
+	if _, ok := e.c.(cborCodec); ok {
+		return "application/cbor"
+	}
+	return "application/json"
+}
+
+func (e *eventWriter) write(msg eventstream.Message) error {
+	if err := e.enc.Encode(e.w, msg); err != nil {
+		return fmt.Errorf("write event: %w", err)
+	}
+	if err := e.rc.Flush(); err != nil {
+		return fmt.Errorf("flush event: %w", err)
+	}
+	return nil
+}
+
+func (e *eventWriter) initialResponse() error {
+	var msg eventstream.Message
+	msg.Headers.Set(":message-type", eventstream.StringValue("event"))
+	msg.Headers.Set(":event-type", eventstream.StringValue("initial-response"))
+	msg.Headers.Set(":content-type", eventstream.StringValue(e.payloadType()))
+	e.buf.Reset()
+	if err := e.c.encode(&e.buf, struct{}{}); err != nil {
+		return fmt.Errorf("encode initial response: %w", err)
+	}
+	msg.Payload = e.buf.Bytes()
+	return e.write(msg)
+}
+
+func (e *eventWriter) event(ev *wire.SubscribeToShardEvent) error {
+	var msg eventstream.Message
+	msg.Headers.Set(":message-type", eventstream.StringValue("event"))
+	msg.Headers.Set(":event-type", eventstream.StringValue(eventTypeSubscribe))
+	msg.Headers.Set(":content-type", eventstream.StringValue(e.payloadType()))
+	e.buf.Reset()
+	if err := e.c.encode(&e.buf, ev); err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	msg.Payload = e.buf.Bytes()
+	return e.write(msg)
+}
+
+// exception writes an exception message. InternalFailure is modeled on the
+// event stream as InternalFailureException.
+func (e *eventWriter) exception(ae *APIError) error {
+	code := ae.Code
+	if code == ErrInternalFailure.Code {
+		code = "InternalFailureException"
+	}
+	var msg eventstream.Message
+	msg.Headers.Set(":message-type", eventstream.StringValue("exception"))
+	msg.Headers.Set(":exception-type", eventstream.StringValue(code))
+	msg.Headers.Set(":content-type", eventstream.StringValue(e.payloadType()))
+	e.buf.Reset()
+	body := struct {
+		Message string `json:"message"`
+	}{ae.Message}
+	if err := e.c.encode(&e.buf, body); err != nil {
+		return fmt.Errorf("encode exception: %w", err)
+	}
+	msg.Payload = e.buf.Bytes()
+	return e.write(msg)
+}
+
+// pacer spaces a subscription's events to a byte rate, allowing a burst of
+// one second's worth.
+type pacer struct {
+	rate  float64 // bytes per second
+	avail float64 // may go negative: the debt is the wait
+	last  time.Time
+}
+
+// delay charges n bytes and returns how long to wait before sending them.
+func (p *pacer) delay(now time.Time, n int) time.Duration {
+	if dt := now.Sub(p.last).Seconds(); dt > 0 {
+		p.avail = min(p.rate, p.avail+dt*p.rate)
+		p.last = now
+	}
+	p.avail -= float64(n)
+	if p.avail >= 0 {
+		return 0
+	}
+	return time.Duration(-p.avail / p.rate * float64(time.Second))
+}
