@@ -9,7 +9,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 	"go.uber.org/zap"
 )
 
@@ -203,12 +205,25 @@ func SubscribeShard(ctx context.Context, client SubscribeAPI, s ShardSubscriptio
 		return nil, fmt.Errorf("fanout: %s: %w", s.ShardID, err)
 	}
 	return subscribeShard(ctx, func(ctx context.Context, in *kinesis.SubscribeToShardInput) (eventStream, error) {
-		out, err := client.SubscribeToShard(ctx, in)
+		out, err := client.SubscribeToShard(ctx, in, ownProtocol)
 		if err != nil {
 			return nil, err
 		}
 		return out.GetStream(), nil
 	}, s)
+}
+
+// ownProtocol gives one SubscribeToShard call a protocol of its own.
+//
+// Why: a *kinesis.Client holds one awsjson.Protocol, and that protocol one
+// event stream codec whose decoder and payload buffer every event stream of
+// the client uses (smithy-go v1.28.9, internal/eventstream.Codec: payloadBuf,
+// decoder). Two subscriptions read concurrently through one client race on
+// them (the race detector reports it at once with two shards) and can decode
+// one shard's bytes into another's event. A protocol per subscription
+// shares nothing; it costs a few small allocations per subscription.
+func ownProtocol(o *kinesis.Options) {
+	o.Protocol = awsjson.New11(schemas.Kinesis_20131202)
 }
 
 // eventStream is what SubscribeShard reads of *kinesis.SubscribeToShardEventStream.
