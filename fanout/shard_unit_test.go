@@ -39,7 +39,7 @@ type fakeStream struct {
 }
 
 func (f *fakeStream) Events() <-chan types.SubscribeToShardEventStream { return f.ch }
-func (f *fakeStream) Err() error                                      { return f.err }
+func (f *fakeStream) Err() error                                       { return f.err }
 func (f *fakeStream) Close() error {
 	f.closed.Do(func() { close(f.done) })
 	f.wg.Wait()
