@@ -247,8 +247,26 @@ func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c code
 	// Once the subscription has ended for any reason, a write blocked on a
 	// client that stopped reading must not hold the goroutine (and Shutdown)
 	// any longer than it takes to write a last message to a live client.
-	stopCutoff := context.AfterFunc(ctx, func() { _ = rc.SetWriteDeadline(time.Now().Add(endGrace)) })
-	defer stopCutoff()
+	// The cutoff must not touch the ResponseWriter once the handler has
+	// returned (net/http's HTTP/2 writer forgets its stream then): the
+	// handler's last deferred call sets finished under cutoffMu, so the
+	// callback either runs entirely before that or does nothing.
+	var (
+		cutoffMu sync.Mutex
+		finished bool
+	)
+	context.AfterFunc(ctx, func() {
+		cutoffMu.Lock()
+		defer cutoffMu.Unlock()
+		if !finished {
+			_ = rc.SetWriteDeadline(time.Now().Add(endGrace))
+		}
+	})
+	defer func() {
+		cutoffMu.Lock()
+		finished = true
+		cutoffMu.Unlock()
+	}()
 
 	out := &eventWriter{w: w, rc: rc, c: c, enc: eventstream.NewEncoder()}
 	h := w.Header()

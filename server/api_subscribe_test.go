@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"math/big"
 	"testing"
 	"time"
 
@@ -30,7 +31,16 @@ type sub struct {
 	events <-chan types.SubscribeToShardEventStream
 }
 
-func (e *env) subscribe(c *kinesis.Client, consumerARN, shard string, pos *types.StartingPosition) *sub {
+// subscribe subscribes with a client of its own: aws-sdk-go-v2 (service/
+// kinesis v1.56.12, smithy-go v1.28.9) keeps one event-stream decoder per
+// client, whose buffer concurrent event streams of one client share (a data
+// race the race detector reports in smithy-go's eventstream.Codec).
+func (e *env) subscribe(consumerARN, shard string, pos *types.StartingPosition) *sub {
+	e.t.Helper()
+	return e.subscribeWith(e.srv.Client(), consumerARN, shard, pos)
+}
+
+func (e *env) subscribeWith(c *kinesis.Client, consumerARN, shard string, pos *types.StartingPosition) *sub {
 	e.t.Helper()
 	out, err := c.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumerARN), ShardId: aws.String(shard), StartingPosition: pos})
 	if err != nil {
@@ -92,7 +102,7 @@ func TestSubscribeToShardHTTP1(t *testing.T) {
 	for i := range 3 {
 		want = append(want, *e.put("s", "pk", []byte(fmt.Sprint("before-", i))).SequenceNumber)
 	}
-	s := e.subscribe(e.c, c, shardID(0), startPos(types.ShardIteratorTypeTrimHorizon))
+	s := e.subscribe(c, shardID(0), startPos(types.ShardIteratorTypeTrimHorizon))
 	recs, last := s.collect(3, 30*time.Second)
 	for i := range 3 {
 		if got := aws.ToString(recs[i].SequenceNumber); got != want[i] || string(recs[i].Data) != fmt.Sprint("before-", i) || aws.ToString(recs[i].PartitionKey) != "pk" {
@@ -110,5 +120,217 @@ func TestSubscribeToShardHTTP1(t *testing.T) {
 	recs, _ = s.collect(1, 30*time.Second)
 	if len(recs) != 1 || aws.ToString(recs[0].SequenceNumber) != seq || string(recs[0].Data) != "after" {
 		t.Fatalf("pushed record: %+v, want %s", recs, seq)
+	}
+}
+
+func seqPos(typ types.ShardIteratorType, seq string) *types.StartingPosition {
+	return &types.StartingPosition{Type: typ, SequenceNumber: aws.String(seq)}
+}
+
+func seqsOf(recs []types.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = aws.ToString(r.SequenceNumber)
+	}
+	return out
+}
+
+func TestSubscribeToShardStartingPositions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{SubscriptionKeepAlive: 100 * time.Millisecond})
+	e.createStream("s", 1)
+	var seqs []string
+	var arrivals []time.Time
+	for i := range 5 {
+		seqs = append(seqs, *e.put("s", "pk", []byte(fmt.Sprint(i))).SequenceNumber)
+		time.Sleep(5 * time.Millisecond) // distinct arrival milliseconds for AT_TIMESTAMP
+	}
+	for _, r := range e.readShard("s", shardID(0)) {
+		arrivals = append(arrivals, *r.ApproximateArrivalTimestamp)
+	}
+	cases := []struct {
+		name string
+		pos  *types.StartingPosition
+		want []string
+	}{
+		{"trim-horizon", startPos(types.ShardIteratorTypeTrimHorizon), seqs},
+		{"at-seq", seqPos(types.ShardIteratorTypeAtSequenceNumber, seqs[2]), seqs[2:]},
+		{"after-seq", seqPos(types.ShardIteratorTypeAfterSequenceNumber, seqs[2]), seqs[3:]},
+		{"at-timestamp", &types.StartingPosition{Type: types.ShardIteratorTypeAtTimestamp, Timestamp: aws.Time(arrivals[3])}, seqs[3:]},
+	}
+	for _, tc := range cases {
+		s := e.subscribe(e.register("s", tc.name), shardID(0), tc.pos)
+		recs, _ := s.collect(len(tc.want), 30*time.Second)
+		if fmt.Sprint(seqsOf(recs)) != fmt.Sprint(tc.want) {
+			t.Fatalf("%s: got %v, want %v", tc.name, seqsOf(recs), tc.want)
+		}
+		// Caught up: the next event is a keep-alive without records whose
+		// continuation resumes after the last record.
+		ev, err := s.next(30 * time.Second)
+		if ev == nil || len(ev.Records) != 0 || ev.ContinuationSequenceNumber == nil || aws.ToInt64(ev.MillisBehindLatest) != 0 {
+			t.Fatalf("%s: keep-alive %+v, %v", tc.name, ev, err)
+		}
+	}
+	// LATEST sees only records put after it.
+	s := e.subscribe(e.register("s", "latest"), shardID(0), startPos(types.ShardIteratorTypeLatest))
+	ev, _ := s.next(30 * time.Second) // a keep-alive: nothing before
+	if len(ev.Records) != 0 {
+		t.Fatalf("LATEST delivered old records %v", seqsOf(ev.Records))
+	}
+	seq := *e.put("s", "pk", []byte("new")).SequenceNumber
+	if recs, _ := s.collect(1, 30*time.Second); len(recs) != 1 || *recs[0].SequenceNumber != seq {
+		t.Fatalf("LATEST: got %v, want [%s]", seqsOf(recs), seq)
+	}
+}
+
+// An empty shard: the keep-alive's continuation, used with
+// AFTER_SEQUENCE_NUMBER (by SubscribeToShard or GetShardIterator), starts
+// at the first record put later.
+func TestSubscribeToShardEmptyShardContinuation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{SubscriptionKeepAlive: 50 * time.Millisecond, SubscriptionLifetime: 500 * time.Millisecond})
+	e.createStream("s", 1)
+	c := e.register("s", "c")
+	s := e.subscribe(c, shardID(0), startPos(types.ShardIteratorTypeLatest))
+	ev, _ := s.next(30 * time.Second)
+	cont := aws.ToString(ev.ContinuationSequenceNumber)
+	if cont == "" || len(ev.Records) != 0 {
+		t.Fatalf("keep-alive %+v", ev)
+	}
+	for ev != nil { // until the lifetime ends the stream
+		ev, _ = s.next(30 * time.Second)
+	}
+	first := *e.put("s", "pk", []byte("a")).SequenceNumber
+	second := *e.put("s", "pk", []byte("b")).SequenceNumber
+	s = e.subscribe(c, shardID(0), seqPos(types.ShardIteratorTypeAfterSequenceNumber, cont))
+	if recs, _ := s.collect(2, 30*time.Second); fmt.Sprint(seqsOf(recs)) != fmt.Sprint([]string{first, second}) {
+		t.Fatalf("after the empty shard's continuation: %v, want [%s %s]", seqsOf(recs), first, second)
+	}
+	it := e.iterator("s", shardID(0), types.ShardIteratorTypeAfterSequenceNumber, &cont, nil)
+	if recs := e.drain(it, 0); len(recs) != 2 || *recs[0].SequenceNumber != first {
+		t.Fatalf("GetShardIterator after the continuation: %v", seqsOf(recs))
+	}
+}
+
+func TestSubscribeToShardErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{})
+	e.createStream("s", 2)
+	c := e.register("s", "c")
+	seq1 := *e.put("s", "x", []byte("x")).SequenceNumber
+	call := func(consumer, shard string, pos *types.StartingPosition) error {
+		out, err := e.nr.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumer), ShardId: aws.String(shard), StartingPosition: pos})
+		if err == nil {
+			_ = out.GetStream().Close()
+		}
+		return err
+	}
+	th := startPos(types.ShardIteratorTypeTrimHorizon)
+	wantCode(t, call("not-an-arn", shardID(0), th), "ValidationException")
+	wantErr[types.ResourceNotFoundException](t, call(arn("s")+"/consumer/nope:1", shardID(0), th))
+	wantErr[types.ResourceNotFoundException](t, call(arn("gone")+"/consumer/c:1", shardID(0), th))
+	wantErr[types.ResourceNotFoundException](t, call(c, shardID(7), th))
+	wantCode(t, call(c, "bad shard!", th), "ValidationException")
+	wantErr[types.InvalidArgumentException](t, call(c, shardID(0), startPos(types.ShardIteratorTypeAtSequenceNumber)))
+	wantErr[types.InvalidArgumentException](t, call(c, shardID(0), startPos(types.ShardIteratorTypeAtTimestamp)))
+	wantErr[types.InvalidArgumentException](t, call(c, shardID(0), seqPos(types.ShardIteratorTypeTrimHorizon, seq1)))
+	wantErr[types.InvalidArgumentException](t, call(c, shardID(0), seqPos(types.ShardIteratorTypeAtSequenceNumber, "123")))
+	// seq1 is in one of the two shards; in the other it is invalid.
+	other := shardID(0)
+	if e.readShard("s", shardID(0)) != nil {
+		other = shardID(1)
+	}
+	wantErr[types.InvalidArgumentException](t, call(c, other, seqPos(types.ShardIteratorTypeAtSequenceNumber, seq1)))
+	wantCode(t, call(c, shardID(0), startPos("SOMETIMES")), "ValidationException")
+	// Missing members the SDK would refuse to send.
+	wantRawError(t, rawCall(t, e.srv.Endpoint, "SubscribeToShard", map[string]any{"ConsumerARN": c, "ShardId": shardID(0)}), "ValidationException")
+	wantRawError(t, rawCall(t, e.srv.Endpoint, "SubscribeToShard", map[string]any{"ShardId": shardID(0), "StartingPosition": map[string]any{"Type": "LATEST"}}), "ValidationException")
+	// DryRun checks and does not subscribe.
+	_, err := e.nr.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(c), ShardId: aws.String(shardID(0)), StartingPosition: th, DryRun: aws.Bool(true)})
+	wantErr[types.DryRunOperationException](t, err)
+}
+
+// A second subscription for the same consumer and shard within 5 s of the
+// first fails with ResourceInUseException; the first keeps delivering.
+func TestSubscribeToShardInUse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{SubscriptionKeepAlive: time.Hour})
+	e.createStream("s", 1)
+	c := e.register("s", "c")
+	s := e.subscribe(c, shardID(0), startPos(types.ShardIteratorTypeLatest))
+	fresh := e.srv.Client(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
+	_, err := fresh.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(c), ShardId: aws.String(shardID(0)), StartingPosition: startPos(types.ShardIteratorTypeLatest)})
+	wantErr[types.ResourceInUseException](t, err)
+	// Another consumer on the same shard is independent.
+	s2 := e.subscribe(e.register("s", "other"), shardID(0), startPos(types.ShardIteratorTypeLatest))
+	seq := *e.put("s", "pk", []byte("x")).SequenceNumber
+	for _, x := range []*sub{s, s2} {
+		if recs, _ := x.collect(1, 30*time.Second); *recs[0].SequenceNumber != seq {
+			t.Fatalf("got %v, want %s", seqsOf(recs), seq)
+		}
+	}
+}
+
+// Deregistering the consumer, or deleting the stream, ends its
+// subscriptions with ResourceNotFoundException.
+func TestSubscribeToShardEndsWithConsumer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{SubscriptionKeepAlive: time.Hour})
+	e.createStream("s", 1)
+	c1 := e.register("s", "c1")
+	c2 := e.register("s", "c2")
+	s1 := e.subscribe(c1, shardID(0), startPos(types.ShardIteratorTypeLatest))
+	s2 := e.subscribe(c2, shardID(0), startPos(types.ShardIteratorTypeLatest))
+	waitEnd := func(s *sub) error {
+		t.Helper()
+		for {
+			ev, err := s.next(30 * time.Second)
+			if ev == nil {
+				return err
+			}
+		}
+	}
+	_, err := e.c.DeregisterStreamConsumer(e.ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: aws.String(c1)})
+	noErr(t, err, "DeregisterStreamConsumer")
+	wantErr[types.ResourceNotFoundException](t, waitEnd(s1))
+	_, err = e.c.DeleteStream(e.ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("s"), EnforceConsumerDeletion: aws.Bool(true)})
+	noErr(t, err, "DeleteStream")
+	wantErr[types.ResourceNotFoundException](t, waitEnd(s2))
+}
+
+// At the end of a closed shard the last event carries ChildShards and no
+// continuation, and the stream ends cleanly.
+func TestSubscribeToShardClosedShard(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{SubscriptionKeepAlive: time.Hour})
+	e.createStream("s", 1)
+	c := e.register("s", "c")
+	want := []string{*e.put("s", "a", []byte("a")).SequenceNumber}
+	s := e.subscribe(c, shardID(0), startPos(types.ShardIteratorTypeTrimHorizon))
+	want = append(want, *e.put("s", "b", []byte("b")).SequenceNumber)
+	mid := new(big.Int).Rsh(maxHashKey, 1)
+	_, err := e.c.SplitShard(e.ctx, &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String(shardID(0)), NewStartingHashKey: aws.String(mid.String())})
+	noErr(t, err, "SplitShard")
+	var got []string
+	var last *types.SubscribeToShardEvent
+	for {
+		ev, err := s.next(30 * time.Second)
+		if ev == nil {
+			noErr(t, err, "end of the closed shard's stream")
+			break
+		}
+		got = append(got, seqsOf(ev.Records)...)
+		last = ev
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("records %v, want %v", got, want)
+	}
+	if last.ContinuationSequenceNumber != nil || len(last.Records) != 0 || len(last.ChildShards) != 2 {
+		t.Fatalf("last event %+v: want no continuation, no records, two children", last)
+	}
+	for i, k := range last.ChildShards {
+		if *k.ShardId != shardID(i+1) || fmt.Sprint(k.ParentShards) != fmt.Sprint([]string{shardID(0)}) {
+			t.Fatalf("child %d: %s parents %v", i, *k.ShardId, k.ParentShards)
+		}
 	}
 }

@@ -19,7 +19,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("shoal server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		addr        = fs.String("addr", "127.0.0.1:4567", "address to listen on (HTTP/1.1 and h2c)")
+		addr        = fs.String("addr", "127.0.0.1:4567", "address to listen on (HTTP/1.1 and h2c, or TLS with --tls-cert)")
 		dataDir     = fs.String("data-dir", "./shoal-data", "directory for stream metadata and shard logs")
 		fsync       = fs.String("fsync", "always", "when appends are durable: always (before the ack), interval, or never")
 		fsyncEvery  = fs.Duration("fsync-interval", 200*time.Millisecond, "sync period with --fsync=interval")
@@ -32,6 +32,11 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		deleteDelay = fs.Duration("delete-delay", 0, "how long a deleted stream stays DELETING")
 		updateDelay = fs.Duration("update-delay", 0, "how long a stream stays UPDATING after a change")
 		shardLimit  = fs.Int("shard-limit", 10000, "account shard quota")
+		consCreate  = fs.Duration("consumer-create-delay", 0, "how long a new enhanced fan-out consumer stays CREATING")
+		consDelete  = fs.Duration("consumer-delete-delay", 0, "how long a deregistered consumer stays DELETING")
+		subLife     = fs.Duration("subscription-lifetime", 5*time.Minute, "how long a SubscribeToShard event stream lasts")
+		tlsCert     = fs.String("tls-cert", "", "PEM certificate file: serve TLS (ALPN h2 and http/1.1) instead of cleartext HTTP/1.1 and h2c")
+		tlsKey      = fs.String("tls-key", "", "PEM private key file for --tls-cert")
 		drain       = fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
 		pprofAddr   = fs.String("pprof-addr", "", "if set, serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	)
@@ -64,6 +69,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		Region: *region, AccountID: *account, EnforceThroughput: *throughput,
 		CreateDelay: *createDelay, DeleteDelay: *deleteDelay, UpdateDelay: *updateDelay,
 		ShardLimit: int32(*shardLimit), Logger: logger,
+		ConsumerCreateDelay: *consCreate, ConsumerDeleteDelay: *consDelete, SubscriptionLifetime: *subLife,
+		TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
 	})
 	if err != nil {
 		return err
@@ -73,7 +80,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
-	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("data_dir", *dataDir), zap.String("fsync", mode.String()))
+	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("data_dir", *dataDir), zap.String("fsync", mode.String()), zap.Bool("tls", *tlsCert != ""))
 	if *pprofAddr != "" {
 		stopPprof, err := servePprof(*pprofAddr)
 		if err != nil {
