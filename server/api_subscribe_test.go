@@ -334,3 +334,37 @@ func TestSubscribeToShardClosedShard(t *testing.T) {
 		}
 	}
 }
+
+// Five seconds after a subscription started, a new one for the same
+// consumer and shard takes over, and the old one ends with
+// ResourceInUseException.
+func TestSubscribeToShardTakeover(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{SubscriptionKeepAlive: time.Hour})
+	e.createStream("s", 1)
+	c := e.register("s", "c")
+	old := e.subscribe(c, shardID(0), startPos(types.ShardIteratorTypeLatest))
+	fresh := e.srv.Client(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
+	var out *kinesis.SubscribeToShardOutput
+	eventually(t, 60*time.Second, func() error {
+		var err error
+		out, err = fresh.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(c), ShardId: aws.String(shardID(0)), StartingPosition: startPos(types.ShardIteratorTypeLatest)})
+		if err != nil {
+			wantErr[types.ResourceInUseException](t, err) // within the first 5 s
+		}
+		return err
+	})
+	t.Cleanup(func() { _ = out.GetStream().Close() })
+	for {
+		ev, err := old.next(30 * time.Second)
+		if ev == nil {
+			wantErr[types.ResourceInUseException](t, err)
+			break
+		}
+	}
+	seq := *e.put("s", "pk", []byte("x")).SequenceNumber
+	s := &sub{t: t, out: out, events: out.GetStream().Events()}
+	if recs, _ := s.collect(1, 30*time.Second); *recs[0].SequenceNumber != seq {
+		t.Fatalf("new subscription got %v, want %s", seqsOf(recs), seq)
+	}
+}

@@ -1,6 +1,6 @@
 // Package server is shoal's Kinesis Data Streams endpoint: it speaks the
 // Kinesis wire API (AWS JSON 1.1 and AWS CBOR 1.1 over HTTP/1.1 and cleartext
-// HTTP/2) so that the unmodified AWS SDKs and CLI work against it, and keeps
+// HTTP/2, or TLS) so that the unmodified AWS SDKs and CLI work against it, and keeps
 // every shard as a durable, segmented, append-only log on local disk.
 //
 // A minimal program:
@@ -35,15 +35,36 @@
 //
 // # Shutdown
 //
-// Shutdown stops accepting connections, lets in-flight requests finish
-// (bounded by its context), stops background work, and syncs and closes every
-// shard log. The shoal binary calls it on SIGINT and SIGTERM.
+// Shutdown stops accepting connections, ends every SubscribeToShard event
+// stream at once (cleanly, as if its lifetime were over), lets in-flight
+// requests finish (bounded by its context), stops background work, and syncs
+// and closes every shard log. The shoal binary calls it on SIGINT and
+// SIGTERM.
+//
+// # Enhanced fan-out
+//
+// Consumers are registered, described, listed and deregistered as in
+// Kinesis (at most 20 per stream, ARNs of the form
+// arn:aws:kinesis:<region>:<account>:stream/<stream>/consumer/<name>:<epoch
+// seconds>), and kept in the stream metadata across restarts. DeleteStream
+// refuses a stream with consumers unless EnforceConsumerDeletion is set.
+// SubscribeToShard answers with an event stream (HTTP/1.1, h2c, or h2 over
+// TLS when Config.TLSCertFile is set): an initial-response, then
+// SubscribeToShardEvent events pushed as soon as appended records are
+// durable, an empty event after Config.SubscriptionKeepAlive of silence, and
+// a clean end after Config.SubscriptionLifetime. Every event's
+// ContinuationSequenceNumber, used with AFTER_SEQUENCE_NUMBER (in
+// SubscribeToShard or GetShardIterator), resumes exactly after what the
+// event delivered, also when it delivered nothing. Each subscription reads
+// the log with its own cursor, so a client that stops reading holds up no
+// one else.
 //
 // # Caveats
 //
 // Requests are not authenticated: any or no SigV4 signature is accepted.
-// Enhanced fan-out (SubscribeToShard and consumer registration) is not served
-// yet. Resharding (SplitShard, MergeShards, UpdateShardCount) is served for
+// Consumers cannot be tagged yet (TagResource takes stream ARNs only), and
+// a SubscribeToShard event over CBOR is unverified against the Java SDK.
+// Resharding (SplitShard, MergeShards, UpdateShardCount) is served for
 // PROVISIONED streams; a closed shard's EndingSequenceNumber is the largest
 // number the shard could hand out, not its last record's.
 package server
