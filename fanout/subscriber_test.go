@@ -551,3 +551,119 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func containsStr(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestResumeFromContinuation: a second Subscriber started with
+// ShardPositions after the first one's last ContinuationSequenceNumbers
+// delivers exactly the records the first did not.
+func TestResumeFromContinuation(t *testing.T) {
+	e := newEnv(t, 2, server.Config{SubscriptionKeepAlive: 100 * time.Millisecond})
+	e.put("r", 0, 300)
+	c1 := newCollector()
+	var mu sync.Mutex
+	conts := map[string]string{}
+	s1, err := fanout.New(e.client, fanout.Config{
+		StreamName: testStream, ConsumerName: "resume", StartingPosition: fanout.TrimHorizon(), Options: fastOptions(t),
+		Handler: func(ctx context.Context, b fanout.Batch) error {
+			if err := c1.handle(ctx, b); err != nil {
+				return err
+			}
+			mu.Lock()
+			conts[b.ShardID] = b.ContinuationSequenceNumber
+			mu.Unlock()
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, _ := runSubscriber(t, s1)
+	wait.Eventually(t, 20*time.Second, func() error {
+		if got := c1.count("r", 300); got < 300 {
+			return fmt.Errorf("%d of 300", got)
+		}
+		return nil
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	e.put("r", 300, 600)
+	positions := map[string]fanout.Position{}
+	mu.Lock()
+	for shard, cont := range conts {
+		positions[shard] = fanout.AfterSequenceNumber(cont)
+	}
+	mu.Unlock()
+	if len(positions) != 2 {
+		t.Fatalf("continuations for %d shards, want 2", len(positions))
+	}
+	c2 := newCollector()
+	s2, err := fanout.New(e.client, fanout.Config{
+		StreamName: testStream, ConsumerName: "resume", StartingPosition: fanout.TrimHorizon(), ShardPositions: positions,
+		Handler: c2.handle, Options: fastOptions(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop2, _ := runSubscriber(t, s2)
+	wait.Eventually(t, 20*time.Second, func() error {
+		if got := c2.count("r", 600); got < 300 {
+			return fmt.Errorf("%d of the 300 new records", got)
+		}
+		return nil
+	})
+	if err := stop2(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c2.count("r", 300); got != 0 {
+		t.Errorf("the resumed subscriber delivered %d records the first had processed", got)
+	}
+	c1.check(t, "r", 300)
+	c2.mu.Lock()
+	for i := 300; i < 600; i++ {
+		if n := c2.data[fmt.Sprintf("r-%d", i)]; n != 1 {
+			t.Errorf("r-%d delivered %d times after the resume", i, n)
+		}
+	}
+	c2.mu.Unlock()
+}
+
+// TestMergeChildNotFollowedWithoutBothParents: a Subscriber reading only
+// one parent of a merge ends with it and does not read the child.
+func TestMergeChildNotFollowedWithoutBothParents(t *testing.T) {
+	e := newEnv(t, 2, server.Config{})
+	e.put("r", 0, 50)
+	open := e.openShards()
+	s0, s1 := aws.ToString(open[0].ShardId), aws.ToString(open[1].ShardId)
+	if _, err := e.client.MergeShards(t.Context(), &kinesis.MergeShardsInput{
+		StreamName: aws.String(testStream), ShardToMerge: open[0].ShardId, AdjacentShardToMerge: open[1].ShardId,
+	}); err != nil {
+		t.Fatalf("MergeShards: %v", err)
+	}
+	e.waitActive()
+	e.put("after", 0, 20)
+	c := newCollector()
+	s, err := fanout.New(e.client, fanout.Config{
+		StreamName: testStream, ConsumerName: "half", ShardIDs: []string{s0}, StartingPosition: fanout.TrimHorizon(),
+		Handler: c.handle, Options: fastOptions(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done := runSubscriber(t, s)
+	select {
+	case <-done: // every shard it reads has ended
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its only shard ended")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fmt.Sprint(c.order) != fmt.Sprint([]string{s0}) {
+		t.Errorf("shards read %v, want only %s (not %s nor the merge child)", c.order, s0, s1)
+	}
+	if len(c.ends[s0]) != 1 {
+		t.Errorf("%s ended with children %v, want the merge child", s0, c.ends[s0])
+	}
+	if got := c.data["after-0"]; got != 0 {
+		t.Error("a record of the merge child was delivered")
+	}
+}
