@@ -30,6 +30,7 @@ type fanoutFlags struct {
 	mode      string
 	dbURL     string
 	drain     time.Duration
+	noCP      bool
 }
 
 // fanoutHeader is the bytes every bench record starts with: the put time
@@ -62,6 +63,7 @@ begin; after the puts they have -drain to catch up.
 	fs.IntVar(&f.size, "size", 100, "bytes per record (at least 16: the put time and index)")
 	fs.StringVar(&f.mode, "mode", "subscriber", "subscriber (package fanout) or consumer (package consumer, FanOut retrieval)")
 	fs.StringVar(&f.dbURL, "database-url", "postgres://postgres@127.0.0.1:5432/postgres", "PostgreSQL for -mode consumer's leases")
+	fs.BoolVar(&f.noCP, "no-checkpoint", false, "-mode consumer: do not checkpoint after each batch")
 	fs.DurationVar(&f.drain, "drain", 10*time.Second, "how long the readers get to catch up after the puts")
 	if done, err := parse(fs, args); done {
 		return err
@@ -135,7 +137,7 @@ begin; after the puts they have -drain to catch up.
 		var workers []*consumer.Worker
 		for i := range f.consumers {
 			app := fmt.Sprintf("%s-app-%d-%d", f.c.stream, i, start.UnixNano())
-			w, err := consumer.New(cl.Client, store, func(string) consumer.Processor { return &benchProc{rec: rec, i: i} }, consumer.Config{
+			w, err := consumer.New(cl.Client, store, func(string) consumer.Processor { return &benchProc{rec: rec, i: i, noCP: f.noCP} }, consumer.Config{
 				ApplicationName: app, StreamName: f.c.stream, ConsumerName: fmt.Sprintf("%s-consumer-%d", f.c.stream, i),
 				Retrieval: consumer.FanOut, InitialPosition: consumer.AtTimestamp, InitialTimestamp: start,
 				TakeInterval: time.Second, ShardSyncInterval: 5 * time.Second,
@@ -201,8 +203,9 @@ begin; after the puts they have -drain to catch up.
 // benchProc is the consumer mode's Processor: it records, and checkpoints
 // every batch, as an application would.
 type benchProc struct {
-	rec *receipts
-	i   int
+	rec  *receipts
+	i    int
+	noCP bool
 }
 
 func (p *benchProc) Initialize(context.Context, consumer.InitializeInput) error { return nil }
@@ -211,7 +214,7 @@ func (p *benchProc) ProcessRecords(ctx context.Context, in consumer.ProcessRecor
 	for _, r := range in.Records {
 		p.rec.got(p.i, r.Data, now)
 	}
-	if len(in.Records) == 0 {
+	if len(in.Records) == 0 || p.noCP {
 		return nil
 	}
 	if err := in.Checkpointer.Checkpoint(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, checkpoint.ErrLeaseLost) {
