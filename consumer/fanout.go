@@ -64,7 +64,7 @@ func (f *fanOut) read(sc *shardConsumer) exitReason {
 			ConsumerARN: f.consumerARN, ShardID: sc.shard, Position: pos,
 			Options: fanout.Options{
 				Backoff: fanout.Backoff{Initial: sc.w.cfg.TaskBackoff, Max: sc.w.cfg.MaxBackoff},
-				Logger:  sc.log,
+				Logger:  sc.w.log, // SubscribeShard adds the shard ID
 			},
 			Handler: func(_ context.Context, ev fanout.Event) error {
 				sc.w.metrics.MillisBehindLatest(sc.shard, ev.MillisBehindLatest)

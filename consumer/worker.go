@@ -152,7 +152,10 @@ func (w *Worker) HeldShards() []string {
 // the checkpoint sentinels, after the Store's own retries; or the Store was
 // closed): the worker can no longer prove it holds its leases, so each
 // Processor gets LeaseLost. Kinesis errors are retried, with back-off,
-// forever. A Worker runs once; a second Run returns ErrClosed.
+// forever. With FanOut retrieval, Run first registers (or finds) the stream
+// consumer and waits until it is ACTIVE; if that fails (other than by ctx
+// ending, which returns nil) Run returns the error before taking any lease.
+// A Worker runs once; a second Run returns ErrClosed.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.ran.CompareAndSwap(false, true) {
 		return ErrClosed
