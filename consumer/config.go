@@ -53,6 +53,31 @@ func (p InitialPosition) String() string {
 	return fmt.Sprintf("InitialPosition(%d)", int(p))
 }
 
+// Retrieval is how a Worker reads its shards.
+type Retrieval int
+
+const (
+	// Polling reads each shard with GetShardIterator and GetRecords. It
+	// is the zero value. KCL: PollingConfig.
+	Polling Retrieval = iota
+	// FanOut reads each shard through enhanced fan-out: a registered
+	// stream consumer's SubscribeToShard event streams, which Kinesis
+	// pushes with each consumer's own 2 MiB/s per shard and no polling
+	// delay. KCL: FanOutConfig (the KCL's default).
+	FanOut
+)
+
+// String returns the mode's name.
+func (r Retrieval) String() string {
+	switch r {
+	case Polling:
+		return "polling"
+	case FanOut:
+		return "fan-out"
+	}
+	return fmt.Sprintf("Retrieval(%d)", int(r))
+}
+
 // Config configures a Worker. The zero value is valid except that
 // ApplicationName and StreamName (or StreamARN) are required: every other
 // zero field takes the default its comment gives. Each comment names the
@@ -121,6 +146,21 @@ type Config struct {
 	// shardSyncIntervalMillis (60000).
 	ShardSyncInterval time.Duration
 
+	// Retrieval chooses GetRecords polling (the zero value) or enhanced
+	// fan-out. With FanOut the client given to New must implement
+	// FanOutAPI, and MaxRecords and IdleTimeBetweenReads do not apply.
+	// KCL: RetrievalConfig.retrievalSpecificConfig.
+	Retrieval Retrieval
+	// ConsumerName is the stream consumer FanOut reads as: Run registers
+	// it, or reuses it if it exists, and waits until it is ACTIVE before
+	// taking leases. Zero means ApplicationName, as in the KCL. Every
+	// worker of an application must use the same consumer. KCL:
+	// FanOutConfig.consumerName.
+	ConsumerName string
+	// ConsumerARN names an existing ACTIVE consumer instead; Run then
+	// registers nothing. KCL: FanOutConfig.consumerArn.
+	ConsumerARN string
+
 	// MaxRecords is the Limit of each GetRecords call. Zero means 10000,
 	// also the maximum. KCL: maxRecords (PollingConfig, 10000).
 	MaxRecords int
@@ -181,6 +221,9 @@ type failoverReporter interface{ FailoverTime() time.Duration }
 func (c Config) withDefaults(store any) Config {
 	if c.WorkerID == "" {
 		c.WorkerID = defaultWorkerID()
+	}
+	if c.Retrieval == FanOut && c.ConsumerName == "" && c.ConsumerARN == "" {
+		c.ConsumerName = c.ApplicationName
 	}
 	if c.FailoverTime == 0 {
 		c.FailoverTime = defaultFailoverTime
@@ -248,6 +291,11 @@ func (c Config) validate() error {
 		}
 	default:
 		bad("unknown %v", c.InitialPosition)
+	}
+	switch c.Retrieval {
+	case Polling, FanOut:
+	default:
+		bad("unknown %v", c.Retrieval)
 	}
 	if c.FailoverTime < minFailoverTime {
 		bad("FailoverTime %v below %v", c.FailoverTime, minFailoverTime)

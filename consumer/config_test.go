@@ -70,6 +70,9 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 	if err := (Config{ApplicationName: "a", StreamName: "s", InitialPosition: 7}).withDefaults(nil).validate(); err == nil || !strings.Contains(err.Error(), "InitialPosition(7)") {
 		t.Errorf("unknown position: %v", err)
 	}
+	if err := (Config{ApplicationName: "a", StreamName: "s", Retrieval: 7}).withDefaults(nil).validate(); err == nil || !strings.Contains(err.Error(), "Retrieval(7)") {
+		t.Errorf("unknown retrieval: %v", err)
+	}
 }
 
 func TestNewRejectsNil(t *testing.T) {

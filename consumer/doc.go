@@ -1,7 +1,8 @@
 // Package consumer consumes Kinesis streams the way the Kinesis Client
 // Library (KCL) does, in Go, on aws-sdk-go-v2: the workers of one
 // application divide a stream's shards between them with leases kept in a
-// [checkpoint.Store] (PostgreSQL), each shard is read by polling GetRecords,
+// [checkpoint.Store] (PostgreSQL), each shard is read by polling GetRecords
+// or through enhanced fan-out (Config.Retrieval),
 // KPL aggregates are unpacked, and progress is checkpointed per user record.
 //
 // A program implements a [Processor] (the KCL's ShardRecordProcessor), and
@@ -117,6 +118,20 @@
 // between skipping and repeating records. A worker that holds
 // no lease is not counted by the others, and steals its share itself. The
 // hash key range filter applies only to leases that record their range
-// (those this package creates do). Retrieval is by polling only; enhanced
-// fan-out is not supported yet.
+// (those this package creates do).
+//
+// # Enhanced fan-out
+//
+// With Config.Retrieval set to FanOut, Run registers the stream consumer
+// Config.ConsumerName (default: the application name), or reuses it, and
+// waits until it is ACTIVE; then each leased shard is read through one
+// SubscribeToShard subscription at a time ([fanout.SubscribeShard]), which
+// re-subscribes from the last ContinuationSequenceNumber when Kinesis ends a
+// subscription (every 5 minutes) or it breaks. Everything after the read is
+// shared with polling: de-aggregation, the hash key range filter,
+// checkpoints, SHARD_END and parents before children. A lost lease cancels
+// its subscription as soon as the worker learns of it (see the fanOut type
+// for the window in which two workers may both read a shard). The client
+// must implement [FanOutAPI] (*kinesis.Client does), and its HTTP client
+// should have no overall Timeout shorter than the subscription lifetime.
 package consumer

@@ -15,9 +15,10 @@ type Metrics interface {
 	// error (KCL: RecordsProcessed).
 	RecordsProcessed(shardID string, n int)
 	// MillisBehindLatest observes MillisBehindLatest of each GetRecords
-	// result (KCL: MillisBehindLatest).
+	// result or SubscribeToShard event (KCL: MillisBehindLatest).
 	MillisBehindLatest(shardID string, ms int64)
-	// GetRecords observes each GetRecords call: its latency, the Kinesis
+	// GetRecords observes each GetRecords call (Polling retrieval only;
+	// FanOut makes none): its latency, the Kinesis
 	// records it returned, and its error (nil on success). Throttling comes
 	// as a *types.ProvisionedThroughputExceededException (KCL:
 	// GetRecords.Time, GetRecords.Success).

@@ -60,6 +60,7 @@ type shardConsumer struct {
 	initialized bool                  // Initialize returned nil
 	iterator    *string
 	lastSeq     string                // sequence number of the last Kinesis record read
+	contSeq     string                // fan-out: the last event's ContinuationSequenceNumber
 	after       checkpoint.Checkpoint // skip user records at or before this (resume inside an aggregate)
 	processed   checkpoint.Checkpoint // last record of the last batch ProcessRecords returned nil for
 	subBuf      []aggregation.SubRecord
@@ -187,7 +188,25 @@ func (sc *shardConsumer) consume() exitReason {
 	if !l.Checkpoint.IsSentinel() {
 		sc.after = l.Checkpoint
 	}
+	return sc.w.retriever.read(sc)
+}
 
+// retriever is how a shard's records are read: with GetRecords polling or
+// through an enhanced fan-out subscription. Both hand each batch of Kinesis
+// records to deliver, and end with endShard at the end of the shard, so
+// that checkpoints, de-aggregation, hash-range filtering, SHARD_END and
+// parent-before-child ordering are the same in both modes.
+type retriever interface {
+	// read reads sc's shard from its position (lastSeq, else after, else
+	// start) until it ends (returning endShard's result) or the goroutine
+	// must stop (returning why).
+	read(sc *shardConsumer) exitReason
+}
+
+// polling reads with GetShardIterator and GetRecords.
+type polling struct{}
+
+func (polling) read(sc *shardConsumer) exitReason {
 	for {
 		if r := sc.why(); r != exitNone {
 			return r

@@ -36,6 +36,7 @@ type Worker struct {
 	id      string
 
 	streamName, streamARN *string
+	retriever             retriever
 
 	ran atomic.Bool
 
@@ -87,19 +88,29 @@ func New(client KinesisAPI, store checkpoint.Store, factory ProcessorFactory, cf
 	if err := cfg.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	var ret retriever = polling{}
+	if cfg.Retrieval == FanOut && client != nil {
+		fc, ok := client.(FanOutAPI)
+		if !ok {
+			errs = append(errs, fmt.Errorf("consumer: Retrieval %v needs a client with SubscribeToShard and the consumer operations (FanOutAPI); %T has not", cfg.Retrieval, client))
+		} else {
+			ret = &fanOut{client: fc, consumerARN: cfg.ConsumerARN}
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	w := &Worker{
 		client: client, store: store, factory: factory, cfg: cfg,
 		metrics: cfg.Metrics, id: cfg.WorkerID,
-		log:     cfg.Logger.With(zap.String("application", cfg.ApplicationName), zap.String("worker_id", cfg.WorkerID)),
-		crashCh: make(chan struct{}),
-		failed:  make(chan struct{}),
-		kickCh:  make(chan struct{}, 1),
-		syncNow: make(chan struct{}, 1),
-		rnd:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		shards:  map[string]*shardConsumer{},
+		log:       cfg.Logger.With(zap.String("application", cfg.ApplicationName), zap.String("worker_id", cfg.WorkerID)),
+		crashCh:   make(chan struct{}),
+		failed:    make(chan struct{}),
+		kickCh:    make(chan struct{}, 1),
+		syncNow:   make(chan struct{}, 1),
+		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		shards:    map[string]*shardConsumer{},
+		retriever: ret,
 	}
 	if cfg.StreamName != "" {
 		w.streamName = aws.String(cfg.StreamName)
@@ -141,7 +152,10 @@ func (w *Worker) HeldShards() []string {
 // the checkpoint sentinels, after the Store's own retries; or the Store was
 // closed): the worker can no longer prove it holds its leases, so each
 // Processor gets LeaseLost. Kinesis errors are retried, with back-off,
-// forever. A Worker runs once; a second Run returns ErrClosed.
+// forever. With FanOut retrieval, Run first registers (or finds) the stream
+// consumer and waits until it is ACTIVE; if that fails (other than by ctx
+// ending, which returns nil) Run returns the error before taking any lease.
+// A Worker runs once; a second Run returns ErrClosed.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.ran.CompareAndSwap(false, true) {
 		return ErrClosed
@@ -149,6 +163,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Calls made during a graceful shutdown must outlive ctx.
 	w.hardCtx, w.hardCancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer w.hardCancel()
+
+	if f, ok := w.retriever.(*fanOut); ok {
+		if err := w.setupFanOut(ctx, f); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped before it started
+			}
+			return err
+		}
+	}
 
 	listenCtx, stopListen := context.WithCancel(w.hardCtx)
 	defer stopListen()

@@ -1,7 +1,7 @@
 // Command shoal runs the shoal Kinesis-compatible server and its tools.
 //
 //	shoal server [flags]      serve the Kinesis API on --addr, keeping data in --data-dir
-//	shoal bench put|get|produce ...   drive any Kinesis endpoint and report throughput and latency
+//	shoal bench put|get|produce|fanout ...   drive any Kinesis endpoint and report throughput and latency
 //	shoal leases ...          print a consumer application's lease table
 //
 // Run "shoal server -h" or "shoal bench put -h" for the flags.

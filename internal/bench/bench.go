@@ -21,7 +21,7 @@ import (
 func Main(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		mainUsage(out)
-		return errors.New("bench: missing subcommand: put, get or produce")
+		return errors.New("bench: missing subcommand: put, get, produce or fanout")
 	}
 	switch args[0] {
 	case "put":
@@ -30,26 +30,29 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 		return runGet(ctx, args[1:], out)
 	case "produce":
 		return runProduce(ctx, args[1:], out)
+	case "fanout":
+		return runFanout(ctx, args[1:], out)
 	case "-h", "-help", "--help", "help":
 		mainUsage(out)
 		return nil
 	default:
 		mainUsage(out)
-		return fmt.Errorf("bench: unknown subcommand %q: want put, get or produce", args[0])
+		return fmt.Errorf("bench: unknown subcommand %q: want put, get, produce or fanout", args[0])
 	}
 }
 
 func mainUsage(out io.Writer) {
-	fmt.Fprint(out, `usage: shoal bench put|get|produce [flags]
+	fmt.Fprint(out, `usage: shoal bench put|get|produce|fanout [flags]
 
 Load tool for any Kinesis Data Streams endpoint (shoal, kinesalite, AWS...).
   put      write records with PutRecords batches (or single PutRecord calls)
   get      read a stream back shard by shard with GetRecords
   produce  write records through shoal's producer (batching, KPL aggregation,
            rate limiting, retries) and measure it, CPU per record included
+  fanout   put at a fixed rate while several enhanced fan-out consumers read
+           every shard; put->receive latency and delivered/missing counts
 
-Run "shoal bench put -h", "shoal bench get -h" or "shoal bench produce -h"
-for the flags.
+Run "shoal bench <subcommand> -h" for the flags.
 `)
 }
 
