@@ -37,7 +37,9 @@ type agent struct {
 	files   map[fileID]*tailFile
 	saved   map[fileID]fileState // from the state file, for files not yet seen
 	dirty   bool                 // an offset moved since the last save
-	shipped int                  // lines acknowledged since the last report
+	shipped int                  // lines acknowledged since the last save
+	total   int                  // lines acknowledged since the start
+	orphans []inFlight           // lines in flight when their file was truncated
 }
 
 // tailFile is one followed file.
@@ -186,7 +188,8 @@ func (a *agent) readFile(ctx context.Context, tf *tailFile) error {
 	if fi.Size() < tf.read {
 		fmt.Fprintf(a.out, "%s: truncated, reading from the start\n", tf.path)
 		// Lines still in flight were of the old content: their results no
-		// longer move the offset.
+		// longer move the offset, but are still awaited and counted.
+		a.orphans = append(a.orphans, tf.flight...)
 		tf.read, tf.acked, tf.flight = 0, 0, nil
 		a.dirty = true
 	}
@@ -242,6 +245,20 @@ func (a *agent) ship(ctx context.Context, tf *tailFile, line []byte, end int64) 
 // in order, drops the files no glob matches any more once they are fully
 // shipped, and saves the state if anything moved.
 func (a *agent) commit() error {
+	a.orphans = slices.DeleteFunc(a.orphans, func(l inFlight) bool {
+		res, ok := l.pd.Result()
+		switch {
+		case !ok:
+			return false
+		case res.Err != nil:
+			// The file no longer has the line: reading it again is not
+			// possible. Say so, and go on.
+			fmt.Fprintf(a.out, "warning: a line of a file truncated since was not stored, and is lost: %v\n", res.Err)
+		default:
+			a.total++
+		}
+		return true
+	})
 	for _, tf := range a.sorted() {
 		for len(tf.flight) > 0 {
 			res, ok := tf.flight[0].pd.Result()
@@ -256,6 +273,7 @@ func (a *agent) commit() error {
 			tf.flight = tf.flight[1:]
 			a.dirty = true
 			a.shipped++
+			a.total++
 		}
 		if !tf.matched && len(tf.flight) == 0 && a.readToEnd(tf) {
 			fmt.Fprintf(a.out, "%s: rotated away (no longer matched) and fully shipped, no longer followed\n", tf.path)
@@ -307,7 +325,7 @@ func (a *agent) stop() error {
 	if ferr != nil {
 		return fmt.Errorf("stop: %d lines not acknowledged, they will be read again: %w", inFlight, ferr)
 	}
-	fmt.Fprintf(a.out, "stopped: every line read was shipped, offsets of %d files saved in %s\n", len(a.files), a.cfg.StateFile)
+	fmt.Fprintf(a.out, "stopped: %d lines shipped, none left in flight; offsets of %d files saved in %s\n", a.total, len(a.files), a.cfg.StateFile)
 	return nil
 }
 

@@ -288,8 +288,21 @@ func TestAgent(t *testing.T) {
 			t.Errorf("%s: saved offset %d, file size %d", f.Path, f.Offset, fi.Size())
 		}
 	}
-	if !strings.Contains(out2.String(), "stopped: every line read was shipped") {
+	if !strings.Contains(out2.String(), " lines shipped, none left in flight; offsets of 4 files saved") {
 		t.Errorf("second run's output:\n%s", out2.String())
+	}
+	// The two runs together acknowledged each line once.
+	total := 0
+	for _, out := range []string{out1.String(), out2.String()} {
+		var n int
+		_, rest, _ := strings.Cut(out, "stopped: ")
+		if _, err := fmt.Sscanf(rest, "%d lines shipped", &n); err != nil {
+			t.Fatalf("no stop line in:\n%s", out)
+		}
+		total += n
+	}
+	if total != 160+60+50+210+40+20 {
+		t.Errorf("the runs shipped %d lines in all, want %d", total, 160+60+50+210+40+20)
 	}
 }
 
