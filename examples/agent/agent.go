@@ -52,6 +52,7 @@ type tailFile struct {
 	acked   int64      // offset after the last line acknowledged, in order
 	flight  []inFlight // lines handed to the producer, in file order
 	matched bool       // a glob matched it in the last scan
+	grew    time.Time  // when a read last found new data, or the file was opened
 	buf     []byte
 }
 
@@ -161,7 +162,7 @@ func (a *agent) open(path string, id fileID) error {
 		f.Close()
 		return nil // replaced between the stat and the open; the next scan sees it
 	}
-	tf := &tailFile{id: id, path: path, key: filepath.Base(path), f: f, matched: true}
+	tf := &tailFile{id: id, path: path, key: filepath.Base(path), f: f, matched: true, grew: time.Now()}
 	if st, ok := a.saved[id]; ok {
 		tf.key = st.Key
 		if st.Offset <= fi.Size() {
@@ -192,6 +193,9 @@ func (a *agent) readFile(ctx context.Context, tf *tailFile) error {
 		a.orphans = append(a.orphans, tf.flight...)
 		tf.read, tf.acked, tf.flight = 0, 0, nil
 		a.dirty = true
+	}
+	if tf.read < fi.Size() {
+		tf.grew = time.Now()
 	}
 	for tf.read < fi.Size() {
 		n := min(int64(a.cfg.MaxLineBytes), fi.Size()-tf.read)
@@ -275,7 +279,9 @@ func (a *agent) commit() error {
 			a.shipped++
 			a.total++
 		}
-		if !tf.matched && len(tf.flight) == 0 && a.readToEnd(tf) {
+		// A writer may still append to a file it had open when the file was
+		// renamed: wait until the file has been quiet for RotatedGrace.
+		if !tf.matched && len(tf.flight) == 0 && a.readToEnd(tf) && time.Since(tf.grew) >= a.cfg.RotatedGrace {
 			fmt.Fprintf(a.out, "%s: rotated away (no longer matched) and fully shipped, no longer followed\n", tf.path)
 			tf.f.Close()
 			delete(a.files, tf.id)

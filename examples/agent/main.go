@@ -37,6 +37,7 @@ type config struct {
 	Poll         time.Duration // how often files are checked
 	MaxLineBytes int           // longer lines are shipped in pieces
 	StopTimeout  time.Duration // bound on the flush at stop
+	RotatedGrace time.Duration // how long a file rotated away stays followed after its last growth
 	Verbose      bool
 }
 
@@ -68,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.Poll, "poll", 250*time.Millisecond, "how often the files are checked")
 	fs.IntVar(&c.MaxLineBytes, "max-line-bytes", 512<<10, "longest line shipped as one record; longer ones are split")
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", 30*time.Second, "how long a stop waits for the lines in flight")
+	fs.DurationVar(&c.RotatedGrace, "rotated-grace", 10*time.Second, "how long a file no glob matches any more is still followed after it last grew")
 	fs.BoolVar(&c.Verbose, "v", false, "log what the libraries do, on stderr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -86,8 +88,8 @@ func (c config) validate() error {
 	if c.KeyMode != keyFile && c.KeyMode != keyRandom {
 		errs = append(errs, fmt.Errorf("-key %q: want file or random", c.KeyMode))
 	}
-	if c.Poll <= 0 || c.StopTimeout <= 0 || c.Shards < 1 {
-		errs = append(errs, errors.New("-poll, -stop-timeout and -shards must be positive"))
+	if c.Poll <= 0 || c.StopTimeout <= 0 || c.Shards < 1 || c.RotatedGrace < 0 {
+		errs = append(errs, errors.New("-poll, -stop-timeout and -shards must be positive, -rotated-grace not negative"))
 	}
 	// The record holds the line and the partition key (at most 256 bytes),
 	// within the producer's default 1 MiB.

@@ -173,6 +173,7 @@ func TestAgent(t *testing.T) {
 		Poll:         20 * time.Millisecond,
 		MaxLineBytes: 64 << 10,
 		StopTimeout:  30 * time.Second,
+		RotatedGrace: 200 * time.Millisecond,
 	}
 	start := func() (*syncBuffer, func()) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -241,6 +242,14 @@ func TestAgent(t *testing.T) {
 		return nil
 	})
 
+	// c.log.old is let go once it has been quiet for RotatedGrace.
+	wait.Eventually(t, 30*time.Second, func() error {
+		if !strings.Contains(out1.String(), "c.log: rotated away (no longer matched) and fully shipped") {
+			return fmt.Errorf("the renamed c.log is still followed")
+		}
+		return nil
+	})
+
 	// Stop and restart while b.log is being written.
 	writing := make(chan struct{})
 	go func() {
@@ -252,7 +261,7 @@ func TestAgent(t *testing.T) {
 	}()
 	time.Sleep(30 * time.Millisecond) // let some of it be written before the stop; any point will do
 	stop1()
-	if s := out1.String(); !strings.Contains(s, "c.log: rotated away (no longer matched) and fully shipped") || !strings.Contains(s, "a.log: renamed to") {
+	if s := out1.String(); !strings.Contains(s, "a.log: renamed to") {
 		t.Errorf("rotation not reported:\n%s", s)
 	}
 	out2, stop2 := start()
