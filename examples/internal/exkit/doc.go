@@ -1,0 +1,8 @@
+// Package exkit holds the few lines of setup every example repeats: an
+// embedded shoal server on a loopback port, a Kinesis client pointed at a
+// server, creating a stream and waiting until it is ACTIVE, and the
+// database URL and logger the examples default to.
+//
+// It is internal to the examples: a program of your own would write these
+// lines itself, as the examples' README files show.
+package exkit
