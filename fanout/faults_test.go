@@ -3,7 +3,6 @@ package fanout_test
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -178,7 +177,7 @@ type tcpProxy struct {
 	wg     sync.WaitGroup // the accept loop and the copiers
 
 	mu     sync.Mutex // guards conns and closed
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]*atomic.Bool // each connection, and whether its pair is silenced
 	closed bool
 }
 
@@ -190,7 +189,7 @@ func startProxy(t *testing.T, target string) *tcpProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]*atomic.Bool{}}
 	p.wg.Go(p.accept)
 	t.Cleanup(p.close)
 	return p
@@ -216,15 +215,32 @@ func (p *tcpProxy) accept() {
 			_ = s.Close()
 			return
 		}
-		p.conns[c], p.conns[s] = struct{}{}, struct{}{}
+		silenced := new(atomic.Bool)
+		p.conns[c], p.conns[s] = silenced, silenced
 		p.mu.Unlock()
 		pipe := func(dst, src net.Conn) {
-			_, _ = io.Copy(dst, src) // ends when either side is closed
-			_ = dst.Close()
+			buf := make([]byte, 32<<10)
+			for { // until either side is closed
+				n, err := src.Read(buf)
+				if n > 0 && !silenced.Load() {
+					if _, werr := dst.Write(buf[:n]); werr != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
+			// A closed end is passed on to the other, unless the path is
+			// silenced: then the other end never hears of it (cut and
+			// close still close it).
 			_ = src.Close()
 			p.mu.Lock()
-			delete(p.conns, dst)
 			delete(p.conns, src)
+			if !silenced.Load() {
+				_ = dst.Close()
+				delete(p.conns, dst)
+			}
 			p.mu.Unlock()
 		}
 		p.wg.Go(func() { pipe(s, c) })
@@ -242,6 +258,19 @@ func (p *tcpProxy) cut() int {
 	}
 	clear(p.conns)
 	return n
+}
+
+// silence makes every connection the proxy carries drop what it reads
+// instead of forwarding it, and no longer pass a close from one end to the
+// other: a network path that went dead without a reset, which neither end
+// notices. New connections work.
+func (p *tcpProxy) silence() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.conns {
+		s.Store(true)
+	}
+	return len(p.conns) / 2
 }
 
 func (p *tcpProxy) close() {
@@ -388,5 +417,73 @@ func TestServerRestartResumes(t *testing.T) {
 	l.mu.Unlock()
 	if th != 2 {
 		t.Errorf("%d subscriptions at TRIM_HORIZON, want one per shard (every later one after a continuation)", th)
+	}
+}
+
+// TestSilentNetworkResumes: the connections under a Subscriber go silent
+// without being closed (the server still writes, the client hears
+// nothing): the Subscriber gives up on them after its IdleTimeout,
+// subscribes again (meeting ResourceInUseException until the server's
+// takeover window of the silent subscription has passed; a subscription
+// request sent on a silent pooled connection is given up after IdleTimeout
+// too) and resumes after
+// its last continuation with every record exactly once.
+func TestSilentNetworkResumes(t *testing.T) {
+	e := newEnv(t, 1, server.Config{SubscriptionKeepAlive: 200 * time.Millisecond})
+	proxy := startProxy(t, e.srv.Endpoint[len("http://"):])
+	c := newCollector()
+	var l subLog
+	opts := fastOptions(t)
+	opts.OnSubscribe = l.on
+	opts.IdleTimeout = time.Second
+	client := servertest.StreamingClient(proxy.endpoint())
+	s, err := fanout.New(client, fanout.Config{
+		StreamName: testStream, ConsumerName: "silent", StartingPosition: fanout.TrimHorizon(), Handler: c.handle, Options: opts,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, _ := runSubscriber(t, s)
+	e.put("r", 0, 200)
+	wait.Eventually(t, 10*time.Second, func() error {
+		if got := c.count("r", 200); got < 200 {
+			return fmt.Errorf("%d of 200 delivered", got)
+		}
+		return nil
+	})
+	// Idle connections in the client's pool, which the next subscription
+	// may reuse: they go silent too, so that SubscribeToShard itself hangs
+	// on one unless the Subscriber bounds it.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := client.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(testStream)}); err != nil {
+				t.Errorf("DescribeStreamSummary: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	before := l.n()
+	if n := proxy.silence(); n == 0 {
+		t.Fatal("no connection to silence")
+	}
+	e.put("r", 200, 400)
+	// IdleTimeout (1s), then the server's 5s takeover window at most.
+	wait.Eventually(t, 12*time.Second, func() error {
+		if got := c.count("r", 400); got < 400 {
+			return fmt.Errorf("%d of 400 delivered, %d subscriptions since the silence", got, l.n()-before)
+		}
+		return nil
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	c.check(t, "r", 400)
+	if l.n() == before {
+		t.Error("no subscription after the network went silent")
+	}
+	t.Logf("%d subscriptions after the silence", l.n()-before)
+	if l.checkResumes(t) == 0 {
+		t.Error("no subscription resumed after a continuation")
 	}
 }
