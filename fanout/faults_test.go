@@ -176,7 +176,7 @@ type tcpProxy struct {
 	target string
 	wg     sync.WaitGroup // the accept loop and the copiers
 
-	mu     sync.Mutex // guards conns and closed
+	mu     sync.Mutex                // guards conns and closed
 	conns  map[net.Conn]*atomic.Bool // each connection, and whether its pair is silenced
 	closed bool
 }
