@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,7 +76,23 @@ func TestFanOutCrashFailover(t *testing.T) {
 	for _, d := range ds {
 		seen[d.pos] = append(seen[d.pos], d)
 	}
-	wantDup := map[checkpoint.Checkpoint]bool{} // a's records after its last checkpoint
+	// The records a successor may process again: those its predecessor
+	// processed after the checkpoint the successor started from (the
+	// crashed worker's, and any of a steal while the workers balanced).
+	wantDup := map[checkpoint.Checkpoint]bool{}
+	crashDups := 0
+	for s, ts := range tns {
+		for i := 1; i < len(ts); i++ {
+			for _, d := range ts[i-1].records {
+				if d.pos.Compare(ts[i].initCP) > 0 {
+					wantDup[d.pos] = true
+					if ts[i-1].worker == "a" && ts[i].initAt.After(crashAt) && slices.Contains(lost, s) {
+						crashDups++
+					}
+				}
+			}
+		}
+	}
 	for _, s := range lost {
 		var prev, next *tenure
 		for _, tn := range tns[s] {
@@ -95,17 +112,15 @@ func TestFanOutCrashFailover(t *testing.T) {
 		if took := next.initAt.Sub(crashAt); took > bound {
 			t.Errorf("%s resumed %v after the crash; bound %v", s, took, bound)
 		}
-		if next.initCP != left[s] {
-			t.Errorf("%s: successor started at %s, the checkpoint the crashed worker left is %s", s, next.initCP, left[s])
+		// From the last checkpoint (a write in flight at the crash may
+		// still have landed after the test read it)...
+		if next.initCP.Compare(left[s]) < 0 || next.initCP.Compare(prev.last()) > 0 {
+			t.Errorf("%s: successor started at %s; checkpoint at the crash %s, last record processed %s", s, next.initCP, left[s], prev.last())
 		}
+		// ...with the very next record.
 		want, ok := firstAfter(e.readShard(s), next.initCP)
 		if ok && next.first.pos != want.Position() {
 			t.Errorf("%s: successor's first record %s, want %s (first after checkpoint %s)", s, next.first.pos, want.Position(), next.initCP)
-		}
-		for _, d := range prev.records {
-			if d.pos.Compare(left[s]) > 0 {
-				wantDup[d.pos] = true
-			}
 		}
 	}
 	dups := 0
@@ -114,18 +129,22 @@ func TestFanOutCrashFailover(t *testing.T) {
 			continue
 		}
 		dups += len(dd) - 1
-		if !wantDup[pos] || len(dd) != 2 {
-			t.Errorf("%s %s delivered %d times (worker %v), not a record the crashed worker processed after its last checkpoint",
-				dd[0].shard, pos, len(dd), dd[0].proc)
+		if !wantDup[pos] {
+			t.Errorf("%s %s delivered %d times, not a record a predecessor processed after its successor's checkpoint", dd[0].shard, pos, len(dd))
 		}
 	}
-	if dups != len(wantDup) {
-		t.Errorf("%d records processed twice, want the crashed worker's %d after its last checkpoints", dups, len(wantDup))
+	for pos := range wantDup {
+		if len(seen[pos]) < 2 {
+			t.Errorf("%s processed after the successor's checkpoint but not processed again", pos)
+		}
+	}
+	if crashDups == 0 {
+		t.Log("no record processed twice after the crash: the crash came right after a checkpoint")
 	}
 	if n := m.getCalls.Load(); n != 0 {
 		t.Errorf("%d GetRecords calls in fan-out mode", n)
 	}
-	t.Logf("%d records, %d deliveries, %d processed twice after the takeover", len(p.all()), len(ds), dups)
+	t.Logf("%d records, %d deliveries, %d processed twice (%d of them the crashed worker's, after the takeover)", len(p.all()), len(ds), dups, crashDups)
 	e.ledger.checkOrder(t)
 	checkNoLeaks(t)
 }
