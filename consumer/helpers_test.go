@@ -152,7 +152,12 @@ func (e *env) startWorkerWith(id string, o workerOptions) *running {
 	if o.factory == nil {
 		o.factory = e.ledger.factory(id, procOptions{checkpointEvery: true})
 	}
-	if o.client == nil {
+	switch {
+	case o.client != nil:
+	case cfg.Retrieval == FanOut:
+		// No overall HTTP timeout: it would cut event streams.
+		o.client = e.srv.StreamingClient()
+	default:
 		o.client = e.srv.Client()
 	}
 	store := e.newStore(nil)

@@ -35,6 +35,15 @@
 //     ContinuationSequenceNumber of the last batch processed
 //     (Config.ShardPositions); that is at-least-once if the program stops
 //     between processing and saving it.
+//   - Two readers of one consumer and shard (two Subscribers, or two
+//     processes) do not divide the records between them: Kinesis lets one
+//     subscription at a time hold the consumer and shard, and a newer one
+//     takes over once the current one is 5 seconds old, so the two take
+//     it from each other in turns. Each resumes from its own position, so
+//     each still hands every record to its handler once, in order: the
+//     caller sees every record twice, once per reader. Give each
+//     application its own consumer, and divide shards between processes
+//     with Config.ShardIDs (or the consumer package's leases).
 //   - Parents before children: a child shard is read only after each of
 //     its parents that the Subscriber reads has ended and its last batch
 //     was handled.

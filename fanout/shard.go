@@ -130,8 +130,9 @@ type Options struct {
 	// Backoff is the wait before a failed subscription is tried again.
 	Backoff Backoff
 	// IdleTimeout ends a subscription that delivered no event for this
-	// long (Kinesis sends one at least every ~5s), and subscribes again
-	// from the last position. It does not count the time the handler
+	// long (Kinesis sends one at least every ~5s), or whose
+	// SubscribeToShard call got no response for this long, and subscribes
+	// again from the last position. It does not count the time the handler
 	// takes. Zero means 30s.
 	IdleTimeout time.Duration
 	// Logger receives re-subscriptions at debug level and failures at
@@ -313,9 +314,21 @@ func (r *shardReader) subscribeOnce(ctx context.Context) (events int, children [
 	if r.opts.OnSubscribe != nil {
 		r.opts.OnSubscribe(r.sub.ShardID, r.pos)
 	}
+	// The call itself is bounded by IdleTimeout too: on a connection that
+	// went silent (a pooled one the transport reuses) it would otherwise
+	// wait for the HTTP client's timeouts, if any.
+	openTimer := time.AfterFunc(r.opts.IdleTimeout, cancel)
 	stream, err := r.open(subCtx, &kinesis.SubscribeToShardInput{
 		ConsumerARN: aws.String(r.sub.ConsumerARN), ShardId: aws.String(r.sub.ShardID), StartingPosition: r.pos.input(),
 	})
+	if !openTimer.Stop() && ctx.Err() == nil {
+		// Timed out (whether or not open noticed): the subscription's
+		// ctx is cancelled, so it is of no use.
+		if err == nil {
+			_ = stream.Close()
+		}
+		return 0, nil, false, fmt.Errorf("%w (subscribing)", errIdle)
+	}
 	if err != nil {
 		return 0, nil, false, err
 	}

@@ -51,7 +51,7 @@ func newEnv(t *testing.T, shards int32, cfg server.Config) *env {
 		cfg.Logger = zap.NewNop()
 	}
 	srv := servertest.Start(t, cfg)
-	e := &env{t: t, srv: srv, client: srv.Client()}
+	e := &env{t: t, srv: srv, client: srv.StreamingClient()} // no overall HTTP timeout: it would cut event streams
 	ctx := t.Context()
 	if _, err := e.client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(testStream), ShardCount: aws.Int32(shards)}); err != nil {
 		t.Fatalf("create stream: %v", err)

@@ -23,10 +23,25 @@ import (
 // failed ... use of closed network connection". Through a body that only has
 // Read and Close, net/http copies with Read and never sees that error.
 func NewClient(maxIdle int) *http.Client {
+	return &http.Client{Transport: bodyFixTransport{base: newTransport(maxIdle)}, Timeout: time.Minute}
+}
+
+// NewStreamingClient is NewClient without the client's overall Timeout,
+// which bounds a whole exchange, body included, and so would cut an
+// enhanced fan-out event stream (SubscribeToShard, up to 5 minutes) after a
+// minute. Instead the transport bounds the wait for the response headers
+// (ResponseHeaderTimeout, a minute); a request's ctx bounds the rest.
+func NewStreamingClient(maxIdle int) *http.Client {
+	tr := newTransport(maxIdle)
+	tr.ResponseHeaderTimeout = time.Minute
+	return &http.Client{Transport: bodyFixTransport{base: tr}}
+}
+
+func newTransport(maxIdle int) *http.Transport {
 	if maxIdle < 1 {
 		maxIdle = 1
 	}
-	tr := &http.Transport{
+	return &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
 			Timeout:   5 * time.Second,
@@ -41,7 +56,6 @@ func NewClient(maxIdle int) *http.Client {
 		WriteBufferSize:       64 << 10,
 		ReadBufferSize:        64 << 10,
 	}
-	return &http.Client{Transport: bodyFixTransport{base: tr}, Timeout: time.Minute}
 }
 
 // bodyFixTransport is the RoundTripper installed by NewClient.

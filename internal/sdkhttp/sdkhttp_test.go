@@ -68,3 +68,24 @@ func TestNewClientUsesBodyFix(t *testing.T) {
 		t.Errorf("inner transport %T not tuned: %+v", fix.base, tr)
 	}
 }
+
+// TestNewStreamingClientHasNoOverallTimeout: the streaming client must not
+// bound a whole exchange (it would cut event streams), but must still bound
+// the wait for response headers; NewClient keeps its overall Timeout.
+func TestNewStreamingClientHasNoOverallTimeout(t *testing.T) {
+	c := NewStreamingClient(4)
+	if c.Timeout != 0 {
+		t.Errorf("streaming client Timeout %v, want 0", c.Timeout)
+	}
+	fix, ok := c.Transport.(bodyFixTransport)
+	if !ok {
+		t.Fatalf("transport is %T, want bodyFixTransport", c.Transport)
+	}
+	tr, ok := fix.base.(*http.Transport)
+	if !ok || tr.ResponseHeaderTimeout <= 0 || tr.MaxIdleConnsPerHost != 4 {
+		t.Errorf("inner transport %T: %+v, want a ResponseHeaderTimeout and 4 idle conns", fix.base, tr)
+	}
+	if NewClient(4).Timeout <= 0 {
+		t.Error("NewClient lost its overall Timeout")
+	}
+}

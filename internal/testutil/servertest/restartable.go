@@ -108,3 +108,9 @@ func (r *Restartable) Endpoint() string {
 func (r *Restartable) Client(optFns ...func(*kinesis.Options)) *kinesis.Client {
 	return Client(r.Endpoint(), optFns...)
 }
+
+// StreamingClient returns a StreamingClient for the server; it keeps
+// working across restarts.
+func (r *Restartable) StreamingClient(optFns ...func(*kinesis.Options)) *kinesis.Client {
+	return StreamingClient(r.Endpoint(), optFns...)
+}

@@ -5,6 +5,7 @@ package servertest
 import (
 	"context"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -62,11 +63,27 @@ func Start(t testing.TB, cfg server.Config) *Server {
 
 // Client returns an aws-sdk-go-v2 Kinesis client for endpoint with fake
 // static credentials, as a user would configure one for shoal.
+//
+// Its *http.Client has a one-minute overall Timeout, which would cut a
+// SubscribeToShard event stream after a minute; a test whose subscriptions
+// may last longer uses StreamingClient.
 func Client(endpoint string, optFns ...func(*kinesis.Options)) *kinesis.Client {
+	return newClient(endpoint, sdkhttp.NewClient(16), optFns) // hides smithy-go's WriteTo; see sdkhttp.NewClient
+}
+
+// StreamingClient is Client without the overall HTTP Timeout (see
+// sdkhttp.NewStreamingClient): for enhanced fan-out readers, whose event
+// streams last up to the server's SubscriptionLifetime. Each call's ctx
+// bounds it; the wait for response headers is bounded to a minute.
+func StreamingClient(endpoint string, optFns ...func(*kinesis.Options)) *kinesis.Client {
+	return newClient(endpoint, sdkhttp.NewStreamingClient(16), optFns)
+}
+
+func newClient(endpoint string, hc *http.Client, optFns []func(*kinesis.Options)) *kinesis.Client {
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("shoal", "shoal", ""),
-		HTTPClient:  sdkhttp.NewClient(16), // hides smithy-go's WriteTo; see sdkhttp.NewClient
+		HTTPClient:  hc,
 	}
 	opts := append([]func(*kinesis.Options){func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) }}, optFns...)
 	return kinesis.NewFromConfig(cfg, opts...)
@@ -75,4 +92,9 @@ func Client(endpoint string, optFns ...func(*kinesis.Options)) *kinesis.Client {
 // Client returns a Kinesis client for this server.
 func (s *Server) Client(optFns ...func(*kinesis.Options)) *kinesis.Client {
 	return Client(s.Endpoint, optFns...)
+}
+
+// StreamingClient returns a StreamingClient for this server.
+func (s *Server) StreamingClient(optFns ...func(*kinesis.Options)) *kinesis.Client {
+	return StreamingClient(s.Endpoint, optFns...)
 }
