@@ -34,6 +34,17 @@ type Client struct {
 // run does not start failing fast once the quota bucket is empty). A negative
 // retries is taken as 0.
 func NewClient(endpoint, region string, retries int) *Client {
+	return newClient(endpoint, region, retries, NewHTTPClient(4))
+}
+
+// NewStreamingClient is NewClient for event streams (SubscribeToShard): its
+// HTTP client has no overall timeout, which would cut a subscription short,
+// and bounds only the wait for response headers (sdkhttp.NewStreamingClient).
+func NewStreamingClient(endpoint, region string, retries int) *Client {
+	return newClient(endpoint, region, retries, sdkhttp.NewStreamingClient(4))
+}
+
+func newClient(endpoint, region string, retries int, hc *http.Client) *Client {
 	if retries < 0 {
 		retries = 0
 	}
@@ -45,7 +56,7 @@ func NewClient(endpoint, region string, retries int) *Client {
 	cfg := aws.Config{
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider("shoal", "shoal", ""),
-		HTTPClient:  NewHTTPClient(4),
+		HTTPClient:  hc,
 	}
 	c.Client = kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
 		o.BaseEndpoint = aws.String(endpoint)

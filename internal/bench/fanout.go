@@ -80,7 +80,7 @@ begin; after the puts they have -drain to catch up.
 	case f.c.duration <= 0:
 		return errors.New("bench: -duration must be > 0")
 	}
-	cl := NewClient(f.c.endpoint, f.c.region, f.c.retries)
+	cl := NewStreamingClient(f.c.endpoint, f.c.region, f.c.retries)
 	open, err := ensureStream(ctx, cl, &f.c, out)
 	if err != nil {
 		return err
