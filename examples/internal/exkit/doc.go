@@ -1,6 +1,7 @@
 // Package exkit holds the few lines of setup every example repeats: an
 // embedded shoal server on a loopback port, a Kinesis client pointed at a
-// server, creating a stream and waiting until it is ACTIVE, and the
+// server (and one fit for enhanced fan-out), creating a stream and waiting
+// until it is ACTIVE, deleting an application's old leases, and the
 // database URL and logger the examples default to.
 //
 // It is internal to the examples: a program of your own would write these

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
 
+	"github.com/shoalstream/shoal/checkpoint"
 	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/server"
 )
@@ -47,14 +49,45 @@ func Logger(verbose bool) *zap.Logger {
 // endpoint (http://host:port). Shoal does not check credentials, so any
 // static ones do.
 func Client(endpoint string) *kinesis.Client {
+	return newClient(endpoint, sdkhttp.NewClient(16))
+}
+
+// FanOutClient is Client for enhanced fan-out readers: its HTTP client has
+// no overall Timeout, which would otherwise cut every SubscribeToShard
+// subscription short (see the fanout package's caveats). Each call is still
+// bounded by its ctx.
+func FanOutClient(endpoint string) *kinesis.Client {
+	hc := sdkhttp.NewClient(16)
+	hc.Timeout = 0
+	return newClient(endpoint, hc)
+}
+
+func newClient(endpoint string, hc *http.Client) *kinesis.Client {
 	return kinesis.New(kinesis.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("example", "example", ""),
 		// sdkhttp's client works around an aws-sdk-go-v2 connection reuse
 		// bug (see its doc); any *http.Client works otherwise.
-		HTTPClient: sdkhttp.NewClient(16),
+		HTTPClient: hc,
 	})
+}
+
+// ForgetLeases deletes the leases (and so the checkpoints) of a consumer
+// application. An example run on a new embedded server has a new stream,
+// whose records an earlier run's checkpoints do not name: left in place
+// they would stall its shards (see the consumer package's caveats).
+func ForgetLeases(ctx context.Context, store *checkpoint.PGStore, app string) error {
+	leases, err := store.ListLeases(ctx, app)
+	if err != nil {
+		return fmt.Errorf("list leases: %w", err)
+	}
+	for _, l := range leases {
+		if err := store.DeleteLease(ctx, app, l.ShardID); err != nil {
+			return fmt.Errorf("delete lease %s: %w", l.ShardID, err)
+		}
+	}
+	return nil
 }
 
 // Server is an embedded shoal server listening on a loopback port.
