@@ -122,6 +122,20 @@ func (l *sysLedger) uniqueRecords() int {
 	return len(l.byRec)
 }
 
+// lostDuring counts the tenures of worker (a label) that ended with
+// LeaseLost between from and to.
+func (l *sysLedger) lostDuring(worker string, from, to time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, tn := range l.tenures {
+		if tn.worker == worker && tn.end == "lost" && tn.endTS >= from.UnixNano() && tn.endTS <= to.UnixNano() {
+			n++
+		}
+	}
+	return n
+}
+
 // delivered reports whether r was processed.
 func (l *sysLedger) delivered(r recKey) bool {
 	l.mu.Lock()
@@ -303,6 +317,11 @@ type sysReport struct {
 	tenureEnds                                 map[string]int
 	ckptFails                                  int
 	fillers                                    int
+	// zombieDeliveries counts deliveries by a tenure after the next tenure
+	// of its shard had started (its holder did not know it had lost the
+	// lease); maxOverlap is the longest such overlap.
+	zombieDeliveries int
+	maxOverlap       time.Duration
 }
 
 // check verifies the invariants over everything reported, against the
@@ -494,6 +513,19 @@ func (l *sysLedger) check(acks map[recKey]sysAck, putCount map[string]int, event
 		rep.maxRedeliveriesPerTenure = max(rep.maxRedeliveriesPerTenure, n)
 	}
 	rep.uniqueRecords = len(l.byRec)
+
+	// Overlaps: a tenure still delivering after its successor started.
+	for _, list := range tenuresOf {
+		for i := 1; i < len(list); i++ {
+			prev, next := list[i-1], list[i]
+			for _, d := range prev.deliv {
+				if d.ts > next.start {
+					rep.zombieDeliveries++
+					rep.maxOverlap = max(rep.maxOverlap, time.Duration(d.ts-next.start))
+				}
+			}
+		}
+	}
 
 	// 6. Checkpoints never go back: a tenure starts at or after every
 	// checkpoint of its shard confirmed before it started.

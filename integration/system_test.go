@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -82,6 +83,8 @@ type sysRun struct {
 	schema  string
 	ledger  *sysLedger
 	workers map[string]*sysWorker // current incarnation of each worker
+	pgProxy map[string]*faultProxy // each worker's path to PostgreSQL, if TCP
+	pgAddr  string                 // PostgreSQL's host:port, "" if not TCP
 	incs    map[string]int
 
 	events []sysEvent
@@ -90,6 +93,7 @@ type sysRun struct {
 	prods      []*producer.Producer
 	stopProd   chan struct{}
 	prodWG     sync.WaitGroup
+	stopOnce   sync.Once
 	putCount   [sysProducers * sysKeysEach]atomic.Int64
 	putErrs    atomic.Int64
 	ackMu      sync.Mutex // guards the following
@@ -100,7 +104,7 @@ type sysRun struct {
 
 func newSysRun(t *testing.T) *sysRun {
 	s := &sysRun{t: t, begin: time.Now(), bin: shoalBinary(t), logs: newLogBook(t), ledger: newSysLedger(),
-		workers: map[string]*sysWorker{}, incs: map[string]int{}, acks: map[recKey]sysAck{}}
+		workers: map[string]*sysWorker{}, pgProxy: map[string]*faultProxy{}, incs: map[string]int{}, acks: map[recKey]sysAck{}}
 	return s
 }
 
@@ -136,6 +140,12 @@ func (s *sysRun) setup() {
 	}
 	waitStreamActive(ctx, t, c, sysStream)
 	_, s.schema = pgtest.New(t)
+	pcfg := pgtest.Config(t, s.schema)
+	if h := pcfg.ConnConfig.Host; h != "" && !strings.HasPrefix(h, "/") {
+		s.pgAddr = net.JoinHostPort(h, strconv.Itoa(int(pcfg.ConnConfig.Port)))
+	} else {
+		t.Logf("NOTE: PostgreSQL is reached over a Unix socket (%q): the worker-PostgreSQL cut only terminates connections", h)
+	}
 	for i := range sysWorkers {
 		s.startWorker(fmt.Sprintf("w%d", i))
 	}
@@ -218,6 +228,9 @@ func (s *sysRun) startWorker(id string) *sysWorker {
 	// The test binary re-executed: TestMain sees sysWorkerEnv and runs
 	// workerMain instead of the tests.
 	w.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	if s.pgAddr != "" && s.pgProxy[id] == nil {
+		s.pgProxy[id] = newFaultProxy(t, s.pgAddr)
+	}
 	w.cmd.Env = append(os.Environ(),
 		sysWorkerEnv+"="+id,
 		sysEndpointEnv+"="+s.proxy.endpoint(),
@@ -226,6 +239,9 @@ func (s *sysRun) startWorker(id string) *sysWorker {
 		sysAppEnv+"="+sysApp,
 		"DATABASE_URL="+pgtest.URL(),
 	)
+	if p := s.pgProxy[id]; p != nil {
+		w.cmd.Env = append(w.cmd.Env, sysPGAddrEnv+"="+hostPort(p.endpoint()))
+	}
 	w.cmd.Stderr = s.logs.open("worker " + w.label)
 	stdout, err := w.cmd.StdoutPipe()
 	if err != nil {
@@ -272,6 +288,15 @@ func (w *sysWorker) kill() {
 func (s *sysRun) startProducers() {
 	t := s.t
 	s.stopProd = make(chan struct{})
+	// If the test stops early, the producers stop with it.
+	t.Cleanup(func() {
+		s.stopProducing()
+		for _, p := range s.prods {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = p.Close(ctx) // a second Close is a no-op
+			cancel()
+		}
+	})
 	for p := range sysProducers {
 		prod, err := producer.New(servertest.Client(s.proxy.endpoint()), producer.Config{
 			StreamName:      sysStream,
@@ -292,6 +317,12 @@ func (s *sysRun) startProducers() {
 			s.prodWG.Go(func() { s.produce(prod, key, idx) })
 		}
 	}
+}
+
+// stopProducing stops the Put loops and waits for them.
+func (s *sysRun) stopProducing() {
+	s.stopOnce.Do(func() { close(s.stopProd) })
+	s.prodWG.Wait()
 }
 
 // produce puts key's counters 0, 1, 2, ... one every sysPutEvery until
@@ -419,20 +450,35 @@ func (s *sysRun) workerKill(c int, id string, pause time.Duration) {
 	s.progress(what)
 }
 
-// pgCut terminates a worker's PostgreSQL connections every 200ms for 4s.
+// pgCut cuts a worker off PostgreSQL: first its backends are terminated
+// every 50ms for 2s (pg_terminate_backend on its application_name), so its
+// connections keep breaking; then its proxy to the database blackholes
+// every connection for twice the failover time, a partition: its renewals
+// and checkpoints fail, its leases expire and move to the other workers,
+// and it must find that out when the path comes back.
 func (s *sysRun) pgCut(c int, id string) {
-	what := fmt.Sprintf("cycle %d: cut worker %s from PostgreSQL", c, s.workers[id].label)
+	w := s.workers[id]
+	what := fmt.Sprintf("cycle %d: cut worker %s from PostgreSQL", c, w.label)
 	s.event(what)
+	start := time.Now()
 	n := 0
-	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
+	for end := start.Add(2 * time.Second); time.Now().Before(end); {
 		n += pgtest.Terminate(s.t, sysAppName(s.schema, id))
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
-	s.logf("%s: %d connections terminated in 4s", what, n)
 	if n == 0 {
 		s.t.Errorf("%s: no connection of the worker found to terminate (application_name %s)", what, sysAppName(s.schema, id))
 	}
+	part := time.Duration(0)
+	if p := s.pgProxy[id]; p != nil {
+		p.setMode(proxyBlackhole)
+		time.Sleep(2 * sysFailover)
+		p.setMode(proxyPass)
+		part = 2 * sysFailover
+	}
+	s.logf("%s: %d connections terminated in 2s, then partitioned for %v", what, n, part)
 	s.progress(what)
+	s.logf("%s: %d of its tenures ended with LeaseLost meanwhile", what, s.ledger.lostDuring(w.label, start, time.Now()))
 }
 
 // proxyCut resets every client connection for 3s, then blackholes new
@@ -551,8 +597,7 @@ func errorCode(err error) string {
 // processed, stops the workers gracefully, and checks the invariants.
 func (s *sysRun) finish() {
 	t := s.t
-	close(s.stopProd)
-	s.prodWG.Wait()
+	s.stopProducing()
 	for i, p := range s.prods {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := p.Close(ctx); err != nil {
@@ -628,6 +673,8 @@ func (s *sysRun) finish() {
 		"%d records stored twice by producer retries; %d tenures (ends: %v); %d checkpoint failures",
 		rep.deliveries, rep.uniquePositions, rep.uniqueRecords, rep.fillers, rep.redeliveries, rep.maxRedeliveriesPerTenure,
 		rep.producerDuplicates, rep.tenures, rep.tenureEnds, rep.ckptFails)
+	s.logf("%d records processed by a worker after its lease had moved to another (processing is not fenced); longest overlap %v",
+		rep.zombieDeliveries, rep.maxOverlap.Round(time.Millisecond))
 	s.logf("redeliveries by how the previous tenure of the shard ended: %v", rep.redeliveryCause)
 	s.logf("redeliveries by the last fault before the redelivering tenure started: %v", rep.redeliveryEvent)
 	unacked := rep.uniqueRecords - len(acks)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -43,6 +44,7 @@ import (
 const (
 	sysWorkerEnv   = "SHOAL_SYSTEM_WORKER" // the worker ID; set only in worker processes
 	sysEndpointEnv = "SHOAL_SYSTEM_ENDPOINT"
+	sysPGAddrEnv   = "SHOAL_SYSTEM_PG_ADDR" // host:port replacing the database URL's
 	sysSchemaEnv   = "SHOAL_SYSTEM_SCHEMA"
 	sysStreamEnv   = "SHOAL_SYSTEM_STREAM"
 	sysAppEnv      = "SHOAL_SYSTEM_APP"
@@ -90,6 +92,18 @@ func runWorker(id string, out *lineOut, logger *zap.Logger) error {
 	pcfg, err := pgxpool.ParseConfig(pgtest.URL())
 	if err != nil {
 		return fmt.Errorf("parse database url: %w", err)
+	}
+	if addr := os.Getenv(sysPGAddrEnv); addr != "" {
+		// The test's proxy to PostgreSQL, which can cut this worker off.
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", sysPGAddrEnv, addr, err)
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", sysPGAddrEnv, addr, err)
+		}
+		pcfg.ConnConfig.Host, pcfg.ConnConfig.Port, pcfg.ConnConfig.Fallbacks = host, uint16(p), nil
 	}
 	pcfg.ConnConfig.RuntimeParams["search_path"] = schema
 	pcfg.ConnConfig.RuntimeParams["application_name"] = sysAppName(schema, id)
