@@ -82,7 +82,7 @@ type sysRun struct {
 	proxy   *faultProxy
 	schema  string
 	ledger  *sysLedger
-	workers map[string]*sysWorker // current incarnation of each worker
+	workers map[string]*sysWorker  // current incarnation of each worker
 	pgProxy map[string]*faultProxy // each worker's path to PostgreSQL, if TCP
 	pgAddr  string                 // PostgreSQL's host:port, "" if not TCP
 	incs    map[string]int
