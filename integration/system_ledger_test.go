@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,9 +70,8 @@ type shardPos struct {
 	pos
 }
 
-// sysTenure is one worker incarnation's hold of one shard: from its
-// Initialize to LeaseLost, ShardEnded, ShutdownRequested, the next
-// Initialize, or the process's end.
+// sysTenure is one processor's hold of one shard: from its Initialize to
+// LeaseLost, ShardEnded, ShutdownRequested, or the end of its process.
 type sysTenure struct {
 	id      int
 	worker  string // "w1#2": worker w1, second incarnation
@@ -136,6 +136,43 @@ func (l *sysLedger) lostDuring(worker string, from, to time.Time) int {
 	return n
 }
 
+// maxCounter returns the highest counter of key processed, or -1.
+func (l *sysLedger) maxCounter(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := -1
+	for rk := range l.byRec {
+		if rk.key == key {
+			m = max(m, rk.counter)
+		}
+	}
+	return m
+}
+
+// describeTenures describes the last three tenures of each shard.
+func (l *sysLedger) describeTenures() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	byShard := map[string][]*sysTenure{}
+	for _, tn := range l.tenures {
+		byShard[tn.shard] = append(byShard[tn.shard], tn)
+	}
+	var out []string
+	for _, shard := range slices.Sorted(maps.Keys(byShard)) {
+		list := byShard[shard]
+		for _, tn := range list[max(0, len(list)-3):] {
+			last := "no record"
+			if n := len(tn.deliv); n > 0 {
+				d := tn.deliv[n-1]
+				last = fmt.Sprintf("%d records, last %s (%s) at %s", n, d.at.pos, d.rec, time.Unix(0, d.ts).Format("15:04:05.000"))
+			}
+			out = append(out, fmt.Sprintf("%s: tenure of %s from %s (after %s), ended %q at %s; %s", shard, tn.worker,
+				time.Unix(0, tn.start).Format("15:04:05.000"), tn.startCk, tn.end, time.Unix(0, tn.endTS).Format("15:04:05.000"), last))
+		}
+	}
+	return out
+}
+
 // delivered reports whether r was processed.
 func (l *sysLedger) delivered(r recKey) bool {
 	l.mu.Lock()
@@ -147,7 +184,7 @@ func (l *sysLedger) delivered(r recKey) bool {
 // closed at its READY line. killed reports, at EOF, whether the test
 // SIGKILLed the process; its open tenures end as "killed" or "exit".
 func (l *sysLedger) readWorker(label string, r io.Reader, ready chan<- struct{}, killed func() bool) {
-	open := map[string]*sysTenure{}
+	open := map[string]*sysTenure{} // by processor
 	br := bufio.NewReaderSize(r, 1<<16)
 	readyClosed := false
 	var lastTS int64
@@ -172,22 +209,20 @@ func (l *sysLedger) readWorker(label string, r io.Reader, ready chan<- struct{},
 		l.mu.Lock()
 		l.lines++
 		l.mu.Unlock()
-		if f[0] == "READY" {
+		switch f[0] {
+		case "READY":
 			if !readyClosed {
 				close(ready)
 				readyClosed = true
 			}
-			continue
+		case "EXIT":
+		default:
+			if len(f) < 4 {
+				l.addBogus(fmt.Sprintf("%s: short line %q", label, s))
+				continue
+			}
+			l.handle(label, f, ts, open)
 		}
-		if f[0] == "EXIT" {
-			continue
-		}
-		if len(f) < 3 {
-			l.addBogus(fmt.Sprintf("%s: short line %q", label, s))
-			continue
-		}
-		shard := f[2]
-		l.handle(label, f, ts, shard, open)
 	}
 	if !readyClosed {
 		close(ready)
@@ -203,55 +238,63 @@ func (l *sysLedger) readWorker(label string, r io.Reader, ready chan<- struct{},
 	l.mu.Unlock()
 }
 
-func (l *sysLedger) handle(label string, f []string, ts int64, shard string, open map[string]*sysTenure) {
+// handle applies one line "<kind> <ts> <shard> <proc> ..." of worker label;
+// open holds the label's processors that have not ended.
+func (l *sysLedger) handle(label string, f []string, ts int64, open map[string]*sysTenure) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	bogus := func(format string, args ...any) {
 		l.bogus = append(l.bogus, label+": "+fmt.Sprintf(format, args...))
 	}
-	cur := open[shard]
+	shard, proc := f[2], f[3]
+	cur := open[proc]
+	if f[0] != "I" && cur == nil {
+		bogus("%s line of %s processor %s outside a tenure: %v", f[0], shard, proc, f)
+		return
+	}
+	if cur != nil && cur.shard != shard {
+		bogus("processor %s of %s reports for %s: %v", proc, cur.shard, shard, f)
+		return
+	}
 	closeCur := func(how string) {
-		if cur != nil {
-			cur.end, cur.endTS = how, ts
-			delete(open, shard)
-		}
+		cur.end, cur.endTS = how, ts
+		delete(open, proc)
 	}
 	switch f[0] {
 	case "I":
-		if len(f) != 5 {
-			bogus("bad line %v", f)
-			return
-		}
-		p, err := parsePos(f[3], f[4])
-		if err != nil {
-			bogus("%v", err)
-			return
-		}
-		closeCur("reinitialized")
-		tn := &sysTenure{id: len(l.tenures), worker: label, shard: shard, start: ts, startCk: p}
-		l.tenures = append(l.tenures, tn)
-		open[shard] = tn
-	case "R":
 		if len(f) != 6 {
 			bogus("bad line %v", f)
 			return
 		}
-		if cur == nil {
-			bogus("record of %s outside a tenure: %v", shard, f)
+		if cur != nil {
+			bogus("processor %s initialized twice", proc)
 			return
 		}
-		p, err := parsePos(f[3], f[4])
+		p, err := parsePos(f[4], f[5])
+		if err != nil {
+			bogus("%v", err)
+			return
+		}
+		tn := &sysTenure{id: len(l.tenures), worker: label, shard: shard, start: ts, startCk: p}
+		l.tenures = append(l.tenures, tn)
+		open[proc] = tn
+	case "R":
+		if len(f) != 7 {
+			bogus("bad line %v", f)
+			return
+		}
+		p, err := parsePos(f[4], f[5])
 		if err != nil || p.seq == "" {
 			bogus("bad position in %v", f)
 			return
 		}
-		if strings.HasPrefix(f[5], "filler:") {
+		if strings.HasPrefix(f[6], "filler:") {
 			l.fillers++
 			return
 		}
-		rk, ok := parseRecKey(f[5])
+		rk, ok := parseRecKey(f[6])
 		if !ok {
-			bogus("record data %q is no record the test put", f[5])
+			bogus("record data %q is no record the test put", f[6])
 			return
 		}
 		d := &sysDelivery{ts: ts, tenure: cur, at: shardPos{shard, p}, rec: rk}
@@ -259,17 +302,13 @@ func (l *sysLedger) handle(label string, f []string, ts int64, shard string, ope
 		l.byPos[d.at] = append(l.byPos[d.at], d)
 		l.byRec[rk] = append(l.byRec[rk], d)
 	case "C", "S":
-		if len(f) != 5 {
+		if len(f) != 6 {
 			bogus("bad line %v", f)
 			return
 		}
-		p, err := parsePos(f[3], f[4])
+		p, err := parsePos(f[4], f[5])
 		if err != nil {
 			bogus("%v", err)
-			return
-		}
-		if cur == nil {
-			bogus("checkpoint of %s outside a tenure", shard)
 			return
 		}
 		l.ckpts[shard] = append(l.ckpts[shard], sysCkpt{ts: ts, tenure: cur, at: p})

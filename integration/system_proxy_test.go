@@ -21,6 +21,11 @@ const (
 	// hang until the mode changes, when they are reset. Connections that
 	// were forwarding when the mode was set are reset.
 	proxyBlackhole
+	// proxyDropReplies forwards requests and new connections but discards
+	// what the server sends back: requests take effect and their callers
+	// never learn it. Leaving the mode resets every connection (their
+	// streams lost bytes).
+	proxyDropReplies
 )
 
 func (m proxyMode) String() string {
@@ -31,6 +36,8 @@ func (m proxyMode) String() string {
 		return "reset"
 	case proxyBlackhole:
 		return "blackhole"
+	case proxyDropReplies:
+		return "drop-replies"
 	}
 	return "unknown"
 }
@@ -78,15 +85,16 @@ func (p *faultProxy) setTarget(addr string) {
 	p.resetAll()
 }
 
-// setMode changes what the proxy does. Leaving pass resets every open
-// connection; leaving blackhole resets the held ones.
+// setMode changes what the proxy does. Every change resets every open
+// connection, except entering proxyDropReplies, which acts on the open
+// connections as well as on new ones.
 func (p *faultProxy) setMode(m proxyMode) {
-	p.mode.Store(int32(m))
+	old := proxyMode(p.mode.Swap(int32(m)))
 	p.mu.Lock()
 	close(p.changed)
 	p.changed = make(chan struct{})
 	p.mu.Unlock()
-	if m != proxyPass {
+	if old != m && m != proxyDropReplies {
 		p.resetAll()
 	}
 }
@@ -155,15 +163,26 @@ func (p *faultProxy) serve(c net.Conn) {
 	}
 	defer p.untrack(up)
 	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+	pipe := func(dst, src net.Conn, replies bool) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !(replies && proxyMode(p.mode.Load()) == proxyDropReplies) {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		if tc, ok := dst.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
 		done <- struct{}{}
 	}
-	go pipe(up, c)
-	go pipe(c, up)
+	go pipe(up, c, false)
+	go pipe(c, up, true)
 	<-done
 	<-done
 	c.Close()

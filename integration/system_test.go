@@ -21,9 +21,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/shoalstream/shoal/checkpoint"
 	"github.com/shoalstream/shoal/internal/testutil/pgtest"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/producer"
@@ -291,10 +293,14 @@ func (s *sysRun) startProducers() {
 	// If the test stops early, the producers stop with it.
 	t.Cleanup(func() {
 		s.stopProducing()
-		for _, p := range s.prods {
+		for i, p := range s.prods {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = p.Close(ctx) // a second Close is a no-op
+			start := time.Now()
+			err := p.Close(ctx) // a second Close returns the first one's result
 			cancel()
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("producer %d: Close with a 10s deadline took %v (%v)", i, d.Round(time.Millisecond), err)
+			}
 		}
 	})
 	for p := range sysProducers {
@@ -397,7 +403,8 @@ func (s *sysRun) progress(after string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: no progress within %v for keys %v", after, time.Since(start).Round(time.Second), waiting)
+			s.diagnose(waiting)
+			t.Fatalf("%s: no progress within %v for keys %v (diagnosis above)", after, time.Since(start).Round(time.Second), waiting)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -422,6 +429,66 @@ func (s *sysRun) keysWaiting(from []int) []string {
 		}
 	}
 	return waiting
+}
+
+// diagnose logs what the test knows about a stall: per waiting key the
+// counters put, acknowledged and processed; the producers' buffers; the
+// tenures of each shard; and the lease table.
+func (s *sysRun) diagnose(keys []string) {
+	t := s.t
+	t.Helper()
+	for _, key := range keys {
+		var p, k int
+		fmt.Sscanf(key, "p%dk%d", &p, &k)
+		put := int(s.putCount[p*sysKeysEach+k].Load())
+		maxAck, shard := -1, ""
+		s.ackMu.Lock()
+		for rk, a := range s.acks {
+			if rk.key == key && rk.counter > maxAck {
+				maxAck, shard = rk.counter, a.at.shard
+			}
+		}
+		s.ackMu.Unlock()
+		maxDone := s.ledger.maxCounter(key)
+		t.Logf("diagnosis: key %s: %d put, highest acknowledged %d (%s), highest processed %d", key, put, maxAck, shard, maxDone)
+	}
+	for i, p := range s.prods {
+		t.Logf("diagnosis: producer %d: %d records, %d bytes buffered", i, p.BufferedRecords(), p.BufferedBytes())
+	}
+	for _, line := range s.ledger.describeTenures() {
+		t.Logf("diagnosis: %s", line)
+	}
+	for id, w := range s.workers {
+		select {
+		case <-w.done:
+			t.Logf("diagnosis: worker %s (%s) has exited: %v", id, w.label, w.waitErr)
+		default:
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pgtest.URL())
+	if err != nil {
+		t.Logf("diagnosis: lease table: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT shard_id, coalesce(lease_owner, '-'), lease_counter, checkpoint_seq, checkpoint_subseq,
+	coalesce(to_char(expires_at - now(), 'SS.MS'), '-'), owner_switches_since_checkpoint FROM `+pgx.Identifier{s.schema, checkpoint.DefaultTable}.Sanitize()+` ORDER BY shard_id`)
+	if err != nil {
+		t.Logf("diagnosis: lease table: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var shard, owner, seq, expires string
+		var counter, sub, switches int64
+		if err := rows.Scan(&shard, &owner, &counter, &seq, &sub, &expires, &switches); err != nil {
+			t.Logf("diagnosis: lease table: %v", err)
+			return
+		}
+		t.Logf("diagnosis: lease %s: owner %s counter %d checkpoint %s/%d expires in %s s, %d owner switches since checkpoint", shard, owner, counter, seq, sub, expires, switches)
+	}
 }
 
 // ---- faults ----
@@ -481,18 +548,22 @@ func (s *sysRun) pgCut(c int, id string) {
 	s.logf("%s: %d of its tenures ended with LeaseLost meanwhile", what, s.ledger.lostDuring(w.label, start, time.Now()))
 }
 
-// proxyCut resets every client connection for 3s, then blackholes new
-// ones for 2s.
+// proxyCut breaks the network between the clients and the server: for 2s
+// the server's replies are dropped (requests take effect, their callers
+// time out: unknown outcomes, which the producers retry), then every
+// connection is reset for 3s, then new ones are blackholed for 2s.
 func (s *sysRun) proxyCut(c int) {
 	what := fmt.Sprintf("cycle %d: network cut between clients and server", c)
 	s.event(what)
 	r0 := s.proxy.resets.Load()
+	s.proxy.setMode(proxyDropReplies)
+	time.Sleep(2 * time.Second)
 	s.proxy.setMode(proxyReset)
 	time.Sleep(3 * time.Second)
 	s.proxy.setMode(proxyBlackhole)
 	time.Sleep(2 * time.Second)
 	s.proxy.setMode(proxyPass)
-	s.logf("%s: 3s of resets then 2s of blackhole, %d connections reset", what, s.proxy.resets.Load()-r0)
+	s.logf("%s: 2s of dropped replies, 3s of resets, 2s of blackhole; %d connections reset", what, s.proxy.resets.Load()-r0)
 	s.progress(what)
 }
 
@@ -520,12 +591,21 @@ func (s *sysRun) diskFull(c int) {
 	}
 	what := fmt.Sprintf("cycle %d: disk full", c)
 	s.event(what)
-	used, err := fsUsed(s.dataDir)
-	if err != nil {
-		t.Fatalf("%s: statfs: %v", what, err)
-	}
-	if err := remountTmpfs(s.dataDir, used+512<<10); err != nil {
-		t.Fatalf("%s: %v", what, err)
+	// Shrink the tmpfs to what it holds plus 512 KiB. The producers keep
+	// writing meanwhile: if they outgrow the new size first, the remount
+	// fails, and is tried again.
+	for attempt := 1; ; attempt++ {
+		used, err := fsUsed(s.dataDir)
+		if err != nil {
+			t.Fatalf("%s: statfs: %v", what, err)
+		}
+		err = remountTmpfs(s.dataDir, used+512<<10)
+		if err == nil {
+			break
+		}
+		if attempt == 5 {
+			t.Fatalf("%s: %v", what, err)
+		}
 	}
 	// A direct client, without retries, to see the server's own answer.
 	direct := servertest.Client(s.srv.endpoint, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })

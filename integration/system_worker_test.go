@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,16 +29,18 @@ import (
 // test's proxy) and PostgreSQL, and reports on stdout, one line each:
 //
 //	READY <ts>
-//	I <ts> <shard> <seq> <subseq>          Initialize, with the starting checkpoint
-//	R <ts> <shard> <seq> <subseq> <data>   a record was processed
-//	C <ts> <shard> <seq> <subseq>          a checkpoint succeeded
-//	X <ts> <shard> <error>                 a checkpoint failed
-//	L <ts> <shard>                         LeaseLost
-//	E <ts> <shard>                         ShardEnded, checkpointed
-//	S <ts> <shard> <seq> <subseq>          ShutdownRequested, checkpointed there
+//	I <ts> <shard> <proc> <seq> <subseq>          Initialize, with the starting checkpoint
+//	R <ts> <shard> <proc> <seq> <subseq> <data>   a record was processed
+//	C <ts> <shard> <proc> <seq> <subseq>          a checkpoint succeeded
+//	X <ts> <shard> <proc> <error>                 a checkpoint failed
+//	L <ts> <shard> <proc>                         LeaseLost
+//	E <ts> <shard> <proc>                         ShardEnded, checkpointed
+//	S <ts> <shard> <proc> <seq> <subseq>          ShutdownRequested, checkpointed there
 //	EXIT <ts> <error or ok>
 //
-// <ts> is time.Now().UnixNano(). A batch's R lines are written (one write)
+// <ts> is time.Now().UnixNano(); <proc> names the Processor instance ("p1",
+// "p2", ...), since a worker may start a new processor for a shard it
+// took back before the old one's LeaseLost was called. A batch's R lines are written (one write)
 // before its checkpoint is attempted, so a record reported is at least
 // processed, and a record checkpointed was reported.
 
@@ -132,7 +135,10 @@ func runWorker(id string, out *lineOut, logger *zap.Logger) error {
 		ShutdownTimeout:      10 * time.Second,
 		Logger:               logger,
 	}
-	factory := func(shardID string) consumer.Processor { return &sysProcessor{out: out, shard: shardID} }
+	var processors atomic.Int64
+	factory := func(shardID string) consumer.Processor {
+		return &sysProcessor{out: out, shard: shardID, id: "p" + strconv.FormatInt(processors.Add(1), 10)}
+	}
 	w, err := consumer.New(servertest.Client(os.Getenv(sysEndpointEnv)), store, factory, cfg)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
@@ -165,6 +171,7 @@ func oneField(s string) string {
 type sysProcessor struct {
 	out   *lineOut
 	shard string
+	id    string // unique in the process: a worker may run a new processor of a shard before the old one's LeaseLost
 	// last is the position ShutdownRequested's checkpoint records: the
 	// last record delivered, or the starting checkpoint.
 	lastSeq string
@@ -173,7 +180,7 @@ type sysProcessor struct {
 
 func (p *sysProcessor) Initialize(_ context.Context, in consumer.InitializeInput) error {
 	p.lastSeq, p.lastSub = in.Checkpoint.SequenceNumber, in.Checkpoint.SubSequenceNumber
-	p.out.emit("I", p.shard, in.Checkpoint.SequenceNumber, strconv.FormatInt(in.Checkpoint.SubSequenceNumber, 10))
+	p.out.emit("I", p.shard, p.id, in.Checkpoint.SequenceNumber, strconv.FormatInt(in.Checkpoint.SubSequenceNumber, 10))
 	return nil
 }
 
@@ -184,7 +191,7 @@ func (p *sysProcessor) ProcessRecords(ctx context.Context, in consumer.ProcessRe
 	var b strings.Builder
 	for _, r := range in.Records {
 		data, _, _ := strings.Cut(string(r.Data), " ") // the key and counter, without padding
-		b.WriteString(line("R", p.shard, r.SequenceNumber, strconv.FormatInt(r.SubSequenceNumber, 10), oneField(data)))
+		b.WriteString(line("R", p.shard, p.id, r.SequenceNumber, strconv.FormatInt(r.SubSequenceNumber, 10), oneField(data)))
 	}
 	_, _ = os.Stdout.WriteString(b.String())
 	// The processing itself: a pause that gives the faults a window
@@ -196,30 +203,30 @@ func (p *sysProcessor) ProcessRecords(ctx context.Context, in consumer.ProcessRe
 	last := in.Records[len(in.Records)-1]
 	p.lastSeq, p.lastSub = last.SequenceNumber, last.SubSequenceNumber
 	if err := in.Checkpointer.Checkpoint(ctx); err != nil {
-		p.out.emit("X", p.shard, oneField(err.Error()))
+		p.out.emit("X", p.shard, p.id, oneField(err.Error()))
 		return nil // the next batch's checkpoint covers this one
 	}
-	p.out.emit("C", p.shard, last.SequenceNumber, strconv.FormatInt(last.SubSequenceNumber, 10))
+	p.out.emit("C", p.shard, p.id, last.SequenceNumber, strconv.FormatInt(last.SubSequenceNumber, 10))
 	return nil
 }
 
 func (p *sysProcessor) LeaseLost(context.Context, consumer.LeaseLostInput) {
-	p.out.emit("L", p.shard)
+	p.out.emit("L", p.shard, p.id)
 }
 
 func (p *sysProcessor) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
 	if err := in.Checkpointer.Checkpoint(ctx); err != nil {
 		return err
 	}
-	p.out.emit("E", p.shard)
+	p.out.emit("E", p.shard, p.id)
 	return nil
 }
 
 func (p *sysProcessor) ShutdownRequested(ctx context.Context, in consumer.ShutdownRequestedInput) error {
 	if err := in.Checkpointer.Checkpoint(ctx); err != nil {
-		p.out.emit("X", p.shard, oneField(err.Error()))
+		p.out.emit("X", p.shard, p.id, oneField(err.Error()))
 		return err
 	}
-	p.out.emit("S", p.shard, p.lastSeq, strconv.FormatInt(p.lastSub, 10))
+	p.out.emit("S", p.shard, p.id, p.lastSeq, strconv.FormatInt(p.lastSub, 10))
 	return nil
 }
