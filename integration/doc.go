@@ -31,14 +31,19 @@
 // SHOAL_SYSTEM_WORKER set (TestMain runs the worker instead of the tests);
 // each reports every record it processed, every Initialize (with its
 // starting checkpoint), every checkpoint and every lease loss as a line on
-// its stdout (system_worker_test.go), before checkpointing the batch.
+// its stdout (system_worker_test.go), before checkpointing the batch. A
+// stall (no new record of some key acknowledged and processed within two
+// minutes of a fault) fails the test with a diagnosis: counters per key,
+// the producers' buffers, the last tenures of each shard and the lease
+// table.
 //
 // Each fault cycle, with the load running: SIGKILL a worker and restart it
 // 0.5s later; cut a worker off PostgreSQL (pg_terminate_backend on its
 // application_name every 50ms for 2s, then a blackholing proxy between it
 // and the database for twice the 2s failover time); cut the clients off the
-// server (the proxy resets every connection for 3s, then blackholes them
-// for 2s); SIGKILL the server and restart it on the same data dir; fill its
+// server (the proxy drops the server's replies for 2s, so that requests take
+// effect unacknowledged and the producers store some records twice, then
+// resets every connection for 3s, then blackholes them for 2s); SIGKILL the server and restart it on the same data dir; fill its
 // disk (the tmpfs is shrunk to its usage, filler records are put until a
 // put fails, which must be a clean InternalFailure, for PutRecord as a 500
 // and for PutRecords per entry, with the server still running; then the
@@ -50,7 +55,8 @@
 //
 // At the end the producers are closed, the test waits until every
 // acknowledged record was processed, stops the workers with SIGTERM (they
-// must exit 0), and checks (system_ledger_test.go):
+// must exit 0, having released every lease, each checkpointed at the last
+// record of its shard processed), and checks (system_ledger_test.go):
 //
 //   - no acknowledged record is lost: each was processed, at the shard,
 //     sequence number and sub-sequence number of its acknowledgement;

@@ -106,13 +106,14 @@ type sysLedger struct {
 	byRec     map[recKey][]*sysDelivery
 	ckpts     map[string][]sysCkpt // by shard
 	ckptFails []string
-	bogus     []string // lines or data the test cannot account for
-	fillers   int      // disk filler records delivered
+	lastPos   map[string]pos // by shard: the last record processed, fillers included
+	bogus     []string       // lines or data the test cannot account for
+	fillers   int            // disk filler records delivered
 	lines     int
 }
 
 func newSysLedger() *sysLedger {
-	return &sysLedger{byPos: map[shardPos][]*sysDelivery{}, byRec: map[recKey][]*sysDelivery{}, ckpts: map[string][]sysCkpt{}}
+	return &sysLedger{byPos: map[shardPos][]*sysDelivery{}, byRec: map[recKey][]*sysDelivery{}, ckpts: map[string][]sysCkpt{}, lastPos: map[string]pos{}}
 }
 
 // uniqueRecords is the number of distinct records processed so far.
@@ -134,6 +135,13 @@ func (l *sysLedger) lostDuring(worker string, from, to time.Time) int {
 		}
 	}
 	return n
+}
+
+// lastProcessed returns the last record of each shard processed.
+func (l *sysLedger) lastProcessed() map[string]pos {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.lastPos)
 }
 
 // maxCounter returns the highest counter of key processed, or -1.
@@ -287,6 +295,9 @@ func (l *sysLedger) handle(label string, f []string, ts int64, open map[string]*
 		if err != nil || p.seq == "" {
 			bogus("bad position in %v", f)
 			return
+		}
+		if p.compare(l.lastPos[shard]) > 0 {
+			l.lastPos[shard] = p
 		}
 		if strings.HasPrefix(f[6], "filler:") {
 			l.fillers++

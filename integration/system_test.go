@@ -431,6 +431,50 @@ func (s *sysRun) keysWaiting(from []int) []string {
 	return waiting
 }
 
+// checkLeases checks the lease table after every worker shut down
+// gracefully: every lease was released, and each shard's checkpoint is the
+// last record processed in it.
+func (s *sysRun) checkLeases() {
+	t := s.t
+	t.Helper()
+	last := s.ledger.lastProcessed()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pgtest.URL())
+	if err != nil {
+		t.Fatalf("lease table: %v", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT shard_id, lease_owner, checkpoint_seq, checkpoint_subseq FROM `+
+		pgx.Identifier{s.schema, checkpoint.DefaultTable}.Sanitize()+` WHERE application = $1 ORDER BY shard_id`, sysApp)
+	if err != nil {
+		t.Fatalf("lease table: %v", err)
+	}
+	n := 0
+	for rows.Next() {
+		var shard, seq string
+		var owner *string
+		var sub int64
+		if err := rows.Scan(&shard, &owner, &seq, &sub); err != nil {
+			t.Fatalf("lease table: %v", err)
+		}
+		n++
+		if owner != nil {
+			t.Errorf("lease %s still owned by %s after every worker shut down", shard, *owner)
+		}
+		if got := (pos{seq, sub}); got != last[shard] {
+			t.Errorf("lease %s: checkpoint %s, but the last record processed is %s", shard, got, last[shard])
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("lease table: %v", err)
+	}
+	if n != sysShards {
+		t.Errorf("lease table: %d leases, want %d", n, sysShards)
+	}
+	s.logf("leases: all %d released, each checkpointed at its shard's last record processed", n)
+}
+
 // diagnose logs what the test knows about a stall: per waiting key the
 // counters put, acknowledged and processed; the producers' buffers; the
 // tenures of each shard; and the lease table.
@@ -744,6 +788,8 @@ func (s *sysRun) finish() {
 			t.Errorf("worker %s did not exit within 60s of SIGTERM", w.label)
 		}
 	}
+
+	s.checkLeases()
 
 	rep, problems := s.ledger.check(acks, putCount, s.events)
 	for _, p := range problems {
