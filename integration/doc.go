@@ -40,7 +40,10 @@
 // Each fault cycle, with the load running: SIGKILL a worker and restart it
 // 0.5s later; cut a worker off PostgreSQL (pg_terminate_backend on its
 // application_name every 50ms for 2s, then a blackholing proxy between it
-// and the database for twice the 2s failover time); cut the clients off the
+// and the database for twice the 2s failover time); stop a worker with
+// SIGSTOP for twice the failover time and resume it (a long pause: its
+// leases move, it may finish its batch in hand, its checkpoints must fail);
+// cut the clients off the
 // server (the proxy drops the server's replies for 2s, so that requests take
 // effect unacknowledged and the producers store some records twice, then
 // resets every connection for 3s, then blackholes them for 2s); SIGKILL the server and restart it on the same data dir; fill its
@@ -77,7 +80,7 @@
 // It logs the counts: records put, acknowledged, processed, redelivered
 // (by cause and by the fault before them), stored twice by producer
 // retries, processed by a worker after its lease had moved, tenures by how
-// they ended. The default run has 2 cycles and takes about 45s; the disk
+// they ended. The default run has 2 cycles and takes about 55s; the disk
 // fault needs root (it is skipped with a note otherwise, and fails the test
 // with CI=true). SHOAL_SOAK=1 runs SHOAL_SOAK_CYCLES cycles (default 10):
 //

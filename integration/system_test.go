@@ -541,6 +541,7 @@ func (s *sysRun) diagnose(keys []string) {
 func (s *sysRun) cycle(c int) {
 	s.workerKill(c, "w0", 500*time.Millisecond)
 	s.pgCut(c, "w1")
+	s.workerPause(c, "w2")
 	s.proxyCut(c)
 	s.serverKill(c)
 	s.diskFull(c)
@@ -559,6 +560,26 @@ func (s *sysRun) workerKill(c int, id string, pause time.Duration) {
 	w := s.startWorker(id)
 	s.logf("%s; restarted as %s", what, w.label)
 	s.progress(what)
+}
+
+// workerPause stops a worker process (SIGSTOP) for twice the failover
+// time, as a long GC pause or an overloaded host would, and resumes it: its
+// leases expire and move meanwhile, and on waking it may finish the batch
+// in hand (processing is not fenced) but its checkpoints must fail.
+func (s *sysRun) workerPause(c int, id string) {
+	w := s.workers[id]
+	what := fmt.Sprintf("cycle %d: SIGSTOP worker %s for %v", c, w.label, 2*sysFailover)
+	s.event(what)
+	start := time.Now()
+	if err := w.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("%s: %v", what, err)
+	}
+	time.Sleep(2 * sysFailover)
+	if err := w.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		s.t.Fatalf("%s: SIGCONT: %v", what, err)
+	}
+	s.progress(what)
+	s.logf("%s: %d of its tenures ended with LeaseLost meanwhile", what, s.ledger.lostDuring(w.label, start, time.Now()))
 }
 
 // pgCut cuts a worker off PostgreSQL: first its backends are terminated
