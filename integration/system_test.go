@@ -140,7 +140,7 @@ func (s *sysRun) setup() {
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(sysStream), ShardCount: aws.Int32(sysShards)}); err != nil {
 		t.Fatalf("CreateStream: %v", err)
 	}
-	waitStreamActive(ctx, t, c, sysStream)
+	waitActive(ctx, t, c, sysStream)
 	_, s.schema = pgtest.New(t)
 	pcfg := pgtest.Config(t, s.schema)
 	if h := pcfg.ConnConfig.Host; h != "" && !strings.HasPrefix(h, "/") {
@@ -193,21 +193,6 @@ func fsUsed(dir string) (int64, error) {
 		return 0, err
 	}
 	return int64(st.Blocks-st.Bfree) * st.Bsize, nil
-}
-
-func waitStreamActive(ctx context.Context, t *testing.T, c *kinesis.Client, stream string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
-		if err == nil && out.StreamDescriptionSummary.StreamStatus == "ACTIVE" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s not ACTIVE within 30s (last error: %v)", stream, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // ---- worker processes ----
