@@ -372,6 +372,18 @@ type sysReport struct {
 	// lease); maxOverlap is the longest such overlap.
 	zombieDeliveries int
 	maxOverlap       time.Duration
+	zombieEvent      map[string]int // by the last fault before the successor started
+}
+
+// lastEventBefore names the last fault injected at or before ts.
+func lastEventBefore(events []sysEvent, ts int64) string {
+	ev := "none"
+	for _, e := range events {
+		if e.ts <= ts {
+			ev = e.what
+		}
+	}
+	return ev
 }
 
 // check verifies the invariants over everything reported, against the
@@ -381,7 +393,7 @@ type sysReport struct {
 func (l *sysLedger) check(acks map[recKey]sysAck, putCount map[string]int, events []sysEvent) (sysReport, []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rep := sysReport{redeliveryCause: map[string]int{}, redeliveryEvent: map[string]int{}, tenureEnds: map[string]int{}}
+	rep := sysReport{redeliveryCause: map[string]int{}, redeliveryEvent: map[string]int{}, tenureEnds: map[string]int{}, zombieEvent: map[string]int{}}
 	var problems []string
 	limited := func(kind string) func(format string, args ...any) {
 		n := 0
@@ -550,13 +562,7 @@ func (l *sysLedger) check(acks map[recKey]sysAck, putCount map[string]int, event
 				redelErr("%s %s (%s) delivered again by %s after %s's tenure ended by %q", at.shard, at.pos, d.rec, d.tenure.worker, from.worker, cause)
 			}
 			rep.redeliveryCause[cause]++
-			ev := "none"
-			for _, e := range events {
-				if e.ts <= d.tenure.start {
-					ev = e.what
-				}
-			}
-			rep.redeliveryEvent[ev]++
+			rep.redeliveryEvent[lastEventBefore(events, d.tenure.start)]++
 		}
 	}
 	for _, n := range perTenure {
@@ -572,6 +578,7 @@ func (l *sysLedger) check(acks map[recKey]sysAck, putCount map[string]int, event
 				if d.ts > next.start {
 					rep.zombieDeliveries++
 					rep.maxOverlap = max(rep.maxOverlap, time.Duration(d.ts-next.start))
+					rep.zombieEvent[lastEventBefore(events, next.start)]++
 				}
 			}
 		}

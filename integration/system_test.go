@@ -805,8 +805,8 @@ func (s *sysRun) finish() {
 		"%d records stored twice by producer retries; %d tenures (ends: %v); %d checkpoint failures",
 		rep.deliveries, rep.uniquePositions, rep.uniqueRecords, rep.fillers, rep.redeliveries, rep.maxRedeliveriesPerTenure,
 		rep.producerDuplicates, rep.tenures, rep.tenureEnds, rep.ckptFails)
-	s.logf("%d records processed by a worker after its lease had moved to another (processing is not fenced); longest overlap %v",
-		rep.zombieDeliveries, rep.maxOverlap.Round(time.Millisecond))
+	s.logf("%d records processed by a worker after its lease had moved to another (processing is not fenced); longest overlap %v; by the fault before the move: %v",
+		rep.zombieDeliveries, rep.maxOverlap.Round(time.Millisecond), rep.zombieEvent)
 	s.logf("redeliveries by how the previous tenure of the shard ended: %v", rep.redeliveryCause)
 	s.logf("redeliveries by the last fault before the redelivering tenure started: %v", rep.redeliveryEvent)
 	unacked := rep.uniqueRecords - len(acks)
