@@ -32,6 +32,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(sysWorkerEnv) != "" {
+		// A consumer worker process of TestSystem, not a test run.
+		os.Exit(workerMain())
+	}
 	code := m.Run()
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)

@@ -178,7 +178,7 @@ func runReshardE2E(t *testing.T, endpoint string, restart func()) {
 	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(e2eStream), ShardCount: aws.Int32(2)}); err != nil {
 		t.Fatalf("create stream: %v", err)
 	}
-	waitActive(ctx, t, client)
+	waitActive(ctx, t, client, e2eStream)
 
 	// Two workers, each with its own pool and Store.
 	_, schema := pgtest.New(t)
@@ -296,7 +296,7 @@ func runReshardE2E(t *testing.T, endpoint string, restart func()) {
 		if _, err := client.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(e2eStream), TargetShardCount: aws.Int32(n), ScalingType: types.ScalingTypeUniformScaling}); err != nil {
 			t.Fatalf("UpdateShardCount %d: %v", n, err)
 		}
-		waitActive(ctx, t, client)
+		waitActive(ctx, t, client, e2eStream)
 		t.Logf("resharded to %d shards in %v (at %v)", n, time.Since(t0).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 		time.Sleep(time.Second)
 		if i == 0 && restart != nil {
@@ -517,12 +517,12 @@ func runReshardE2E(t *testing.T, endpoint string, restart func()) {
 	t.Logf("durations: produced for %v, caught up at %v, total %v", producedAt.Round(time.Millisecond), caughtUp.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
-// waitActive polls DescribeStreamSummary until the stream is ACTIVE.
-func waitActive(ctx context.Context, t *testing.T, client *kinesis.Client) {
+// waitActive polls DescribeStreamSummary until stream is ACTIVE.
+func waitActive(ctx context.Context, t *testing.T, client *kinesis.Client, stream string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(e2eStream)})
+		out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
 		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
 			return
 		}
