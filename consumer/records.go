@@ -11,44 +11,6 @@ import (
 	"github.com/shoalstream/shoal/internal/hashkey"
 )
 
-// hashRange is a shard's hash key range; ok is false when it is unknown
-// (the lease does not record it, or it does not parse), and then nothing is
-// filtered.
-type hashRange struct {
-	start, end hashkey.Key
-	ok         bool
-}
-
-func parseHashRange(start, end string) hashRange {
-	s, err1 := hashkey.Parse(start)
-	e, err2 := hashkey.Parse(end)
-	if err1 != nil || err2 != nil || s.Cmp(e) > 0 {
-		return hashRange{}
-	}
-	return hashRange{start: s, end: e, ok: true}
-}
-
-// contains reports whether the user record's hash key (its explicit hash
-// key if it has a valid one, else the MD5 of its partition key) is in r.
-func (r hashRange) contains(sr aggregation.SubRecord) bool {
-	if !r.ok {
-		return true
-	}
-	var k hashkey.Key
-	if sr.ExplicitHashKey != "" {
-		var err error
-		if k, err = hashkey.Parse(sr.ExplicitHashKey); err != nil {
-			// Not a hash key Kinesis would have accepted: there is no
-			// range to judge it by, and dropping data on a guess is worse
-			// than delivering it.
-			return true
-		}
-	} else {
-		k = hashkey.FromPartitionKey(sr.PartitionKey)
-	}
-	return k.Cmp(r.start) >= 0 && k.Cmp(r.end) <= 0
-}
-
 // batchStats counts what unpacking a GetRecords result found.
 type batchStats struct {
 	aggregates, aggregatedUser, dropped, corrupt, skipped int
@@ -67,7 +29,7 @@ type batchStats struct {
 // ones to their shard (as the KPL and shoal's producer do after a reshard)
 // may or may not re-send the rest, so dropping them could lose them.
 // Records that are not aggregated are never filtered: Kinesis routed them.
-func unpack(dst []Record, recs []types.Record, after checkpoint.Checkpoint, rng hashRange, subBuf []aggregation.SubRecord) ([]Record, batchStats, []aggregation.SubRecord) {
+func unpack(dst []Record, recs []types.Record, after checkpoint.Checkpoint, rng hashkey.Range, subBuf []aggregation.SubRecord) ([]Record, batchStats, []aggregation.SubRecord) {
 	var st batchStats
 	skipping := after != (checkpoint.Checkpoint{}) && !after.IsSentinel()
 	for _, r := range recs {
@@ -91,7 +53,7 @@ func unpack(dst []Record, recs []types.Record, after checkpoint.Checkpoint, rng 
 				st.skipped++
 				continue
 			}
-			if aggregated && !rng.contains(sr) {
+			if aggregated && !rng.HoldsRecord(sr.PartitionKey, sr.ExplicitHashKey) {
 				st.dropped++
 				continue
 			}

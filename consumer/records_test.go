@@ -42,7 +42,7 @@ func TestUnpackResumesInsideAggregate(t *testing.T) {
 		{checkpoint.Checkpoint{SequenceNumber: "99", SubSequenceNumber: 7}, []string{"100", "100/1", "100/2", "100/3", "100/4", "200"}},
 	} {
 		t.Run(tc.after.String(), func(t *testing.T) {
-			out, st, _ := unpack(nil, recs, tc.after, hashRange{}, nil)
+			out, st, _ := unpack(nil, recs, tc.after, hashkey.Range{}, nil)
 			var got []string
 			for _, r := range out {
 				got = append(got, r.Position().String())
@@ -62,7 +62,7 @@ func TestUnpackResumesInsideAggregate(t *testing.T) {
 
 func TestUnpackDropsOutOfRange(t *testing.T) {
 	starts, ends := hashkey.SplitEvenly(2)
-	rng := parseHashRange(starts[0].String(), ends[0].String())
+	rng := hashkey.ParseRange(starts[0].String(), ends[0].String())
 	in0, in1 := starts[0].String(), starts[1].String() // one hash key in each half
 	agg := aggregate(t, []aggregation.UserRecord{
 		{PartitionKey: "a", ExplicitHashKey: in0, Data: []byte("in-0")},
@@ -102,7 +102,7 @@ func TestUnpackDropsOutOfRange(t *testing.T) {
 
 func TestUnpackPartitionKeyHash(t *testing.T) {
 	starts, ends := hashkey.SplitEvenly(4)
-	rng := parseHashRange(starts[2].String(), ends[2].String())
+	rng := hashkey.ParseRange(starts[2].String(), ends[2].String())
 	var recs []aggregation.UserRecord
 	want := 0
 	for i := 0; i < 200; i++ {
@@ -122,24 +122,8 @@ func TestUnpackPartitionKeyHash(t *testing.T) {
 func TestUnpackCorruptAggregate(t *testing.T) {
 	e := aggregate(t, userRecords(3, "k"))
 	e.Data[len(e.Data)-1] ^= 0xff // break the MD5
-	out, st, _ := unpack(nil, []types.Record{kinesisRecord("5", e)}, checkpoint.Checkpoint{}, parseHashRange("0", "1"), nil)
+	out, st, _ := unpack(nil, []types.Record{kinesisRecord("5", e)}, checkpoint.Checkpoint{}, hashkey.ParseRange("0", "1"), nil)
 	if len(out) != 1 || out[0].Aggregated || st.corrupt != 1 || st.dropped != 0 {
 		t.Fatalf("out %d stats %+v", len(out), st)
-	}
-}
-
-func TestParseHashRange(t *testing.T) {
-	for _, tc := range []struct {
-		start, end string
-		ok         bool
-	}{
-		{"0", hashkey.Max.String(), true},
-		{"", "", false},
-		{"5", "4", false},
-		{"x", "4", false},
-	} {
-		if got := parseHashRange(tc.start, tc.end).ok; got != tc.ok {
-			t.Errorf("parseHashRange(%q, %q).ok = %v", tc.start, tc.end, got)
-		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoalstream/shoal/aggregation"
 	"github.com/shoalstream/shoal/checkpoint"
+	"github.com/shoalstream/shoal/internal/hashkey"
 )
 
 // exitReason is why a shard's goroutine stops consuming.
@@ -38,7 +39,7 @@ type shardConsumer struct {
 	proc  Processor
 	lease *leaseState
 	log   *zap.Logger
-	rng   hashRange
+	rng   hashkey.Range
 
 	// procCtx is given to the Processor: it ends when the lease is lost,
 	// the worker fails or crashes, or the shutdown times out. fetchCtx
@@ -71,7 +72,7 @@ func newShardConsumer(w *Worker, l checkpoint.Lease, proc Processor) *shardConsu
 	sc := &shardConsumer{
 		w: w, shard: l.ShardID, proc: proc,
 		log:   w.log.With(zap.String("shard_id", l.ShardID)),
-		rng:   parseHashRange(l.StartingHashKey, l.EndingHashKey),
+		rng:   hashkey.ParseRange(l.StartingHashKey, l.EndingHashKey),
 		start: l.Checkpoint,
 		b:     w.newBackoff(),
 	}

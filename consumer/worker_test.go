@@ -201,7 +201,7 @@ func (e *env) readShard(shard string) []Record {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		out, _, _ = unpack(out, res.Records, checkpoint.Checkpoint{}, hashRange{}, nil)
+		out, _, _ = unpack(out, res.Records, checkpoint.Checkpoint{}, hashkey.Range{}, nil)
 		if len(res.Records) == 0 || res.NextShardIterator == nil {
 			return out
 		}

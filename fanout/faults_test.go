@@ -317,12 +317,7 @@ func TestNetworkCutResumes(t *testing.T) {
 		// Records flowing on both shards, then the cut.
 		e.put("r", next, next+200)
 		next += 200
-		wait.Eventually(t, 10*time.Second, func() error {
-			if got := c.count("r", next); got < next {
-				return fmt.Errorf("round %d: %d of %d delivered", round, got, next)
-			}
-			return nil
-		})
+		c.waitFor(t, 10*time.Second, "r", next)
 		before := l.n()
 		if cut := proxy.cut(); cut == 0 {
 			t.Fatalf("round %d: no connection to cut", round)
@@ -339,12 +334,7 @@ func TestNetworkCutResumes(t *testing.T) {
 	}
 	e.put("r", next, next+100)
 	next += 100
-	wait.Eventually(t, 10*time.Second, func() error {
-		if got := c.count("r", next); got < next {
-			return fmt.Errorf("%d of %d delivered", got, next)
-		}
-		return nil
-	})
+	c.waitFor(t, 10*time.Second, "r", next)
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -392,12 +382,7 @@ func TestServerRestartResumes(t *testing.T) {
 	for round := range 2 {
 		e.put("r", next, next+300)
 		next += 300
-		wait.Eventually(t, 10*time.Second, func() error {
-			if got := c.count("r", next); got < next {
-				return fmt.Errorf("round %d: %d of %d delivered", round, got, next)
-			}
-			return nil
-		})
+		c.waitFor(t, 10*time.Second, "r", next)
 		before := l.n()
 		r.Restart()
 		wait.Eventually(t, 10*time.Second, func() error {
@@ -409,12 +394,7 @@ func TestServerRestartResumes(t *testing.T) {
 	}
 	e.put("r", next, next+300)
 	next += 300
-	wait.Eventually(t, 10*time.Second, func() error {
-		if got := c.count("r", next); got < next {
-			return fmt.Errorf("%d of %d delivered", got, next)
-		}
-		return nil
-	})
+	c.waitFor(t, 10*time.Second, "r", next)
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -457,12 +437,7 @@ func TestSilentNetworkResumes(t *testing.T) {
 	}
 	stop, _ := runSubscriber(t, s)
 	e.put("r", 0, 200)
-	wait.Eventually(t, 10*time.Second, func() error {
-		if got := c.count("r", 200); got < 200 {
-			return fmt.Errorf("%d of 200 delivered", got)
-		}
-		return nil
-	})
+	c.waitFor(t, 10*time.Second, "r", 200)
 	// Idle connections in the client's pool, which the next subscription
 	// may reuse: they go silent too, so that SubscribeToShard itself hangs
 	// on one unless the Subscriber bounds it.

@@ -55,41 +55,13 @@ func (b Batch) ShardEnded() bool {
 	return len(b.ChildShards) > 0 || b.ContinuationSequenceNumber == ""
 }
 
-// hashRange is a shard's hash key range; ok is false when unknown.
-type hashRange struct {
-	start, end hashkey.Key
-	ok         bool
-}
-
-func parseHashRange(r *types.HashKeyRange) hashRange {
+// hashRange is a shard's hash key range from its description; the unknown
+// range (which filters nothing) when it has none or it does not parse.
+func hashRange(r *types.HashKeyRange) hashkey.Range {
 	if r == nil {
-		return hashRange{}
+		return hashkey.Range{}
 	}
-	s, err1 := hashkey.Parse(aws.ToString(r.StartingHashKey))
-	e, err2 := hashkey.Parse(aws.ToString(r.EndingHashKey))
-	if err1 != nil || err2 != nil || s.Cmp(e) > 0 {
-		return hashRange{}
-	}
-	return hashRange{start: s, end: e, ok: true}
-}
-
-// contains reports whether a user record's hash key is in r; a record
-// whose explicit hash key does not parse is kept (there is nothing to
-// judge it by).
-func (r hashRange) contains(sr aggregation.SubRecord) bool {
-	if !r.ok {
-		return true
-	}
-	var k hashkey.Key
-	if sr.ExplicitHashKey != "" {
-		var err error
-		if k, err = hashkey.Parse(sr.ExplicitHashKey); err != nil {
-			return true
-		}
-	} else {
-		k = hashkey.FromPartitionKey(sr.PartitionKey)
-	}
-	return k.Cmp(r.start) >= 0 && k.Cmp(r.end) <= 0
+	return hashkey.ParseRange(aws.ToString(r.StartingHashKey), aws.ToString(r.EndingHashKey))
 }
 
 // toRecords converts an event's Kinesis records. With deaggregate, KPL
@@ -97,7 +69,7 @@ func (r hashRange) contains(sr aggregation.SubRecord) bool {
 // range: after a reshard a producer's aggregate may straddle it) are
 // dropped, as the consumer library does; a corrupt aggregate is delivered
 // as one plain record. It returns the records and how many were dropped.
-func toRecords(recs []types.Record, deaggregate bool, rng hashRange) ([]Record, int) {
+func toRecords(recs []types.Record, deaggregate bool, rng hashkey.Range) ([]Record, int) {
 	out := make([]Record, 0, len(recs))
 	dropped := 0
 	var sub []aggregation.SubRecord
@@ -111,7 +83,7 @@ func toRecords(recs []types.Record, deaggregate bool, rng hashRange) ([]Record, 
 		sub, err = aggregation.AppendDeaggregate(sub[:0], pk, r.Data)
 		aggregated := err == nil // ErrNotAggregated or ErrCorrupt: one plain record
 		for _, sr := range sub {
-			if aggregated && !rng.contains(sr) {
+			if aggregated && !rng.HoldsRecord(sr.PartitionKey, sr.ExplicitHashKey) {
 				dropped++
 				continue
 			}

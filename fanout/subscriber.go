@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
+
+	"github.com/shoalstream/shoal/internal/hashkey"
 )
 
 // Config configures a Subscriber. StreamARN or StreamName, ConsumerName or
@@ -127,7 +129,7 @@ type shardState struct {
 	id      string
 	parents []string // parents Run reads too, which must end first
 	pos     Position
-	rng     hashRange
+	rng     hashkey.Range
 	started bool
 	ended   bool
 }
@@ -244,7 +246,7 @@ func (s *Subscriber) initialShards(shards []types.Shard) (map[string]*shardState
 		if p, ok := s.cfg.ShardPositions[id]; ok {
 			pos = p
 		}
-		states[id] = &shardState{id: id, pos: pos, rng: parseHashRange(sh.HashKeyRange)}
+		states[id] = &shardState{id: id, pos: pos, rng: hashRange(sh.HashKeyRange)}
 	}
 	switch {
 	case s.cfg.ShardIDs != nil:
@@ -295,7 +297,7 @@ func (s *Subscriber) follow(states map[string]*shardState, ended string, childre
 				zap.String("shard_id", id), zap.Strings("other_parents", missing))
 			continue
 		}
-		states[id] = &shardState{id: id, parents: slices.Clone(c.ParentShards), pos: TrimHorizon(), rng: parseHashRange(c.HashKeyRange)}
+		states[id] = &shardState{id: id, parents: slices.Clone(c.ParentShards), pos: TrimHorizon(), rng: hashRange(c.HashKeyRange)}
 		s.log.Debug("following child shard", zap.String("shard_id", id), zap.String("parent", ended))
 	}
 }

@@ -189,6 +189,17 @@ func (c *collector) count(prefix string, n int) int {
 	return got
 }
 
+// waitFor waits up to d until every "<prefix>-<i>", i < n, was delivered.
+func (c *collector) waitFor(t *testing.T, d time.Duration, prefix string, n int) {
+	t.Helper()
+	wait.Eventually(t, d, func() error {
+		if got := c.count(prefix, n); got < n {
+			return fmt.Errorf("%d of %d %q records delivered", got, n, prefix)
+		}
+		return nil
+	})
+}
+
 // runSubscriber runs s in a goroutine; the returned func cancels it and
 // returns Run's result.
 func runSubscriber(t *testing.T, s *fanout.Subscriber) (stop func() error, done <-chan struct{}) {
@@ -247,12 +258,7 @@ func TestExactlyOnceAcrossExpiries(t *testing.T) {
 		}
 	}()
 	<-putDone
-	wait.Eventually(t, 30*time.Second, func() error {
-		if got := c.count("r", n); got < n {
-			return fmt.Errorf("%d of %d records delivered", got, n)
-		}
-		return nil
-	})
+	c.waitFor(t, 30*time.Second, "r", n)
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -411,12 +417,7 @@ func TestConsumerReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop, _ := runSubscriber(t, s)
-	wait.Eventually(t, 20*time.Second, func() error {
-		if got := c.count("x", 10); got < 10 {
-			return fmt.Errorf("%d of 10", got)
-		}
-		return nil
-	})
+	c.waitFor(t, 20*time.Second, "x", 10)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -516,12 +517,7 @@ func TestDeaggregate(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop, _ := runSubscriber(t, s)
-	wait.Eventually(t, 20*time.Second, func() error {
-		if got := c.count("u", 5); got < 5 {
-			return fmt.Errorf("%d of 5 user records", got)
-		}
-		return nil
-	})
+	c.waitFor(t, 20*time.Second, "u", 5)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

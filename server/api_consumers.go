@@ -111,6 +111,16 @@ func (v *validator) consumerRef(in *wire.ConsumerRef) {
 	v.str("streamARN", in.StreamARN, 1, maxStreamARNLen, streamARNRE)
 }
 
+// validConsumer validates a ConsumerRef and resolves it (resolveConsumer).
+func (s *Server) validConsumer(ref *wire.ConsumerRef) (*stream, *consumer, error) {
+	var v validator
+	v.consumerRef(ref)
+	if err := v.err(); err != nil {
+		return nil, nil, err
+	}
+	return s.resolveConsumer(ref)
+}
+
 // resolveConsumer finds the stream and consumer a ConsumerRef names. The
 // consumer may be in any status.
 func (s *Server) resolveConsumer(in *wire.ConsumerRef) (*stream, *consumer, error) {
@@ -255,33 +265,22 @@ func (s *Server) consumerAfterLocked(st *stream, c *consumer, d time.Duration, f
 			return
 		default:
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		st.mu.Lock()
-		changed := st.consumers[c.name] == c && c.status == from
-		if changed {
+		s.changeAndSave(st, func() bool {
+			if st.consumers[c.name] != c || c.status != from {
+				return false
+			}
 			if from == statusDeleting {
 				delete(st.consumers, c.name)
 			} else {
 				c.status = statusActive
 			}
-		}
-		st.mu.Unlock()
-		if changed {
-			if err := s.saveLocked(); err != nil {
-				s.log.Error("save metadata", zap.Error(err))
-			}
-		}
+			return true
+		})
 	})
 }
 
 func (s *Server) describeStreamConsumer(_ context.Context, in *wire.DescribeStreamConsumerInput) (*wire.DescribeStreamConsumerOutput, error) {
-	var v validator
-	v.consumerRef(&in.ConsumerRef)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	st, c, err := s.resolveConsumer(&in.ConsumerRef)
+	st, c, err := s.validConsumer(&in.ConsumerRef)
 	if err != nil {
 		return nil, err
 	}
@@ -294,12 +293,7 @@ func (s *Server) describeStreamConsumer(_ context.Context, in *wire.DescribeStre
 }
 
 func (s *Server) deregisterStreamConsumer(_ context.Context, in *wire.DeregisterStreamConsumerInput) (*wire.Empty, error) {
-	var v validator
-	v.consumerRef(&in.ConsumerRef)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	st, c, err := s.resolveConsumer(&in.ConsumerRef)
+	st, c, err := s.validConsumer(&in.ConsumerRef)
 	if err != nil {
 		return nil, err
 	}

@@ -226,17 +226,8 @@ func (s *Server) getRecords(_ context.Context, in *wire.GetRecordsInput) (*wire.
 	if err != nil {
 		return nil, fmt.Errorf("read %s/%s: %w", st.name, sh.id, err)
 	}
-	out := &wire.GetRecordsOutput{Records: make([]wire.Record, len(entries))}
-	bytes := 0
-	for i, e := range entries {
-		out.Records[i] = wire.Record{
-			SequenceNumber:              st.seq(sh, e.Pos),
-			ApproximateArrivalTimestamp: wire.Timestamp(e.ArrivalMillis),
-			Data:                        e.Data,
-			PartitionKey:                e.PartitionKey,
-		}
-		bytes += len(e.Data) + len(e.PartitionKey)
-	}
+	recs, bytes := st.wireRecords(sh, entries)
+	out := &wire.GetRecordsOutput{Records: recs}
 	if sh.readRate != nil {
 		sh.readRate.charge(bytes)
 	}
@@ -279,4 +270,22 @@ func childShards(st *stream, sh *shard) []wire.ChildShard {
 
 func fmtMillis(ms int64) string {
 	return fmt.Sprintf("%d", ms)
+}
+
+// wireRecords returns the records of shard sh that entries hold as the API
+// shows them, and their size as the read limits count it (data and
+// partition keys).
+func (st *stream) wireRecords(sh *shard, entries []storage.Entry) ([]wire.Record, int) {
+	recs := make([]wire.Record, len(entries))
+	bytes := 0
+	for i, e := range entries {
+		recs[i] = wire.Record{
+			SequenceNumber:              st.seq(sh, e.Pos),
+			ApproximateArrivalTimestamp: wire.Timestamp(e.ArrivalMillis),
+			Data:                        e.Data,
+			PartitionKey:                e.PartitionKey,
+		}
+		bytes += len(e.Data) + len(e.PartitionKey)
+	}
+	return recs, bytes
 }

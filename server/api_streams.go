@@ -161,20 +161,30 @@ func (s *Server) afterDelay(st *stream, d time.Duration, from, to string) {
 			s.finishDelete(st)
 			return
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		st.mu.Lock()
-		changed := st.status == from
-		if changed {
-			st.status = to
-		}
-		st.mu.Unlock()
-		if changed {
-			if err := s.saveLocked(); err != nil {
-				s.log.Error("save metadata", zap.Error(err))
+		s.changeAndSave(st, func() bool {
+			if st.status != from {
+				return false
 			}
-		}
+			st.status = to
+			return true
+		})
 	})
+}
+
+// changeAndSave runs change with s.mu and st.mu held and, if it reports a
+// change, saves the metadata. It is for timers, which have nobody to return
+// an error to: a failed save is logged.
+func (s *Server) changeAndSave(st *stream, change func() bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.mu.Lock()
+	changed := change()
+	st.mu.Unlock()
+	if changed {
+		if err := s.saveLocked(); err != nil {
+			s.log.Error("save metadata", zap.String("stream", st.name), zap.Error(err))
+		}
+	}
 }
 
 func (s *Server) deleteStream(_ context.Context, in *wire.DeleteStreamInput) (*wire.Empty, error) {

@@ -328,17 +328,8 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 			return ErrInternalFailure.With("Internal service failure.")
 		}
 		if len(entries) > 0 {
-			ev := wire.SubscribeToShardEvent{Records: make([]wire.Record, len(entries))}
-			bytes := 0
-			for i, e := range entries {
-				ev.Records[i] = wire.Record{
-					SequenceNumber:              st.seq(sh, e.Pos),
-					ApproximateArrivalTimestamp: wire.Timestamp(e.ArrivalMillis),
-					Data:                        e.Data,
-					PartitionKey:                e.PartitionKey,
-				}
-				bytes += len(e.Data) + len(e.PartitionKey)
-			}
+			recs, bytes := st.wireRecords(sh, entries)
+			ev := wire.SubscribeToShardEvent{Records: recs}
 			last := ev.Records[len(ev.Records)-1].SequenceNumber
 			ev.ContinuationSequenceNumber = &last
 			if next.Less(sh.log.End()) {

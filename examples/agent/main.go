@@ -125,17 +125,15 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	logger := exkit.Logger(cfg.Verbose)
 	defer logger.Sync() //nolint:errcheck // stderr sync errors are not interesting
 
-	endpoint := cfg.Endpoint
-	if endpoint == "" {
-		srv, err := exkit.StartServer(cfg.DataDir, logger.Named("server"))
-		if err != nil {
-			return err
-		}
-		defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
-		endpoint = srv.Endpoint
-		fmt.Fprintf(out, "embedded shoal server at %s, data in %s\n", endpoint, cfg.DataDir)
+	srv, err := exkit.Connect(cfg.Endpoint, cfg.DataDir, logger.Named("server"))
+	if err != nil {
+		return err
 	}
-	client := exkit.Client(endpoint)
+	defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
+	if srv.Embedded() {
+		fmt.Fprintf(out, "embedded shoal server at %s, data in %s\n", srv.Endpoint, cfg.DataDir)
+	}
+	client := exkit.Client(srv.Endpoint)
 	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
 		return err
 	}

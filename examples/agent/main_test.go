@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,28 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shoalstream/shoal/aggregation"
+	"github.com/shoalstream/shoal/examples/internal/exkit"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/internal/testutil/wait"
 	"github.com/shoalstream/shoal/server"
 )
-
-// syncBuffer is a bytes.Buffer the test reads while the agent writes.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // appendLines appends "<tag> <i>" for i in [from, to) to path, creating it
 // if needed, as a logger would.
@@ -175,9 +156,9 @@ func TestAgent(t *testing.T) {
 		StopTimeout:  30 * time.Second,
 		RotatedGrace: 200 * time.Millisecond,
 	}
-	start := func() (*syncBuffer, func()) {
+	start := func() (*exkit.Buffer, func()) {
 		ctx, cancel := context.WithCancel(context.Background())
-		out := &syncBuffer{}
+		out := &exkit.Buffer{}
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, cfg, out) }()
 		return out, func() {

@@ -14,8 +14,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,10 +28,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
-	"github.com/shoalstream/shoal/checkpoint"
 	"github.com/shoalstream/shoal/examples/internal/exkit"
 	"github.com/shoalstream/shoal/fanout"
 	"github.com/shoalstream/shoal/producer"
@@ -156,40 +152,33 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 	}
-	out := &lockedWriter{w: w}
+	out := exkit.NewLockedWriter(w)
 	logger := exkit.Logger(cfg.Verbose)
 	defer logger.Sync() //nolint:errcheck // stderr sync errors are not interesting
 
 	// 1. A server, and the stream.
-	endpoint := cfg.Endpoint
-	if endpoint == "" {
-		srv, err := exkit.StartServer(cfg.DataDir, logger.Named("server"))
-		if err != nil {
-			return err
-		}
-		defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
-		endpoint = srv.Endpoint
-		fmt.Fprintf(out, "embedded shoal server at %s\n", endpoint)
+	srv, err := exkit.Connect(cfg.Endpoint, cfg.DataDir, logger.Named("server"))
+	if err != nil {
+		return err
 	}
-	client := exkit.Client(endpoint)
+	defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
+	if srv.Embedded() {
+		fmt.Fprintf(out, "embedded shoal server at %s\n", srv.Endpoint)
+	}
+	client := exkit.Client(srv.Endpoint)
 	// Subscriptions last minutes: the readers' HTTP client has no timeout.
-	readClient := exkit.FanOutClient(endpoint)
+	readClient := exkit.FanOutClient(srv.Endpoint)
 	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
 		return err
 	}
 
 	// 2. The metrics application's lease table.
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	store, closeStore, err := exkit.OpenLeaseStore(ctx, cfg.DatabaseURL, cfg.Schema, cfg.Table, logger.Named("checkpoint"))
 	if err != nil {
-		return fmt.Errorf("connect to PostgreSQL: %w", err)
+		return err
 	}
-	defer pool.Close()
-	store, err := checkpoint.NewPGStore(ctx, pool, checkpoint.PGConfig{Schema: cfg.Schema, Table: cfg.Table, Logger: logger.Named("checkpoint")})
-	if err != nil {
-		return fmt.Errorf("open lease table: %w", err)
-	}
-	defer store.Close() //nolint:errcheck // only stops listeners
-	if cfg.Endpoint == "" && cfg.DataDir == "" {
+	defer closeStore()
+	if srv.Fresh() {
 		// A new stream: an earlier run's checkpoints do not apply.
 		if err := exkit.ForgetLeases(ctx, store, cfg.MetricsApp); err != nil {
 			return err
@@ -200,7 +189,7 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 	// start at this run's start (less a second, for clocks that disagree
 	// a little): a record of an earlier run that they meet anyway is
 	// counted as "other".
-	runID := newRunID()
+	runID := exkit.RunID()
 	start := time.Now()
 	from := start.Add(-time.Second)
 	width := max(len(cfg.AuditName), len(cfg.MetricsApp))
@@ -432,10 +421,4 @@ func listConsumers(ctx context.Context, client *kinesis.Client, stream string) (
 		}
 		in = &kinesis.ListStreamConsumersInput{StreamARN: aws.String(arn), NextToken: page.NextToken}
 	}
-}
-
-func newRunID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	return hex.EncodeToString(b[:])
 }

@@ -49,18 +49,6 @@ func keyOf(n, keys int) string { return "sensor-" + strconv.Itoa(n%keys) }
 // run, so that the per-key sums can be checked.
 func valueOf(n int) int { return (n*37 + 11) % 100 }
 
-// lockedWriter serializes the writes of the goroutines sharing an output.
-type lockedWriter struct {
-	mu sync.Mutex // guards w
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 // appStats counts what one application received of this run's records: each
 // application has its own, fed by its own handler.
 type appStats struct {

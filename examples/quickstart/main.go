@@ -9,8 +9,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,10 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
-	"github.com/shoalstream/shoal/checkpoint"
 	"github.com/shoalstream/shoal/consumer"
 	"github.com/shoalstream/shoal/examples/internal/exkit"
 	"github.com/shoalstream/shoal/producer"
@@ -98,44 +94,37 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	defer logger.Sync() //nolint:errcheck // stderr sync errors are not interesting
 
 	// 1. A server: the one at -endpoint, or an embedded one.
-	endpoint := cfg.Endpoint
-	if endpoint == "" {
-		srv, err := exkit.StartServer(cfg.DataDir, logger.Named("server"))
-		if err != nil {
-			return err
-		}
-		defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
-		endpoint = srv.Endpoint
-		fmt.Fprintf(out, "embedded shoal server at %s\n", endpoint)
+	srv, err := exkit.Connect(cfg.Endpoint, cfg.DataDir, logger.Named("server"))
+	if err != nil {
+		return err
 	}
-	client := exkit.Client(endpoint)
+	defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
+	if srv.Embedded() {
+		fmt.Fprintf(out, "embedded shoal server at %s\n", srv.Endpoint)
+	}
+	client := exkit.Client(srv.Endpoint)
 	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
 		return err
 	}
 
 	// 2. The lease table in PostgreSQL.
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	store, closeStore, err := exkit.OpenLeaseStore(ctx, cfg.DatabaseURL, cfg.Schema, cfg.Table, logger.Named("checkpoint"))
 	if err != nil {
-		return fmt.Errorf("connect to PostgreSQL: %w", err)
+		return err
 	}
-	defer pool.Close()
-	store, err := checkpoint.NewPGStore(ctx, pool, checkpoint.PGConfig{Schema: cfg.Schema, Table: cfg.Table, Logger: logger.Named("checkpoint")})
-	if err != nil {
-		return fmt.Errorf("open lease table: %w", err)
-	}
-	defer store.Close() //nolint:errcheck // only stops listeners
-	if cfg.Endpoint == "" && cfg.DataDir == "" {
+	defer closeStore()
+	if srv.Fresh() {
 		// A new embedded server has a new stream: checkpoints left by an
 		// earlier run name records it does not hold, and would stall its
 		// shards (see the consumer package's caveats).
-		if err := forgetLeases(ctx, store, cfg.Application); err != nil {
+		if err := exkit.ForgetLeases(ctx, store, cfg.Application); err != nil {
 			return err
 		}
 	}
 
 	// 3. Put the records. Each carries this run's id, so that the count
 	// below is of this run's records even on a stream that has others.
-	runID := newRunID()
+	runID := exkit.RunID()
 	if err := produce(ctx, client, cfg, runID, logger); err != nil {
 		return err
 	}
@@ -278,24 +267,4 @@ func (t *tally) shards() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return slices.Sorted(slices.Values(t.byShard))
-}
-
-// forgetLeases deletes the application's leases.
-func forgetLeases(ctx context.Context, store *checkpoint.PGStore, app string) error {
-	leases, err := store.ListLeases(ctx, app)
-	if err != nil {
-		return fmt.Errorf("list leases: %w", err)
-	}
-	for _, l := range leases {
-		if err := store.DeleteLease(ctx, app, l.ShardID); err != nil {
-			return fmt.Errorf("delete lease %s: %w", l.ShardID, err)
-		}
-	}
-	return nil
-}
-
-func newRunID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	return hex.EncodeToString(b[:])
 }

@@ -19,17 +19,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
-	"github.com/shoalstream/shoal/checkpoint"
 	"github.com/shoalstream/shoal/consumer"
 	"github.com/shoalstream/shoal/examples/internal/exkit"
 	"github.com/shoalstream/shoal/producer"
@@ -140,18 +137,6 @@ func main() {
 	}
 }
 
-// lockedWriter serializes the writes of the producer and the consumer.
-type lockedWriter struct {
-	mu sync.Mutex // guards w
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 // run is the whole program: main parses the flags and calls it, and so does
 // the test.
 func run(ctx context.Context, cfg config, w io.Writer) error {
@@ -167,20 +152,16 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	out := &lockedWriter{w: w}
+	out := exkit.NewLockedWriter(w) // the producer and the consumer share it
 	logger := exkit.Logger(cfg.Verbose)
 	defer logger.Sync() //nolint:errcheck // stderr sync errors are not interesting
 
-	endpoint := cfg.Endpoint
-	if endpoint == "" {
-		srv, err := exkit.StartServer(cfg.DataDir, logger.Named("server"))
-		if err != nil {
-			return err
-		}
-		defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
-		endpoint = srv.Endpoint
+	srv, err := exkit.Connect(cfg.Endpoint, cfg.DataDir, logger.Named("server"))
+	if err != nil {
+		return err
 	}
-	client := exkit.Client(endpoint)
+	defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
+	client := exkit.Client(srv.Endpoint)
 	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
 		return err
 	}
@@ -190,19 +171,14 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 	}
 
 	// The consumer application.
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	store, closeStore, err := exkit.OpenLeaseStore(ctx, cfg.DatabaseURL, cfg.Schema, cfg.Table, logger.Named("checkpoint"))
 	if err != nil {
-		return fmt.Errorf("connect to PostgreSQL: %w", err)
+		return err
 	}
-	defer pool.Close()
-	store, err := checkpoint.NewPGStore(ctx, pool, checkpoint.PGConfig{Schema: cfg.Schema, Table: cfg.Table, Logger: logger.Named("checkpoint")})
-	if err != nil {
-		return fmt.Errorf("open lease table: %w", err)
-	}
-	defer store.Close() //nolint:errcheck // only stops listeners
-	if cfg.Endpoint == "" && cfg.DataDir == "" {
+	defer closeStore()
+	if srv.Fresh() {
 		// A new stream: an earlier run's checkpoints do not apply.
-		if err := forgetLeases(ctx, store, cfg.Application); err != nil {
+		if err := exkit.ForgetLeases(ctx, store, cfg.Application); err != nil {
 			return err
 		}
 	}
@@ -365,18 +341,4 @@ func openShards(ctx context.Context, client *kinesis.Client, stream string) ([]s
 		}
 		in = &kinesis.ListShardsInput{NextToken: page.NextToken}
 	}
-}
-
-// forgetLeases deletes the application's leases.
-func forgetLeases(ctx context.Context, store *checkpoint.PGStore, app string) error {
-	leases, err := store.ListLeases(ctx, app)
-	if err != nil {
-		return fmt.Errorf("list leases: %w", err)
-	}
-	for _, l := range leases {
-		if err := store.DeleteLease(ctx, app, l.ShardID); err != nil {
-			return fmt.Errorf("delete lease %s: %w", l.ShardID, err)
-		}
-	}
-	return nil
 }

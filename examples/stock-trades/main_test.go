@@ -6,33 +6,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/shoalstream/shoal/examples/internal/exkit"
 	"github.com/shoalstream/shoal/internal/testutil/pgtest"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/internal/testutil/wait"
 	"github.com/shoalstream/shoal/server"
 )
-
-// syncBuffer is a bytes.Buffer the test reads while the program writes.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // expectedReports computes, straight from the generator, the report of
 // every window of the first n trades, in time order.
@@ -150,7 +132,7 @@ func TestProduceThenConsume(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out exkit.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, &out) }()
 	// Each shard's last trade is in the last window, 09:30:20 to 09:30:30,

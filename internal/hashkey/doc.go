@@ -3,6 +3,7 @@
 // big-endian integer, in 0 .. 2^128-1.
 //
 // The server uses it to route records to shards, the producer to predict the
-// shard of a record, and the consumer to drop user records whose hash key lies
-// outside the shard that delivered them.
+// shard of a record, and the consumer and fanout libraries (Range) to drop
+// the user records of KPL aggregates whose hash key lies outside the shard
+// that delivered them.
 package hashkey

@@ -180,3 +180,47 @@ func ParseUint128(s string) (hi, lo uint64, err error) {
 	}
 	return hi, lo, nil
 }
+
+// Range is a shard's inclusive hash key range, used to tell whether a user
+// record of a KPL aggregate belongs to the shard that delivered it. The
+// zero Range is unknown and holds every key.
+type Range struct {
+	start, end Key
+	known      bool
+}
+
+// ParseRange returns the range [start, end] of two decimal hash keys, or
+// the unknown Range (which holds every key) when either does not parse or
+// start > end.
+func ParseRange(start, end string) Range {
+	s, err1 := Parse(start)
+	e, err2 := Parse(end)
+	if err1 != nil || err2 != nil || s.Cmp(e) > 0 {
+		return Range{}
+	}
+	return Range{start: s, end: e, known: true}
+}
+
+// Known reports whether r is a parsed range rather than the unknown one.
+func (r Range) Known() bool { return r.known }
+
+// HoldsRecord reports whether a record's hash key is in r: its explicit
+// hash key if it has one, else the MD5 of its partition key. The unknown
+// Range holds every record, and so does r for an explicit hash key that does
+// not parse: Kinesis would not have accepted it, so there is no range to
+// judge it by, and dropping data on a guess is worse than delivering it.
+func (r Range) HoldsRecord(partitionKey, explicitHashKey string) bool {
+	if !r.known {
+		return true
+	}
+	var k Key
+	if explicitHashKey != "" {
+		var err error
+		if k, err = Parse(explicitHashKey); err != nil {
+			return true
+		}
+	} else {
+		k = FromPartitionKey(partitionKey)
+	}
+	return k.Cmp(r.start) >= 0 && k.Cmp(r.end) <= 0
+}

@@ -80,3 +80,48 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseRange(t *testing.T) {
+	for _, tc := range []struct {
+		start, end string
+		known      bool
+	}{
+		{"0", Max.String(), true},
+		{"7", "7", true},
+		{"", "", false},
+		{"5", "4", false},
+		{"x", "4", false},
+		{"0", "340282366920938463463374607431768211456", false}, // 2^128
+	} {
+		if got := ParseRange(tc.start, tc.end).Known(); got != tc.known {
+			t.Errorf("ParseRange(%q, %q).Known() = %v, want %v", tc.start, tc.end, got, tc.known)
+		}
+	}
+}
+
+func TestRangeHoldsRecord(t *testing.T) {
+	pk := "customer-1"
+	k := FromPartitionKey(pk)
+	one := Key{Lo: 1}
+	below, _ := k.Sub(one)
+	above, _ := k.Add(one)
+	exact := ParseRange(k.String(), k.String())
+	for _, tc := range []struct {
+		name    string
+		r       Range
+		pk, ehk string
+		want    bool
+	}{
+		{"partition key at the only key", exact, pk, "", true},
+		{"partition key above", ParseRange("0", below.String()), pk, "", false},
+		{"partition key below", ParseRange(above.String(), Max.String()), pk, "", false},
+		{"explicit key wins over partition key", exact, "other", k.String(), true},
+		{"explicit key outside", exact, pk, above.String(), false},
+		{"explicit key that does not parse is kept", exact, pk, "not-a-number", true},
+		{"unknown range holds all", Range{}, pk, above.String(), true},
+	} {
+		if got := tc.r.HoldsRecord(tc.pk, tc.ehk); got != tc.want {
+			t.Errorf("%s: HoldsRecord(%q, %q) = %v, want %v", tc.name, tc.pk, tc.ehk, got, tc.want)
+		}
+	}
+}

@@ -1,18 +1,24 @@
 package exkit
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
 	"github.com/shoalstream/shoal/checkpoint"
@@ -90,15 +96,101 @@ func ForgetLeases(ctx context.Context, store *checkpoint.PGStore, app string) er
 	return nil
 }
 
-// Server is an embedded shoal server listening on a loopback port.
+// OpenLeaseStore connects to PostgreSQL at databaseURL and opens (creating
+// it if missing) the lease table schema.table. closeStore closes the store
+// and the connection pool.
+func OpenLeaseStore(ctx context.Context, databaseURL, schema, table string, logger *zap.Logger) (store *checkpoint.PGStore, closeStore func(), err error) {
+	pool, err := pgxpool.New(ctx, databaseURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	store, err = checkpoint.NewPGStore(ctx, pool, checkpoint.PGConfig{Schema: schema, Table: table, Logger: logger})
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("open lease table: %w", err)
+	}
+	return store, func() {
+		_ = store.Close() // only stops listeners
+		pool.Close()
+	}, nil
+}
+
+// RunID returns a new random 8-hex-digit id that tags one run's records.
+func RunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// LockedWriter serializes the writes of the goroutines that share an
+// output.
+type LockedWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+// NewLockedWriter returns a LockedWriter that writes to w.
+func NewLockedWriter(w io.Writer) *LockedWriter { return &LockedWriter{w: w} }
+
+// Write writes p to the underlying writer, one call at a time.
+func (l *LockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Buffer is a bytes.Buffer that is safe for concurrent use: a test reads
+// what a program writes while it runs.
+type Buffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+// Write appends p to the buffer.
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Server is a shoal server: an embedded one listening on a loopback port,
+// or (from Connect) one running elsewhere.
 type Server struct {
 	// Endpoint is the server's base URL, http://127.0.0.1:port.
 	Endpoint string
 
-	srv     *server.Server
+	srv     *server.Server // nil if the server is not embedded
 	served  chan error
 	tempDir string // removed by Stop; "" if the caller gave the data dir
+
+	stopOnce sync.Once
+	stopErr  error // what the first Stop returned
 }
+
+// Connect returns the server at endpoint, or, if endpoint is "", starts an
+// embedded one as StartServer does. Stop stops an embedded server and does
+// nothing for another.
+func Connect(endpoint, dataDir string, logger *zap.Logger) (*Server, error) {
+	if endpoint != "" {
+		return &Server{Endpoint: endpoint}, nil
+	}
+	return StartServer(dataDir, logger)
+}
+
+// Embedded reports whether the server runs in this process.
+func (s *Server) Embedded() bool { return s.srv != nil }
+
+// Fresh reports whether the server is embedded on a new temporary data
+// directory: its streams are new, and checkpoints left by an earlier run
+// name records they do not hold (see ForgetLeases).
+func (s *Server) Fresh() bool { return s.tempDir != "" }
 
 // StartServer starts an embedded server on 127.0.0.1 with an OS-chosen
 // port. dataDir holds its streams; "" means a new temporary directory,
@@ -128,13 +220,22 @@ func StartServer(dataDir string, logger *zap.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Stop shuts the server down, waits for it, and removes its temporary data
-// directory if StartServer made one.
+// Stop shuts an embedded server down, waits for it, and removes its
+// temporary data directory if StartServer made one. For a server that is not
+// embedded it does nothing. A second call returns what the first did.
 func (s *Server) Stop() error {
+	if s.srv == nil {
+		return nil
+	}
+	s.stopOnce.Do(func() { s.stopErr = s.stop() })
+	return s.stopErr
+}
+
+func (s *Server) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
-	if serr := <-s.served; serr != nil && !errors.Is(serr, net.ErrClosed) {
+	if serr := <-s.served; serr != nil && !errors.Is(serr, net.ErrClosed) && !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
 	s.removeTemp()
