@@ -55,6 +55,10 @@
 //     partition): the old owner goes on with its current batch until it
 //     notices (at its next renewal or checkpoint, or at once when it hears
 //     of the take), while the new owner starts after the last checkpoint.
+//     It never starts another batch on a lease it cannot vouch for: when
+//     renewals have stalled for two thirds of FailoverTime (the process was
+//     paused, or cut off from the Store), it renews the lease before
+//     handing over the next batch, and stops if the lease moved.
 //     Processing is not fenced, checkpoints are: the old owner's
 //     checkpoints fail with checkpoint.ErrLeaseLost and never overwrite the
 //     new owner's;

@@ -133,6 +133,7 @@ type workerOptions struct {
 	mod     func(*Config)    // changes testConfig's values
 	factory ProcessorFactory // nil: a ledger processor that checkpoints every batch
 	client  KinesisAPI       // nil: a client of the test server
+	store   checkpoint.Store // nil: a Store on a pool of its own
 }
 
 // startWorker starts a worker with its own Store (and pool) and Kinesis
@@ -160,7 +161,10 @@ func (e *env) startWorkerWith(id string, o workerOptions) *running {
 	default:
 		o.client = e.srv.Client()
 	}
-	store := e.newStore(nil)
+	store := o.store
+	if store == nil {
+		store = e.newStore(nil)
+	}
 	w, err := New(o.client, store, o.factory, cfg)
 	if err != nil {
 		e.t.Fatalf("new worker: %v", err)

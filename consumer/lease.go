@@ -32,6 +32,12 @@ type leaseState struct {
 	// (the coordinator comparing it with lease events).
 	counter atomic.Int64
 
+	// confirmed is when (monoNow) the last successful fenced write on the
+	// lease began: each one extends the lease's expiry by FailoverTime from
+	// a moment after that, so until confirmed+FailoverTime by this
+	// process's clock no other worker can have taken it.
+	confirmed atomic.Int64
+
 	lostOnce sync.Once
 	lost     atomic.Bool // another worker has it; set once, by markLost
 	onLost   func()      // cancels the shard's processing; called once, by markLost
@@ -82,9 +88,11 @@ func (s *leaseState) fenced(ctx context.Context, op string, call func(checkpoint
 		s.mu.Unlock()
 		return s.errLost()
 	}
+	began := monoNow()
 	l, err := call(s.lease)
 	if err == nil {
 		s.setLocked(l)
+		s.confirmed.Store(began)
 		s.mu.Unlock()
 		return nil
 	}
@@ -122,6 +130,20 @@ func (s *leaseState) setLocked(l checkpoint.Lease) {
 	s.lease = l
 	s.counter.Store(l.Counter)
 }
+
+// age is how long ago the last confirmation of the lease began: beyond
+// FailoverTime the lease may have expired and been taken by another worker
+// (after this process was paused, say, or cut off from the Store).
+func (s *leaseState) age() time.Duration {
+	return time.Duration(monoNow() - s.confirmed.Load())
+}
+
+// monoBase anchors monoNow.
+var monoBase = time.Now()
+
+// monoNow reads the monotonic clock, as nanoseconds since monoBase, so that
+// lease ages are immune to wall-clock steps.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
 
 // renew extends the lease. ctx bounds it.
 func (s *leaseState) renew(ctx context.Context) error {

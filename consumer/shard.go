@@ -379,6 +379,9 @@ func (sc *shardConsumer) deliver(recs []types.Record, behind int64) exitReason {
 		if len(batch) == 0 && !sc.w.cfg.CallProcessRecordsEvenForEmptyRecordList {
 			return exitNone
 		}
+		if r := sc.confirmLease(); r != exitNone {
+			return r
+		}
 		var last checkpoint.Checkpoint
 		if len(batch) > 0 {
 			last = batch[len(batch)-1].Position()
@@ -412,6 +415,40 @@ func (sc *shardConsumer) deliver(recs []types.Record, behind int64) exitReason {
 		}
 		batch = batch[i:]
 	}
+}
+
+// confirmLease makes sure the lease is still this worker's before a batch
+// is handed to the processor. Renewals every FailoverTime/3 keep the lease's
+// age (since its last confirmed write) well below FailoverTime; an age above
+// two thirds of it means renewals stalled (the process was paused, or the
+// Store was unreachable), and the lease may have expired and moved. Then
+// the lease is renewed first: if it was lost the shard stops without
+// delivering; if the Store cannot be reached the batch waits once the lease
+// could have expired. This keeps a worker that wakes from a pause from
+// processing batches of a shard another worker already owns (checkpoints
+// are fenced regardless).
+func (sc *shardConsumer) confirmLease() exitReason {
+	limit := sc.w.cfg.FailoverTime
+	for sc.lease.age() > limit*2/3 {
+		ctx, cancel := context.WithTimeout(sc.procCtx, limit)
+		err := sc.lease.renew(ctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if r := sc.why(); r != exitNone {
+			return r
+		}
+		if sc.lease.age() < limit {
+			break
+		}
+		wait := sc.b.NextBackOff()
+		sc.log.Warn("lease could not be confirmed; holding the batch", zap.Duration("retry_in", wait), zap.Error(err))
+		if !sc.sleep(wait) {
+			return sc.why()
+		}
+	}
+	return exitNone
 }
 
 // endShard handles a shard that has ended: it creates the children's

@@ -471,6 +471,7 @@ func (w *Worker) take(ctx context.Context, l checkpoint.Lease, steal bool) (lost
 	}
 	sctx, cancel := context.WithTimeout(w.hardCtx, w.cfg.FailoverTime)
 	defer cancel()
+	began := monoNow()
 	nl, err := w.store.TakeLease(sctx, l, w.id)
 	switch {
 	case lostTo(err):
@@ -491,7 +492,7 @@ func (w *Worker) take(ctx context.Context, l checkpoint.Lease, steal bool) (lost
 	default:
 		w.log.Info("lease taken", fields...)
 	}
-	w.startShard(nl)
+	w.startShard(nl, began)
 	return false, true
 }
 
@@ -510,14 +511,16 @@ func (w *Worker) checkFailover(l checkpoint.Lease) {
 	})
 }
 
-// startShard starts the goroutine that processes a lease just taken.
-func (w *Worker) startShard(l checkpoint.Lease) {
+// startShard starts the goroutine that processes a lease just taken by a
+// TakeLease call that began at taken (monoNow).
+func (w *Worker) startShard(l checkpoint.Lease, taken int64) {
 	proc := w.factory(l.ShardID)
 	if proc == nil {
 		w.fail(fmt.Errorf("consumer: ProcessorFactory returned nil for %s", l.ShardID))
 		return
 	}
 	sc := newShardConsumer(w, l, proc)
+	sc.lease.confirmed.Store(taken)
 	w.mu.Lock()
 	w.shards[l.ShardID] = sc
 	n := len(w.shards)
