@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalstream/shoal/internal/testutil/nodetest"
 )
 
 // aws-kinesis-agg is the Node.js aggregator and deaggregator of
@@ -24,26 +25,13 @@ const (
 )
 
 // nodeAgg returns a function that runs testdata/kinesis-agg.js with
-// aws-kinesis-agg installed. The package is installed once with npm into
-// the user's cache directory (outside the repository) and reused. Without
-// node or npm the test is skipped, except in CI (CI=true), where it fails.
+// aws-kinesis-agg installed (once, into the user's cache directory, by
+// nodetest). Without node or npm the test is skipped, except in CI
+// (CI=true), where it fails.
 func nodeAgg(t *testing.T) func(t *testing.T, mode string, in any, out any) {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf(format, args...)
-		}
-		t.Skipf(format, args...)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node not found: %v", err)
-	}
-	dir, err := installNodePackage(t)
-	if err != nil {
-		missing("install %s@%s: %v", nodePackage, nodeVersion, err)
-	}
+	node := nodetest.Node(t, 0)
+	dir := nodetest.Install(t, nodePackage, nodeVersion)
 	script, err := filepath.Abs(filepath.Join("testdata", "kinesis-agg.js"))
 	if err != nil {
 		t.Fatal(err)
@@ -60,71 +48,11 @@ func nodeAgg(t *testing.T) func(t *testing.T, mode string, in any, out any) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, node, script, mode, file)
-		cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"))
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		stdout, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("node %s: %v\n%s", mode, err, stderr.Bytes())
-		}
+		stdout := nodetest.Run(ctx, t, node, dir, script, mode, file)
 		if err := json.Unmarshal(stdout, out); err != nil {
 			t.Fatalf("node %s output: %v\n%s", mode, err, stdout)
 		}
 	}
-}
-
-// installNodePackage makes sure the pinned aws-kinesis-agg is installed
-// under $XDG_CACHE_HOME/shoal-test-node (or ~/.cache/...) and returns that
-// directory. It installs into a temporary sibling and renames it into
-// place, so that concurrent test processes never see half an install.
-func installNodePackage(t *testing.T) (string, error) {
-	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	root := filepath.Join(cache, "shoal-test-node")
-	dir := filepath.Join(root, nodePackage+"@"+nodeVersion)
-	if installed(dir) {
-		return dir, nil
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(root, "install-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	// A package.json of its own keeps npm from adopting a parent directory's.
-	if err := os.WriteFile(filepath.Join(tmp, "package.json"), []byte(`{"private": true}`+"\n"), 0o644); err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", tmp, "--no-audit", "--no-fund",
-		"--ignore-scripts", "--loglevel=error", nodePackage+"@"+nodeVersion)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("npm install: %w\n%s", err, out)
-	}
-	if err := os.Rename(tmp, dir); err != nil && !installed(dir) {
-		return "", err
-	}
-	return dir, nil
-}
-
-func installed(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "node_modules", nodePackage, "package.json"))
-	if err != nil {
-		return false
-	}
-	var pkg struct{ Version string }
-	return json.Unmarshal(b, &pkg) == nil && pkg.Version == nodeVersion
 }
 
 // nodeRecord is a Kinesis or user record as the node script reads and
