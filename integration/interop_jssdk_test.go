@@ -58,6 +58,7 @@ type jsInput struct {
 	ConsumerName   string     `json:"consumerName"`
 	MissingStream  string     `json:"missingStream"`
 	SubscribeShard string     `json:"subscribeShard"`
+	SplitShard     string     `json:"splitShard"`
 	PutRecord      jsRecord   `json:"putRecord"`
 	PutRecords     []jsRecord `json:"putRecords"`
 	AfterRecords   []jsRecord `json:"afterRecords"`
@@ -133,6 +134,26 @@ type jsOutput struct {
 		After           *jsPutRecordsResult `json:"after"`
 		StoppedByClient bool                `json:"stoppedByClient"`
 	} `json:"subscribe"`
+	ShardEnd struct {
+		Events []struct {
+			Records                    int     `json:"records"`
+			ContinuationSequenceNumber *string `json:"continuationSequenceNumber"`
+			ChildShards                []struct {
+				ShardID      string   `json:"shardId"`
+				ParentShards []string `json:"parentShards"`
+				Start        string   `json:"start"`
+				End          string   `json:"end"`
+			} `json:"childShards"`
+		} `json:"events"`
+		Records      []jsRecord `json:"records"`
+		ChildShards  []string   `json:"childShards"`
+		EndedCleanly bool       `json:"endedCleanly"`
+	} `json:"shardEnd"`
+	Deregistered struct {
+		ShardID string   `json:"shardId"`
+		Events  int      `json:"events"`
+		Error   *jsError `json:"error"`
+	} `json:"deregistered"`
 	Transport struct {
 		HTTP2Sessions int      `json:"http2Sessions"`
 		ALPNProtocols []string `json:"alpnProtocols"`
@@ -216,11 +237,16 @@ func checkJSInterop(t *testing.T, node, modules, lockDir, handler string, http2 
 	if err != nil {
 		t.Fatal(err)
 	}
-	goShards := listShards(ctx, t, kc, in.StreamName)
+	allShards := listShards(ctx, t, kc, in.StreamName)
 	goRead := make(map[string][]types.Record)
-	for _, sh := range goShards {
+	for _, sh := range allShards {
 		goRead[*sh.ShardId] = readShardAll(ctx, t, kc, in.StreamName, *sh.ShardId)
 	}
+	// The stream's two shards, and the children of the one the script split.
+	if len(allShards) != 4 {
+		t.Fatalf("Go lists %d shards, want 2 and the 2 children of a split", len(allShards))
+	}
+	goShards, children := allShards[:2], allShards[2:]
 
 	t.Run("create", func(t *testing.T) {
 		s := out.Summary
@@ -340,14 +366,9 @@ func checkJSInterop(t *testing.T, node, modules, lockDir, handler string, http2 
 
 	t.Run("consumer", func(t *testing.T) {
 		c := out.Consumer
-		got, err := kc.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: &c.ARN})
-		if err != nil {
-			t.Fatalf("Go DescribeStreamConsumer of the JS consumer: %v", err)
-		}
-		d := got.ConsumerDescription
-		if c.RegisteredStatus != "CREATING" || c.Status != "ACTIVE" || c.Polls < 1 || c.StreamARN != out.Summary.ARN ||
-			*d.ConsumerName != in.ConsumerName || d.ConsumerStatus != types.ConsumerStatusActive {
-			t.Errorf("JS consumer %+v; Go sees %s %s", c, *d.ConsumerName, d.ConsumerStatus)
+		wantARN := out.Summary.ARN + "/consumer/" + in.ConsumerName + ":"
+		if c.RegisteredStatus != "CREATING" || c.Status != "ACTIVE" || c.Polls < 1 || c.StreamARN != out.Summary.ARN || !strings.HasPrefix(c.ARN, wantARN) {
+			t.Errorf("JS consumer %+v; want CREATING, then ACTIVE, ARN %s...", c, wantARN)
 		}
 	})
 
@@ -403,6 +424,48 @@ func checkJSInterop(t *testing.T, node, modules, lockDir, handler string, http2 
 		t.Logf("%d records in %d events", len(s.Records), len(s.Events))
 	})
 
+	t.Run("shard end", func(t *testing.T) {
+		e := out.ShardEnd
+		if !e.EndedCleanly || len(e.Events) < 2 {
+			t.Fatalf("subscription to the split shard: ended cleanly %v after %d events; want a clean end after 2 or more", e.EndedCleanly, len(e.Events))
+		}
+		// The parent's records, then a last event without records or
+		// continuation that names the children.
+		sameRecords(t, "SubscribeToShard "+in.SplitShard, e.Records, goRead[in.SplitShard])
+		last := e.Events[len(e.Events)-1]
+		if last.Records != 0 || last.ContinuationSequenceNumber != nil || len(last.ChildShards) != 2 {
+			t.Fatalf("last event: %+v; want no records, no continuation, 2 child shards", last)
+		}
+		for i, c := range last.ChildShards {
+			g := children[i]
+			if c.ShardID != *g.ShardId || !slices.Equal(c.ParentShards, []string{in.SplitShard}) || aws.ToString(g.ParentShardId) != in.SplitShard ||
+				c.Start != *g.HashKeyRange.StartingHashKey || c.End != *g.HashKeyRange.EndingHashKey {
+				t.Errorf("child %d: JS %+v, Go %s parent %s [%s, %s]", i, c, *g.ShardId, aws.ToString(g.ParentShardId), *g.HashKeyRange.StartingHashKey, *g.HashKeyRange.EndingHashKey)
+			}
+		}
+		for i, ev := range e.Events[:len(e.Events)-1] {
+			if len(ev.ChildShards) != 0 || ev.ContinuationSequenceNumber == nil {
+				t.Errorf("event %d before the last: %+v", i, ev)
+			}
+		}
+	})
+
+	t.Run("deregistered", func(t *testing.T) {
+		d := out.Deregistered
+		if d.ShardID != *children[0].ShardId {
+			t.Errorf("subscribed to %s, want the first child %s", d.ShardID, *children[0].ShardId)
+		}
+		if d.Error == nil || d.Error.Name != "ResourceNotFoundException" || !d.Error.IsResourceNotFound ||
+			!strings.Contains(d.Error.Message, "deregistered") {
+			t.Fatalf("event stream of a deregistered consumer ended with %+v; want ResourceNotFoundException", d.Error)
+		}
+		_, err := kc.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: &out.Consumer.ARN})
+		var rnf *types.ResourceNotFoundException
+		if !errors.As(err, &rnf) {
+			t.Errorf("Go DescribeStreamConsumer of the deregistered consumer: %v; want ResourceNotFoundException", err)
+		}
+	})
+
 	t.Run("protocol", func(t *testing.T) {
 		tr := out.Transport
 		if http2 {
@@ -423,15 +486,17 @@ func checkJSInterop(t *testing.T, node, modules, lockDir, handler string, http2 
 			return logs.FilterMessage(msg).FilterField(zap.String("consumer", out.Consumer.ARN)).AllUntimed()
 		}
 		started := forConsumer("subscription started")
-		if len(started) != 1 {
-			t.Fatalf("server logged %d subscriptions of the JS consumer, want 1", len(started))
+		if len(started) != 3 {
+			t.Fatalf("server logged %d subscriptions of the JS consumer, want 3", len(started))
 		}
 		wantProto := map[bool]string{true: "HTTP/2.0", false: "HTTP/1.1"}[http2]
-		if proto := started[0].ContextMap()["proto"]; proto != wantProto {
-			t.Errorf("server: the JS subscription came in over %v, want %s", proto, wantProto)
+		for _, e := range started {
+			if proto := e.ContextMap()["proto"]; proto != wantProto {
+				t.Errorf("server: a JS subscription came in over %v, want %s", proto, wantProto)
+			}
 		}
 		wait.Eventually(t, 30*time.Second, func() error {
-			if n := len(forConsumer("subscription ended")); n != 1 {
+			if n := len(forConsumer("subscription ended")); n != 3 {
 				return fmt.Errorf("server ended %d subscriptions of the JS consumer", n)
 			}
 			return nil
@@ -463,6 +528,7 @@ func jsInteropInput(endpoint string) jsInput {
 		ConsumerName:   "js-efo",
 		MissingStream:  "js-sdk-missing",
 		SubscribeShard: "shardId-000000000000",
+		SplitShard:     "shardId-000000000001",
 		PutRecord:      jsRecord{PartitionKey: "put-record", Data: all},
 		PutRecords: []jsRecord{
 			{PartitionKey: "low", ExplicitHashKey: "0", Data: data(1)},

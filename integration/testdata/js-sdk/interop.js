@@ -48,6 +48,8 @@ const {
   RegisterStreamConsumerCommand,
   DescribeStreamConsumerCommand,
   SubscribeToShardCommand,
+  SplitShardCommand,
+  DeregisterStreamConsumerCommand,
   ResourceNotFoundException,
   waitUntilStreamExists,
 } = kinesis;
@@ -184,6 +186,8 @@ async function main() {
       })));
 
     out.subscribe = await subscribe(client, reg.ConsumerARN, stream, out.read[input.subscribeShard].length);
+    out.shardEnd = await subscribeToSplit(client, reg.ConsumerARN, stream, out.shards.find((s) => s.shardId === input.splitShard));
+    out.deregistered = await subscribeDeregistered(client, reg.ConsumerARN, stream, out.shardEnd.childShards[0]);
   } finally {
     client.destroy();
   }
@@ -228,6 +232,72 @@ async function subscribe(client, consumerARN, stream, before) {
       if (res.after !== null && res.records.length >= before + input.afterRecords.length) break;
     }
     res.stoppedByClient = true;
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  return res;
+}
+
+function shardEvent(e) {
+  return {
+    records: e.Records.length,
+    continuationSequenceNumber: e.ContinuationSequenceNumber ?? null,
+    millisBehindLatest: e.MillisBehindLatest ?? null,
+    lastSequenceNumber: e.Records.length ? e.Records[e.Records.length - 1].SequenceNumber : null,
+    childShards: (e.ChildShards ?? []).map((c) => ({ shardId: c.ShardId, parentShards: c.ParentShards, start: c.HashKeyRange.StartingHashKey, end: c.HashKeyRange.EndingHashKey })),
+  };
+}
+
+// subscribeToSplit reads input.splitShard from TRIM_HORIZON, splits it in
+// the middle after the first event, and reads on until the event stream
+// ends, which it must do cleanly after an event naming the children.
+async function subscribeToSplit(client, consumerARN, stream, shard) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error("subscription timed out")), 20000);
+  const res = { events: [], records: [], childShards: [], endedCleanly: false };
+  try {
+    const resp = await client.send(
+      new SubscribeToShardCommand({ ConsumerARN: consumerARN, ShardId: shard.shardId, StartingPosition: { Type: "TRIM_HORIZON" } }),
+      { abortSignal: abort.signal },
+    );
+    for await (const ev of resp.EventStream) {
+      const e = ev.SubscribeToShardEvent;
+      if (!e) throw new Error(`unexpected event ${Object.keys(ev)}`);
+      res.events.push(shardEvent(e));
+      res.records.push(...e.Records.map(record));
+      if (res.events.length === 1) {
+        const mid = (BigInt(shard.start) + BigInt(shard.end) + 1n) / 2n;
+        await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: shard.shardId, NewStartingHashKey: mid.toString() }));
+      }
+      if (e.ChildShards?.length) res.childShards = e.ChildShards.map((c) => c.ShardId);
+    }
+    res.endedCleanly = true;
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  return res;
+}
+
+// subscribeDeregistered subscribes to shardId at LATEST, deregisters the
+// consumer, and expects the event stream to fail with the exception the
+// server sends.
+async function subscribeDeregistered(client, consumerARN, stream, shardId) {
+  await waitUntilStreamExists({ client, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { StreamName: stream });
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error("subscription timed out")), 20000);
+  const res = { shardId, events: 0, error: null };
+  try {
+    const resp = await client.send(
+      new SubscribeToShardCommand({ ConsumerARN: consumerARN, ShardId: shardId, StartingPosition: { Type: "LATEST" } }),
+      { abortSignal: abort.signal },
+    );
+    // The response has arrived, so the subscription is running.
+    await client.send(new DeregisterStreamConsumerCommand({ ConsumerARN: consumerARN }));
+    res.error = await expectError(async () => {
+      for await (const ev of resp.EventStream) res.events++;
+    });
   } finally {
     clearTimeout(timer);
     abort.abort();
