@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/internal/wire"
 )
 
@@ -46,7 +47,10 @@ func FuzzSubscribeEvent(f *testing.F) {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(ts.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("shoal", "shoal", ""),
-		HTTPClient:   ts.Client(),
+		// sdkhttp hides the request body's WriteTo (aws-sdk-go-v2 #1825,
+		// #2737), which otherwise rarely closes the connection under the
+		// event stream.
+		HTTPClient: sdkhttp.NewStreamingClient(2),
 	})
 
 	f.Add([]byte("hello"), "key", "49590338271490256608559692538361571095921575989136588898", int64(1_700_000_000_123), int64(0), "49590338271490256608559692538361571095921575989136588899", false)
