@@ -93,32 +93,62 @@ func (s *Server) changeRetention(in *wire.RetentionInput, increase bool) (*wire.
 
 // ---- tags ----
 
-func (s *Server) addTags(st *stream, tags map[string]string) error {
-	return s.mutateStream(st, true, func() (func(), error) {
+// taggable is a resource that carries tags: a stream, or one of its
+// enhanced fan-out consumers. Its tags live in the stream's metadata and
+// change under st.mu.
+type taggable struct {
+	st *stream
+	c  *consumer // nil: the stream itself
+}
+
+// tagsLocked returns the resource's tag map, creating it if needed. st.mu
+// is held.
+func (r taggable) tagsLocked() *map[string]string {
+	m := &r.st.tags
+	if r.c != nil {
+		m = &r.c.tags
+	}
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	return m
+}
+
+func (r taggable) String() string {
+	if r.c != nil {
+		return "consumer " + r.c.name + " of stream " + r.st.name
+	}
+	return "stream " + r.st.name
+}
+
+func (s *Server) addTags(r taggable, tags map[string]string) error {
+	return s.mutateStream(r.st, true, func() (func(), error) {
+		m := r.tagsLocked()
 		added := 0
 		for k := range tags {
-			if _, ok := st.tags[k]; !ok {
+			if _, ok := (*m)[k]; !ok {
 				added++
 			}
 		}
-		if len(st.tags)+added > maxTagsPerStream {
-			return nil, ErrLimitExceeded.With("Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags.", st.name, s.cfg.AccountID, maxTagsPerStream)
+		if len(*m)+added > maxTagsPerStream {
+			return nil, ErrLimitExceeded.With("Failed to add tags to %s under account %s because a given resource cannot have more than %d tags.", r, s.cfg.AccountID, maxTagsPerStream)
 		}
-		old := cloneTags(st.tags)
+		old := cloneTags(*m)
 		for k, val := range tags {
-			st.tags[k] = val
+			(*m)[k] = val
 		}
-		return func() { st.tags = old }, nil
+		return func() { *m = old }, nil
 	})
 }
 
-func (s *Server) removeTags(st *stream, keys []string) error {
-	return s.mutateStream(st, true, func() (func(), error) {
-		old := cloneTags(st.tags)
+func (s *Server) removeTags(r taggable, keys []string) error {
+	return s.mutateStream(r.st, true, func() (func(), error) {
+		m := r.tagsLocked()
+		old := cloneTags(*m)
 		for _, k := range keys {
-			delete(st.tags, k)
+			delete(*m, k)
 		}
-		return func() { st.tags = old }, nil
+		return func() { *m = old }, nil
 	})
 }
 
@@ -167,7 +197,7 @@ func (s *Server) addTagsToStream(_ context.Context, in *wire.AddTagsToStreamInpu
 	if err != nil {
 		return nil, err
 	}
-	if err := s.addTags(st, in.Tags); err != nil {
+	if err := s.addTags(taggable{st: st}, in.Tags); err != nil {
 		return nil, err
 	}
 	return &wire.Empty{}, nil
@@ -184,7 +214,7 @@ func (s *Server) removeTagsFromStream(_ context.Context, in *wire.RemoveTagsFrom
 	if err != nil {
 		return nil, err
 	}
-	if err := s.removeTags(st, in.TagKeys); err != nil {
+	if err := s.removeTags(taggable{st: st}, in.TagKeys); err != nil {
 		return nil, err
 	}
 	return &wire.Empty{}, nil
@@ -237,18 +267,29 @@ func (s *Server) listTagsForStream(_ context.Context, in *wire.ListTagsForStream
 	return out, nil
 }
 
-// streamOfResource resolves a ResourceARN. Streams are the only taggable
-// resources until enhanced fan-out consumers exist.
-func (s *Server) streamOfResource(arn *string) (*stream, error) {
+// resourceOf resolves a ResourceARN: a stream ARN, or a consumer ARN
+// (stream/<name>/consumer/<name>:<seconds>).
+func (s *Server) resourceOf(arn *string) (taggable, error) {
 	var v validator
 	v.reqStr("resourceARN", arn, 1, maxStreamARNLen, resourceARNRE)
 	if err := v.err(); err != nil {
-		return nil, err
+		return taggable{}, err
 	}
-	if !strings.Contains(*arn, ":stream/") || strings.Contains(*arn, "/consumer/") {
-		return nil, ErrInvalidArgument.With("Resource ARN %s is not a stream ARN.", *arn)
+	if strings.Contains(*arn, "/consumer/") {
+		st, c, err := s.resolveConsumer(&wire.ConsumerRef{ConsumerARN: arn})
+		if err != nil {
+			return taggable{}, err
+		}
+		return taggable{st: st, c: c}, nil
 	}
-	return s.lookup(nil, arn)
+	if !strings.Contains(*arn, ":stream/") {
+		return taggable{}, ErrInvalidArgument.With("Resource ARN %s is not a stream or consumer ARN.", *arn)
+	}
+	st, err := s.lookup(nil, arn)
+	if err != nil {
+		return taggable{}, err
+	}
+	return taggable{st: st}, nil
 }
 
 func (s *Server) tagResource(_ context.Context, in *wire.TagResourceInput) (*wire.Empty, error) {
@@ -257,11 +298,11 @@ func (s *Server) tagResource(_ context.Context, in *wire.TagResourceInput) (*wir
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	st, err := s.streamOfResource(in.ResourceARN)
+	r, err := s.resourceOf(in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.addTags(st, in.Tags); err != nil {
+	if err := s.addTags(r, in.Tags); err != nil {
 		return nil, err
 	}
 	return &wire.Empty{}, nil
@@ -273,24 +314,28 @@ func (s *Server) untagResource(_ context.Context, in *wire.UntagResourceInput) (
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	st, err := s.streamOfResource(in.ResourceARN)
+	r, err := s.resourceOf(in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.removeTags(st, in.TagKeys); err != nil {
+	if err := s.removeTags(r, in.TagKeys); err != nil {
 		return nil, err
 	}
 	return &wire.Empty{}, nil
 }
 
 func (s *Server) listTagsForResource(_ context.Context, in *wire.ListTagsForResourceInput) (*wire.ListTagsForResourceOutput, error) {
-	st, err := s.streamOfResource(in.ResourceARN)
+	r, err := s.resourceOf(in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	return &wire.ListTagsForResourceOutput{Tags: sortedTags(st.tags)}, nil
+	r.st.mu.RLock()
+	defer r.st.mu.RUnlock()
+	tags := r.st.tags
+	if r.c != nil {
+		tags = r.c.tags
+	}
+	return &wire.ListTagsForResourceOutput{Tags: sortedTags(tags)}, nil
 }
 
 // ---- limits, modes and account settings ----

@@ -248,7 +248,8 @@ func TestResourceTags(t *testing.T) {
 	}{
 		{arn("nope"), func(err error) { wantErr[types.ResourceNotFoundException](t, err) }},
 		{"arn:aws:kinesis:us-east-1:111111111111:stream/s", func(err error) { wantErr[types.ResourceNotFoundException](t, err) }},
-		{"arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1700000000", func(err error) { wantErr[types.InvalidArgumentException](t, err) }},
+		// Consumers are taggable too (TestConsumerTags); this one does not exist.
+		{"arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1700000000", func(err error) { wantErr[types.ResourceNotFoundException](t, err) }},
 		{"arn:aws:kinesis:us-east-1:000000000000:channel/c", func(err error) { wantErr[types.InvalidArgumentException](t, err) }},
 		{"not-an-arn", func(err error) { wantErr[types.ValidationException](t, err) }},
 	} {

@@ -319,3 +319,66 @@ func TestConsumersSurviveRestart(t *testing.T) {
 	_, err = c.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: out.Consumer.ConsumerARN})
 	wantErr[types.ResourceNotFoundException](t, err)
 }
+
+// TestConsumerTags tags consumers through TagResource, UntagResource and
+// ListTagsForResource with the consumer's ARN, apart from its stream's tags,
+// starting from the tags given at registration, and across a restart.
+func TestConsumerTags(t *testing.T) {
+	t.Parallel()
+	r := servertest.StartRestartable(t, server.Config{})
+	c := r.Client()
+	ctx := t.Context()
+	_, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("s"), ShardCount: aws.Int32(1), Tags: map[string]string{"team": "data"}})
+	noErr(t, err, "CreateStream")
+	out, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn("s")), ConsumerName: aws.String("c1"),
+		Tags: map[string]string{"app": "audit"}})
+	noErr(t, err, "RegisterStreamConsumer")
+	carn := out.Consumer.ConsumerARN
+	tagsOf := func(resource string) map[string]string {
+		t.Helper()
+		l, err := c.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: aws.String(resource)})
+		noErr(t, err, "ListTagsForResource "+resource)
+		m := map[string]string{}
+		for _, tag := range l.Tags {
+			m[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+		}
+		return m
+	}
+	same := func(got, want map[string]string) bool { return fmt.Sprint(got) == fmt.Sprint(want) }
+	if got := tagsOf(*carn); !same(got, map[string]string{"app": "audit"}) {
+		t.Fatalf("consumer tags %v, want the registration's", got)
+	}
+	_, err = c.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: carn, Tags: map[string]string{"env": "prod", "app": "audit2"}})
+	noErr(t, err, "TagResource consumer")
+	_, err = c.UntagResource(ctx, &kinesis.UntagResourceInput{ResourceARN: carn, TagKeys: []string{"env"}})
+	noErr(t, err, "UntagResource consumer")
+	if got := tagsOf(*carn); !same(got, map[string]string{"app": "audit2"}) {
+		t.Fatalf("consumer tags %v after tag and untag", got)
+	}
+	if got := tagsOf(arn("s")); !same(got, map[string]string{"team": "data"}) {
+		t.Fatalf("stream tags %v: consumer tags leaked into the stream", got)
+	}
+
+	// 50 tags per resource.
+	many := map[string]string{}
+	for i := range 50 {
+		many[fmt.Sprint("k", i)] = "v"
+	}
+	_, err = c.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: carn, Tags: many})
+	wantErr[types.LimitExceededException](t, err)
+
+	r.Restart()
+	if got := tagsOf(*carn); !same(got, map[string]string{"app": "audit2"}) {
+		t.Fatalf("consumer tags %v after a restart", got)
+	}
+
+	// A consumer that does not exist, or a malformed consumer ARN.
+	_, err = c.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: aws.String(arn("s") + "/consumer/nope:1")})
+	wantErr[types.ResourceNotFoundException](t, err)
+	_, err = c.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: aws.String(arn("s") + "/consumer/bad name:x"), Tags: map[string]string{"a": "b"}})
+	wantErr[types.InvalidArgumentException](t, err)
+	_, err = c.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: carn})
+	noErr(t, err, "DeregisterStreamConsumer")
+	_, err = c.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: carn})
+	wantErr[types.ResourceNotFoundException](t, err)
+}

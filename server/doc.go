@@ -43,7 +43,7 @@
 //
 // # Enhanced fan-out
 //
-// Consumers are registered, described, listed and deregistered as in
+// Consumers are registered, described, listed, deregistered and tagged as in
 // Kinesis (at most 20 per stream, ARNs of the form
 // arn:aws:kinesis:<region>:<account>:stream/<stream>/consumer/<name>:<epoch
 // seconds>), and kept in the stream metadata across restarts. DeleteStream
@@ -90,8 +90,7 @@
 // # Caveats
 //
 // Requests are not authenticated: any or no SigV4 signature is accepted.
-// Consumers cannot be tagged yet (TagResource takes stream ARNs only), and
-// a SubscribeToShard event over CBOR is unverified against the Java SDK. A
+// A SubscribeToShard event over CBOR is unverified against the Java SDK. A
 // closed shard's EndingSequenceNumber is the largest number the shard could
 // hand out, not its last record's. AWS scales ON_DEMAND streams by its own
 // undocumented rules; the policy above is shoal's.
