@@ -60,6 +60,10 @@ const (
 )
 
 const (
+	// subscribeCallInterval is the least time between two SubscribeToShard
+	// calls for one consumer and shard when throughput is enforced.
+	subscribeCallInterval = time.Second
+
 	contentTypeEventStream = "application/vnd.amazon.eventstream"
 	eventTypeSubscribe     = "SubscribeToShardEvent"
 )
@@ -84,6 +88,9 @@ type subscriptions struct {
 	mu     sync.Mutex // guards the fields below
 	m      map[subKey]*subscription
 	closed bool // set by Shutdown: no new subscriptions
+	// calls holds when each consumer and shard was last subscribed to,
+	// for the one-call-per-second limit (Config.EnforceThroughput).
+	calls map[subKey]time.Time
 }
 
 // errEndClean is the cancel cause that ends a subscription without an
@@ -100,6 +107,11 @@ func (s *Server) startSubscription(key subKey, cancel context.CancelCauseFunc) (
 	if s.subs.closed {
 		return nil, ErrInternalFailure.With("The server is shutting down.")
 	}
+	if s.cfg.EnforceThroughput {
+		if err := s.subs.limitCallLocked(key, now); err != nil {
+			return nil, err
+		}
+	}
 	if old := s.subs.m[key]; old != nil {
 		if now.Sub(old.started) < takeoverAfter {
 			return nil, ErrResourceInUse.With("Another active subscription exists for consumer %s and shard %s.", key.consumerARN, key.shardID)
@@ -112,6 +124,27 @@ func (s *Server) startSubscription(key subKey, cancel context.CancelCauseFunc) (
 	sub := &subscription{key: key, started: now, cancel: cancel}
 	s.subs.m[key] = sub
 	return sub, nil
+}
+
+// limitCallLocked enforces Kinesis's limit of one SubscribeToShard call per
+// second per consumer and shard, recording the call if it is allowed.
+// subs.mu is held.
+func (subs *subscriptions) limitCallLocked(key subKey, now time.Time) error {
+	if last, ok := subs.calls[key]; ok && now.Sub(last) < subscribeCallInterval {
+		return ErrLimitExceeded.With("Rate exceeded for consumer %s and shard %s: at most one SubscribeToShard call per second.", key.consumerARN, key.shardID)
+	}
+	if subs.calls == nil {
+		subs.calls = make(map[subKey]time.Time)
+	}
+	if len(subs.calls) >= 4096 {
+		for k, t := range subs.calls {
+			if now.Sub(t) >= subscribeCallInterval {
+				delete(subs.calls, k)
+			}
+		}
+	}
+	subs.calls[key] = now
+	return nil
 }
 
 func (s *Server) endSubscription(sub *subscription) {

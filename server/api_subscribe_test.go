@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
 	"testing"
@@ -367,4 +368,55 @@ func TestSubscribeToShardTakeover(t *testing.T) {
 	if recs, _ := s.collect(1, 30*time.Second); *recs[0].SequenceNumber != seq {
 		t.Fatalf("new subscription got %v, want %s", seqsOf(recs), seq)
 	}
+}
+
+// TestSubscribeCallRate: with throughput enforced, a consumer may call
+// SubscribeToShard for a shard once per second (LimitExceededException
+// otherwise, before the in-use check); without it, there is no such limit.
+func TestSubscribeCallRate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, server.Config{EnforceThroughput: true})
+	e.createStream("s", 2)
+	carn := e.register("s", "c")
+	trim := &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}
+	first := e.subscribe(carn, "shardId-000000000000", trim)
+	_ = first.out.GetStream().Close()
+	// e.nr does not retry: the SDK retries LimitExceededException as throttling.
+	_, err := e.nr.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(carn), ShardId: aws.String("shardId-000000000000"), StartingPosition: trim})
+	wantErr[types.LimitExceededException](t, err)
+	// The limit is per shard: the other shard is free.
+	e.subscribe(carn, "shardId-000000000001", trim)
+	// A second later the call is allowed (once the closed subscription is gone).
+	time.Sleep(time.Second)
+	eventually(t, 10*time.Second, func() error {
+		out, err := e.nr.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(carn), ShardId: aws.String("shardId-000000000000"), StartingPosition: trim})
+		if err != nil {
+			var inUse *types.ResourceInUseException
+			var limit *types.LimitExceededException
+			if !errors.As(err, &inUse) && !errors.As(err, &limit) {
+				t.Fatalf("SubscribeToShard after a second: %v", err)
+			}
+			return err
+		}
+		_ = out.GetStream().Close()
+		return nil
+	})
+
+	free := newEnv(t, server.Config{})
+	free.createStream("s", 1)
+	fcarn := free.register("s", "c")
+	s1 := free.subscribe(fcarn, "shardId-000000000000", trim)
+	_ = s1.out.GetStream().Close()
+	eventually(t, 10*time.Second, func() error {
+		out, err := free.nr.SubscribeToShard(free.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(fcarn), ShardId: aws.String("shardId-000000000000"), StartingPosition: trim})
+		if err != nil {
+			var limit *types.LimitExceededException
+			if errors.As(err, &limit) {
+				t.Fatalf("LimitExceeded without EnforceThroughput: %v", err)
+			}
+			return err
+		}
+		_ = out.GetStream().Close()
+		return nil
+	})
 }

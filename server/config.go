@@ -60,7 +60,9 @@ type Config struct {
 	TLSCertFile string
 	TLSKeyFile  string
 	// EnforceThroughput turns on the per-shard limits of provisioned Kinesis:
-	// writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s.
+	// writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s, and for
+	// enhanced fan-out 2 MiB/s per subscription and one SubscribeToShard call
+	// per second per consumer and shard (LimitExceededException).
 	// Off by default.
 	EnforceThroughput bool
 	// ShardLimit is the account's shard quota. Zero means 10,000.
