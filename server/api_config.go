@@ -380,7 +380,7 @@ func (s *Server) updateStreamMode(_ context.Context, in *wire.UpdateStreamModeIn
 			}
 		}
 		oldMode, oldWarm, oldDist := st.mode, st.warmMiBps, st.distribution
-		st.mode = mode
+		st.setMode(mode)
 		if mode == modeOnDemand {
 			st.warmMiBps = in.WarmThroughputMiBps
 		} else {
@@ -390,7 +390,10 @@ func (s *Server) updateStreamMode(_ context.Context, in *wire.UpdateStreamModeIn
 		if s.cfg.UpdateDelay > 0 {
 			st.status = statusUpdating
 		}
-		return func() { st.mode, st.warmMiBps, st.distribution, st.status = oldMode, oldWarm, oldDist, statusActive }, nil
+		return func() {
+			st.setMode(oldMode)
+			st.warmMiBps, st.distribution, st.status = oldWarm, oldDist, statusActive
+		}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -45,7 +45,9 @@ func (s *Server) route(st *stream, pk, ehk *string) (*shard, error) {
 	if sh == nil {
 		return nil, ErrInternalFailure.With("no open shard covers hash key %s", k)
 	}
-	sh.heat.sample(k)
+	if st.onDemand.Load() {
+		sh.heat.sample(k)
+	}
 	return sh, nil
 }
 
@@ -140,7 +142,9 @@ func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.Pu
 			sh.appendMu.RUnlock()
 			if err == nil {
 				sh.signal()
-				sh.heat.add(recordSize(in.Data, in.PartitionKey), 1)
+				if st.onDemand.Load() {
+					sh.heat.add(recordSize(in.Data, in.PartitionKey), 1)
+				}
 			}
 			break
 		}
@@ -220,11 +224,13 @@ func (s *Server) appendBatch(st *stream, b *shardBatch, in []wire.PutRecordsRequ
 		b.sh.appendMu.RUnlock()
 		if b.err == nil {
 			b.sh.signal()
-			n := 0
-			for _, r := range b.records {
-				n += len(r.Data) + len(r.PartitionKey)
+			if st.onDemand.Load() {
+				n := 0
+				for _, r := range b.records {
+					n += len(r.Data) + len(r.PartitionKey)
+				}
+				b.sh.heat.add(n, len(b.records))
 			}
-			b.sh.heat.add(n, len(b.records))
 		}
 		return
 	}

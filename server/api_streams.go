@@ -83,10 +83,11 @@ func (s *Server) createStream(_ context.Context, in *wire.CreateStreamInput) (*w
 	now := s.cfg.Now().UnixMilli()
 	st := &stream{
 		name: name, id: id, epoch: epochOf(id), arn: s.streamARN(name), created: now,
-		status: statusCreating, mode: mode, retentionHours: defaultRetentionHours,
+		status: statusCreating, retentionHours: defaultRetentionHours,
 		tags: map[string]string{}, maxRecordKiB: maxKiB, warmMiBps: in.WarmThroughputMiBps,
 		distribution: distribution, consumers: map[string]*consumer{},
 	}
+	st.setMode(mode)
 	for k, val := range in.Tags {
 		st.tags[k] = val
 	}

@@ -15,8 +15,9 @@ import (
 //
 // Policy (see also the package documentation):
 //
-//   - Every open shard counts the bytes (data plus partition key) and records
-//     it stores, and keeps a sample of the hash keys written to it (one key in
+//   - Every open shard of an ON_DEMAND stream counts the bytes (data plus
+//     partition key) and records it stores (other streams' writes skip
+//     this), and keeps a sample of the hash keys written to it (one key in
 //     keySampleEvery, the last keySamples of them).
 //   - A background loop closes a measurement bucket every
 //     AutoSplitWindow/autoSplitBuckets. A bucket is hot when the shard took in

@@ -75,6 +75,10 @@ type stream struct {
 	nextIndex      uint32               // index of the next shard a reshard creates; indexes are never reused
 	consumers      map[string]*consumer // enhanced fan-out consumers by name
 	scaleTimes     []int64              // unix ms of the UpdateShardCount calls of the last 24 h (api_reshard.go)
+	// onDemand mirrors mode == modeOnDemand for the write path, which
+	// measures shard load (autosplit.go) only then and does not hold st.mu
+	// while appending. Set by setMode.
+	onDemand atomic.Bool
 }
 
 // shard is one shard: its place in the hash key space and lineage, and its log.
@@ -126,6 +130,13 @@ func (sh *shard) signal() {
 		sh.notifyCh = nil
 	}
 	sh.notifyMu.Unlock()
+}
+
+// setMode sets the stream's capacity mode. st.mu is held for writing (or st
+// is not shared yet).
+func (st *stream) setMode(mode string) {
+	st.mode = mode
+	st.onDemand.Store(mode == modeOnDemand)
 }
 
 func shardIDOf(index uint32) string { return fmt.Sprintf("shardId-%012d", index) }
@@ -280,10 +291,11 @@ func (s *Server) load() error {
 	for _, ms := range root.Streams {
 		st := &stream{
 			name: ms.Name, id: ms.ID, epoch: epochOf(ms.ID), arn: s.streamARN(ms.Name), created: ms.Created,
-			status: ms.Status, mode: ms.Mode, retentionHours: ms.RetentionHours, tags: ms.Tags,
+			status: ms.Status, retentionHours: ms.RetentionHours, tags: ms.Tags,
 			maxRecordKiB: ms.MaxRecordKiB, warmMiBps: ms.WarmMiBps, distribution: ms.Distribution,
 			metrics: ms.Metrics, trimFloorMs: ms.TrimFloorMs, nextIndex: ms.NextIndex, scaleTimes: ms.ScaleTimes,
 		}
+		st.setMode(ms.Mode)
 		if st.tags == nil {
 			st.tags = map[string]string{}
 		}
