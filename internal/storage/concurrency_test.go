@@ -75,7 +75,7 @@ func TestConcurrentAppendRead(t *testing.T) {
 							return
 						}
 						for j := range recs {
-							acked.Store(recs[j].PartitionKey, Position{first.Offset, first.Index + uint16(j)})
+							acked.Store(recs[j].PartitionKey, Position{Offset: first.Offset, Index: first.Index + uint16(j)})
 						}
 					}
 				}()

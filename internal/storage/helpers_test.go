@@ -62,7 +62,7 @@ func mustAppend(t testing.TB, l *Log, recs []Record) []written {
 	end := first.Offset + uint64(batchSize(recs))
 	out := make([]written, len(recs))
 	for i, r := range recs {
-		out[i] = written{Position{first.Offset, first.Index + uint16(i)}, ms, Record{r.PartitionKey, slices.Clone(r.Data)}, end}
+		out[i] = written{Position{Offset: first.Offset, Index: first.Index + uint16(i)}, ms, Record{PartitionKey: r.PartitionKey, Data: slices.Clone(r.Data)}, end}
 	}
 	return out
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func TestPositionCompare(t *testing.T) {
-	ps := []Position{{0, 0}, {0, 1}, {0, 65535}, {1, 0}, {1 << 55, 3}}
+	ps := []Position{{Offset: 0, Index: 0}, {Offset: 0, Index: 1}, {Offset: 0, Index: 65535}, {Offset: 1, Index: 0}, {Offset: 1 << 55, Index: 3}}
 	for i, p := range ps {
 		for j, q := range ps {
 			want := 0
@@ -28,7 +28,7 @@ func TestPositionCompare(t *testing.T) {
 			}
 		}
 	}
-	if s := (Position{12, 3}).String(); s != "12:3" {
+	if s := (Position{Offset: 12, Index: 3}).String(); s != "12:3" {
 		t.Errorf("String = %q", s)
 	}
 }
@@ -135,7 +135,7 @@ func TestReadLimits(t *testing.T) {
 	if err != nil || len(es) != 3 {
 		t.Fatalf("read 3: %d entries, %v", len(es), err)
 	}
-	if next != (Position{want[3].pos.Offset, want[3].pos.Index}) && next != (Position{want[2].bend, 0}) {
+	if next != (Position{Offset: want[3].pos.Offset, Index: want[3].pos.Index}) && next != (Position{Offset: want[2].bend}) {
 		t.Fatalf("next = %v, want position of record 3 (%v)", next, want[3].pos)
 	}
 	// maxBytes: 2+8 = 10 bytes for the first record, 10+... for the others.
@@ -222,7 +222,7 @@ func TestReadFromAnywhere(t *testing.T) {
 	end := l.End().Offset
 	for off := uint64(0); off <= end+3; off++ {
 		for _, idx := range []uint16{0, 1, 3, 65535} {
-			from := Position{off, idx}
+			from := Position{Offset: off, Index: idx}
 			es, next, err := l.Read(from, 2, 0)
 			if err != nil {
 				t.Fatalf("read %v: %v", from, err)
@@ -391,7 +391,7 @@ func TestAppendInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	es, _, err := l.Read(Position{first.Offset, MaxBatchRecords - 1}, 0, 0)
+	es, _, err := l.Read(Position{Offset: first.Offset, Index: MaxBatchRecords - 1}, 0, 0)
 	if err != nil || len(es) != 1 || es[0].Pos.Index != MaxBatchRecords-1 {
 		t.Fatalf("read last of max batch: %v %v", es, err)
 	}

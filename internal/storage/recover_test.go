@@ -165,7 +165,7 @@ func TestRecoverMiddleSegment(t *testing.T) {
 	defer l.Close()
 	checkEntries(t, readAll(t, l, 1), exp)
 	checkEntries(t, readAll(t, l, 1000), exp)
-	es, _, err := l.Read(Position{lostStart, 0}, 1, 0)
+	es, _, err := l.Read(Position{Offset: lostStart}, 1, 0)
 	if err != nil || len(es) != 1 || es[0].Pos.Offset != base+uint64(len(b)) {
 		t.Fatalf("read from gap: %v %v", es, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/shoalstream/shoal/engine"
 )
 
 // Errors returned by Log methods. They are wrapped; test with errors.Is.
@@ -37,34 +39,10 @@ const (
 )
 
 // Position locates a record: the logical offset of its batch's first byte
-// and its index within the batch. Positions order by Offset, then Index.
-type Position struct {
-	Offset uint64
-	Index  uint16
-}
-
-// Compare returns -1, 0 or +1 as p orders before, equal to or after q.
-func (p Position) Compare(q Position) int {
-	switch {
-	case p.Offset < q.Offset:
-		return -1
-	case p.Offset > q.Offset:
-		return 1
-	case p.Index < q.Index:
-		return -1
-	case p.Index > q.Index:
-		return 1
-	}
-	return 0
-}
-
-// Less reports whether p orders before q.
-func (p Position) Less(q Position) bool { return p.Compare(q) < 0 }
-
-// String formats p as "offset:index".
-func (p Position) String() string {
-	return strconv.FormatUint(p.Offset, 10) + ":" + strconv.FormatUint(uint64(p.Index), 10)
-}
+// and its index within the batch. Positions order by Offset, then Index. It
+// is the engine's type (engine.Position), so positions pass between the
+// storage seam and this package without conversion.
+type Position = engine.Position
 
 // FsyncMode says when appended data is made durable.
 type FsyncMode int
@@ -121,16 +99,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Record is one record to append.
-type Record struct {
-	PartitionKey string
-	Data         []byte
-}
+// Record is one record to append (engine.Record).
+type Record = engine.Record
 
-// Entry is one record read back from the log.
-type Entry struct {
-	Pos           Position
-	ArrivalMillis int64
-	PartitionKey  string
-	Data          []byte
-}
+// Entry is one record read back from the log (engine.Entry).
+type Entry = engine.Entry
