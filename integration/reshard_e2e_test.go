@@ -19,7 +19,6 @@ import (
 
 	"github.com/shoalstream/shoal/checkpoint"
 	"github.com/shoalstream/shoal/consumer"
-	"github.com/shoalstream/shoal/internal/storage"
 	"github.com/shoalstream/shoal/internal/testutil/pgtest"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/producer"
@@ -154,7 +153,7 @@ func TestReshardEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end resharding test skipped in -short mode")
 	}
-	srv := servertest.Start(t, server.Config{Fsync: storage.FsyncNever, Logger: zap.NewNop()})
+	srv := servertest.Start(t, server.Config{Fsync: server.FsyncNever, Logger: zap.NewNop()})
 	runReshardE2E(t, srv.Endpoint, nil)
 }
 
@@ -162,7 +161,7 @@ func TestReshardEndToEndServerRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end resharding test skipped in -short mode")
 	}
-	srv := servertest.StartRestartable(t, server.Config{Fsync: storage.FsyncNever, Logger: zap.NewNop()})
+	srv := servertest.StartRestartable(t, server.Config{Fsync: server.FsyncNever, Logger: zap.NewNop()})
 	runReshardE2E(t, srv.Endpoint(), srv.Restart)
 }
 

@@ -14,10 +14,10 @@ import (
 // with st.mu held for writing and returns an error to refuse the change; undo
 // reverts it if the metadata cannot be saved.
 func (s *Server) mutateStream(st *stream, anyStatus bool, change func() (undo func(), err error)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	st.ctl.Lock()
+	defer st.ctl.Unlock()
 	st.mu.Lock()
-	if s.streams[st.name] != st || st.status == statusDeleting {
+	if s.current(st.name) != st || st.status == statusDeleting {
 		st.mu.Unlock()
 		return s.notFound(st.name)
 	}
@@ -31,7 +31,7 @@ func (s *Server) mutateStream(st *stream, anyStatus bool, change func() (undo fu
 	if err != nil {
 		return err
 	}
-	if err := s.saveLocked(); err != nil {
+	if err := s.persist(bgContext(), st); err != nil {
 		if undo != nil {
 			st.mu.Lock()
 			undo()
@@ -341,9 +341,7 @@ func (s *Server) listTagsForResource(_ context.Context, in *wire.ListTagsForReso
 // ---- limits, modes and account settings ----
 
 func (s *Server) describeLimits(_ context.Context, _ *wire.Empty) (*wire.DescribeLimitsOutput, error) {
-	s.mu.RLock()
-	open, onDemand := s.countsLocked()
-	s.mu.RUnlock()
+	open, onDemand := s.counts(nil)
 	return &wire.DescribeLimitsOutput{
 		ShardLimit: s.cfg.ShardLimit, OpenShardCount: int32(open),
 		OnDemandStreamCount: int32(onDemand), OnDemandStreamCountLimit: s.cfg.OnDemandStreamLimit,
@@ -369,12 +367,13 @@ func (s *Server) updateStreamMode(_ context.Context, in *wire.UpdateStreamModeIn
 	if in.WarmThroughputMiBps != nil && mode != modeOnDemand {
 		return nil, ErrInvalidArgument.With("WarmThroughputMiBps is only supported for streams in ON_DEMAND mode.")
 	}
+	_, otherOnDemand := s.counts(st) // before st.mu: namesMu is taken first
 	err = s.mutateStream(st, false, func() (func(), error) {
 		if st.mode == mode {
 			return nil, ErrInvalidArgument.With("Stream %s under account %s is already in %s mode.", st.name, s.cfg.AccountID, mode)
 		}
 		if mode == modeOnDemand {
-			_, onDemand := s.countsLockedExcept(st)
+			onDemand := otherOnDemand
 			if onDemand+1 > int(s.cfg.OnDemandStreamLimit) {
 				return nil, ErrLimitExceeded.With("This request would exceed the limit of %d on-demand streams for the account %s.", s.cfg.OnDemandStreamLimit, s.cfg.AccountID)
 			}
@@ -402,23 +401,6 @@ func (s *Server) updateStreamMode(_ context.Context, in *wire.UpdateStreamModeIn
 		s.afterDelay(st, s.cfg.UpdateDelay, statusUpdating, statusActive)
 	}
 	return &wire.Empty{}, nil
-}
-
-// countsLockedExcept is countsLocked for every stream but st, whose lock the
-// caller holds.
-func (s *Server) countsLockedExcept(except *stream) (openShards, onDemand int) {
-	for _, st := range s.streams {
-		if st == except {
-			continue
-		}
-		st.mu.RLock()
-		openShards += len(st.open)
-		if st.mode == modeOnDemand {
-			onDemand++
-		}
-		st.mu.RUnlock()
-	}
-	return openShards, onDemand
 }
 
 func (s *Server) updateMaxRecordSize(_ context.Context, in *wire.UpdateMaxRecordSizeInput) (*wire.Empty, error) {
@@ -539,15 +521,15 @@ func (s *Server) accountOutput() *wire.AccountSettingsOutput {
 }
 
 func (s *Server) describeAccountSettings(_ context.Context, _ *wire.Empty) (*wire.AccountSettingsOutput, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.acctMu.Lock()
+	defer s.acctMu.Unlock()
 	return s.accountOutput(), nil
 }
 
 // updateAccountSettings turns the minimum throughput billing commitment on or
 // off. As in Kinesis, a commitment runs for at least a year: turning it off
 // earlier leaves it ENABLED_UNTIL_EARLIEST_ALLOWED_END.
-func (s *Server) updateAccountSettings(_ context.Context, in *wire.UpdateAccountSettingsInput) (*wire.AccountSettingsOutput, error) {
+func (s *Server) updateAccountSettings(ctx context.Context, in *wire.UpdateAccountSettingsInput) (*wire.AccountSettingsOutput, error) {
 	var v validator
 	if v.required("minimumThroughputBillingCommitment", in.MinimumThroughputBillingCommitment != nil) {
 		st := in.MinimumThroughputBillingCommitment.Status
@@ -559,8 +541,8 @@ func (s *Server) updateAccountSettings(_ context.Context, in *wire.UpdateAccount
 		return nil, err
 	}
 	want := *in.MinimumThroughputBillingCommitment.Status
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acctMu.Lock()
+	defer s.acctMu.Unlock()
 	old := s.account
 	now := s.cfg.Now().UnixMilli()
 	s.account = currentAccount(s.account, now)
@@ -584,7 +566,7 @@ func (s *Server) updateAccountSettings(_ context.Context, in *wire.UpdateAccount
 			}
 		}
 	}
-	if err := s.saveLocked(); err != nil {
+	if err := s.persistAccount(ctx); err != nil {
 		s.account = old
 		return nil, fmt.Errorf("save metadata: %w", err)
 	}

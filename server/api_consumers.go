@@ -16,7 +16,7 @@ import (
 // Enhanced fan-out consumers: RegisterStreamConsumer, DescribeStreamConsumer,
 // ListStreamConsumers and DeregisterStreamConsumer.
 //
-// A consumer belongs to one stream and lives in its metadata (meta.json), so
+// A consumer belongs to one stream and lives in its catalog record, so
 // it survives a restart. Its ARN is the stream's ARN followed by
 // "/consumer/<name>:<creation epoch seconds>", as Kinesis forms it; a consumer
 // deregistered and registered again under the same name within the same
@@ -45,7 +45,7 @@ type consumer struct {
 	created int64 // unix ms
 	status  string
 	tags    map[string]string
-	timer   *time.Timer // pending status transition, stopped by Shutdown
+	timer   *delayed // pending status transition, stopped by Shutdown
 }
 
 func (s *Server) consumerARN(stream, name string, createdMs int64) string {
@@ -156,9 +156,7 @@ func (s *Server) resolveConsumer(in *wire.ConsumerRef) (*stream, *consumer, erro
 	default:
 		return nil, nil, ErrInvalidArgument.With("Either ConsumerARN or both StreamARN and ConsumerName must be provided.")
 	}
-	s.mu.RLock()
-	st := s.streams[streamName]
-	s.mu.RUnlock()
+	st := s.current(streamName)
 	if st == nil {
 		return nil, nil, s.notFound(streamName)
 	}
@@ -177,7 +175,7 @@ func (s *Server) resolveConsumer(in *wire.ConsumerRef) (*stream, *consumer, erro
 	return st, c, nil
 }
 
-func (s *Server) registerStreamConsumer(_ context.Context, in *wire.RegisterStreamConsumerInput) (*wire.RegisterStreamConsumerOutput, error) {
+func (s *Server) registerStreamConsumer(ctx context.Context, in *wire.RegisterStreamConsumerInput) (*wire.RegisterStreamConsumerOutput, error) {
 	var v validator
 	v.reqStr("streamARN", in.StreamARN, 1, maxStreamARNLen, streamARNRE)
 	v.reqStr("consumerName", in.ConsumerName, 1, maxConsumerNameLen, consumerNameRE)
@@ -193,10 +191,10 @@ func (s *Server) registerStreamConsumer(_ context.Context, in *wire.RegisterStre
 		return nil, err
 	}
 	name := *in.ConsumerName
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	st.ctl.Lock()
+	defer st.ctl.Unlock()
 	st.mu.Lock()
-	if s.streams[st.name] != st || st.status == statusDeleting {
+	if s.current(st.name) != st || st.status == statusDeleting {
 		st.mu.Unlock()
 		return nil, s.notFound(st.name)
 	}
@@ -232,7 +230,7 @@ func (s *Server) registerStreamConsumer(_ context.Context, in *wire.RegisterStre
 	}
 	st.consumers[name] = c
 	st.mu.Unlock()
-	if err := s.saveLocked(); err != nil {
+	if err := s.persist(ctx, st); err != nil {
 		st.mu.Lock()
 		delete(st.consumers, name)
 		st.mu.Unlock()
@@ -256,15 +254,8 @@ func (c *consumer) wire() wire.Consumer {
 // consumerAfterLocked ends c's CREATING or DELETING period after d. The
 // caller holds st.mu.
 func (s *Server) consumerAfterLocked(st *stream, c *consumer, d time.Duration, from string) {
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	c.timer = time.AfterFunc(d, func() {
-		select {
-		case <-s.done:
-			return
-		default:
-		}
+	c.timer.stop()
+	c.timer = s.after(d, func() {
 		s.changeAndSave(st, func() bool {
 			if st.consumers[c.name] != c || c.status != from {
 				return false
@@ -292,13 +283,13 @@ func (s *Server) describeStreamConsumer(_ context.Context, in *wire.DescribeStre
 	}}, nil
 }
 
-func (s *Server) deregisterStreamConsumer(_ context.Context, in *wire.DeregisterStreamConsumerInput) (*wire.Empty, error) {
+func (s *Server) deregisterStreamConsumer(ctx context.Context, in *wire.DeregisterStreamConsumerInput) (*wire.Empty, error) {
 	st, c, err := s.validConsumer(&in.ConsumerRef)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	st.ctl.Lock()
+	defer st.ctl.Unlock()
 	st.mu.Lock()
 	if st.consumers[c.name] != c || c.status == statusDeleting {
 		st.mu.Unlock()
@@ -310,11 +301,9 @@ func (s *Server) deregisterStreamConsumer(_ context.Context, in *wire.Deregister
 	} else {
 		c.status = statusDeleting
 	}
-	if c.timer != nil {
-		c.timer.Stop()
-	}
+	c.timer.stop()
 	st.mu.Unlock()
-	if err := s.saveLocked(); err != nil {
+	if err := s.persist(ctx, st); err != nil {
 		st.mu.Lock()
 		c.status = old
 		st.consumers[c.name] = c

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/internal/seqnum"
-	"github.com/shoalstream/shoal/internal/storage"
 	"github.com/shoalstream/shoal/internal/wire"
 )
 
@@ -25,7 +25,7 @@ const (
 	maxGetRecordsBytes = 10 << 20
 )
 
-func (s *Server) getShardIterator(_ context.Context, in *wire.GetShardIteratorInput) (*wire.GetShardIteratorOutput, error) {
+func (s *Server) getShardIterator(ctx context.Context, in *wire.GetShardIteratorInput) (*wire.GetShardIteratorOutput, error) {
 	var v validator
 	v.streamRef(in.StreamName, in.StreamARN)
 	v.reqStr("shardId", in.ShardID, 1, maxShardIDLen, shardIDRE)
@@ -67,7 +67,7 @@ func (s *Server) getShardIterator(_ context.Context, in *wire.GetShardIteratorIn
 		ms := in.Timestamp.Millis()
 		ts = &ms
 	}
-	pos, err := s.startPosition(st, sh, typ, in.StartingSequenceNumber, ts, "GetShardIterator")
+	pos, err := s.startPosition(ctx, st, sh, typ, in.StartingSequenceNumber, ts, "GetShardIterator")
 	if err != nil {
 		return nil, err
 	}
@@ -81,16 +81,20 @@ func (s *Server) getShardIterator(_ context.Context, in *wire.GetShardIteratorIn
 // startPosition resolves a starting position (an iterator type and its
 // sequence number or timestamp, already checked for presence) in shard sh.
 // op names the operation in error messages.
-func (s *Server) startPosition(st *stream, sh *shard, typ string, seq *string, tsMillis *int64, op string) (storage.Position, error) {
-	var pos storage.Position
+func (s *Server) startPosition(ctx context.Context, st *stream, sh *shard, typ string, seq *string, tsMillis *int64, op string) (pos engine.Position, err error) {
 	switch typ {
 	case iterTrimHorizon:
-		pos = s.trimHorizon(st, sh)
+		pos, err = s.trimHorizon(ctx, st, sh)
 	case iterLatest:
-		pos = sh.log.End()
+		var info engine.Info
+		info, err = sh.log.Info(ctx)
+		pos = info.End
 	case iterAtTimestamp:
-		pos = sh.log.SeekTime(*tsMillis)
-		if th := s.trimHorizon(st, sh); pos.Less(th) {
+		if pos, err = sh.log.SeekTime(ctx, *tsMillis); err != nil {
+			break
+		}
+		var th engine.Position
+		if th, err = s.trimHorizon(ctx, st, sh); pos.Less(th) {
 			pos = th
 		}
 	default:
@@ -101,13 +105,17 @@ func (s *Server) startPosition(st *stream, sh *shard, typ string, seq *string, t
 		if n.Shard != sh.index {
 			return pos, ErrInvalidArgument.With("Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", shardIDOf(n.Shard), sh.id)
 		}
-		pos = storage.Position{Offset: n.Offset, Index: n.Index}
+		pos = engine.Position{Offset: n.Offset, Index: n.Index}
 		if n.Epoch == st.epoch && pos == beforeFirst {
 			// The continuation number of a subscription that started at
 			// the very beginning of the shard (see continuation).
-			return storage.Position{}, nil
+			return engine.Position{}, nil
 		}
-		if n.Epoch != st.epoch || !pos.Less(sh.log.End()) {
+		info, err := sh.log.Info(ctx)
+		if err != nil {
+			return pos, s.readError(st, sh, err)
+		}
+		if n.Epoch != st.epoch || !pos.Less(info.End) {
 			// The shard holds no such record: the number is from the future,
 			// or from an earlier stream of the same name.
 			return pos, ErrInvalidArgument.With("StartingSequenceNumber %s used in %s on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *seq, op, sh.id, st.name, s.cfg.AccountID)
@@ -116,7 +124,19 @@ func (s *Server) startPosition(st *stream, sh *shard, typ string, seq *string, t
 			pos = after(pos)
 		}
 	}
+	if err != nil {
+		return pos, s.readError(st, sh, err)
+	}
 	return pos, nil
+}
+
+// readError maps a failed engine read: a closed log means the stream was
+// deleted under the request.
+func (s *Server) readError(st *stream, sh *shard, err error) error {
+	if errors.Is(err, engine.ErrClosed) {
+		return s.notFound(st.name)
+	}
+	return fmt.Errorf("read %s/%s: %w", st.name, sh.id, err)
 }
 
 // beforeFirst is the position whose sequence number continuation hands out
@@ -124,7 +144,7 @@ func (s *Server) startPosition(st *stream, sh *shard, typ string, seq *string, t
 // record (a batch holds at most 0xFFFF records, indexes 0..0xFFFE), and a
 // real position past the end of batch 0 would have to be one of its bytes,
 // not its first, so the number is unambiguous.
-var beforeFirst = storage.Position{Offset: 0, Index: ^uint16(0)}
+var beforeFirst = engine.Position{Offset: 0, Index: ^uint16(0)}
 
 // continuation returns the position whose sequence number, used with
 // AFTER_SEQUENCE_NUMBER, starts reading exactly at pos: the record just
@@ -132,26 +152,26 @@ var beforeFirst = storage.Position{Offset: 0, Index: ^uint16(0)}
 // index of the byte before pos if pos starts a batch, and beforeFirst at the
 // start of the log. AT_SEQUENCE_NUMBER with it also starts at pos, except
 // that inside a batch it re-reads the record before pos.
-func continuation(pos storage.Position) storage.Position {
+func continuation(pos engine.Position) engine.Position {
 	switch {
 	case pos.Index > 0:
-		return storage.Position{Offset: pos.Offset, Index: pos.Index - 1}
+		return engine.Position{Offset: pos.Offset, Index: pos.Index - 1}
 	case pos.Offset > 0:
-		return storage.Position{Offset: pos.Offset - 1, Index: ^uint16(0)}
+		return engine.Position{Offset: pos.Offset - 1, Index: ^uint16(0)}
 	}
 	return beforeFirst
 }
 
 // after returns the position just after p. Past the last index of a batch it
 // points into the batch's bytes, which the log reads as "the next batch".
-func after(p storage.Position) storage.Position {
+func after(p engine.Position) engine.Position {
 	if p.Index == ^uint16(0) {
-		return storage.Position{Offset: p.Offset + 1}
+		return engine.Position{Offset: p.Offset + 1}
 	}
-	return storage.Position{Offset: p.Offset, Index: p.Index + 1}
+	return engine.Position{Offset: p.Offset, Index: p.Index + 1}
 }
 
-func (s *Server) getRecords(_ context.Context, in *wire.GetRecordsInput) (*wire.GetRecordsOutput, error) {
+func (s *Server) getRecords(ctx context.Context, in *wire.GetRecordsInput) (*wire.GetRecordsOutput, error) {
 	var v validator
 	v.reqStr("shardIterator", in.ShardIterator, 1, maxIteratorLen, nil)
 	v.intRange("limit", in.Limit, 1, maxGetRecordsLimit)
@@ -213,27 +233,32 @@ func (s *Server) getRecords(_ context.Context, in *wire.GetRecordsInput) (*wire.
 		limit = int(*in.Limit)
 	}
 	from := it.pos
-	if th := s.trimHorizon(st, sh); from.Less(th) {
+	th, err := s.trimHorizon(ctx, st, sh)
+	if err != nil {
+		return nil, s.readError(st, sh, err)
+	}
+	if from.Less(th) {
 		from = th
 	}
 	// Observed before the read: once closed, the shard takes no more
 	// appends, so a read that reaches its end has seen all of it.
 	closed := sh.closed.Load()
-	entries, next, err := sh.log.Read(from, limit, maxGetRecordsBytes)
-	if errors.Is(err, storage.ErrClosed) {
-		return nil, s.notFound(st.name) // the stream was deleted under the request
-	}
+	entries, next, err := sh.log.Read(ctx, from, limit, maxGetRecordsBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read %s/%s: %w", st.name, sh.id, err)
+		return nil, s.readError(st, sh, err)
 	}
 	recs, bytes := st.wireRecords(sh, entries)
 	out := &wire.GetRecordsOutput{Records: recs}
 	if sh.readRate != nil {
 		sh.readRate.charge(bytes)
 	}
-	end := sh.log.End()
+	info, err := sh.log.Info(ctx)
+	if err != nil {
+		return nil, s.readError(st, sh, err)
+	}
+	end := info.End
 	if next.Less(end) && len(entries) > 0 {
-		if lag := sh.log.LastArrival() - entries[len(entries)-1].ArrivalMillis; lag > 0 {
+		if lag := info.LastArrivalMillis - entries[len(entries)-1].ArrivalMillis; lag > 0 {
 			out.MillisBehindLatest = lag
 		}
 	}
@@ -275,7 +300,7 @@ func fmtMillis(ms int64) string {
 // wireRecords returns the records of shard sh that entries hold as the API
 // shows them, and their size as the read limits count it (data and
 // partition keys).
-func (st *stream) wireRecords(sh *shard, entries []storage.Entry) ([]wire.Record, int) {
+func (st *stream) wireRecords(sh *shard, entries []engine.Entry) ([]wire.Record, int) {
 	recs := make([]wire.Record, len(entries))
 	bytes := 0
 	for i, e := range entries {

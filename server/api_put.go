@@ -9,9 +9,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/internal/hashkey"
 	"github.com/shoalstream/shoal/internal/seqnum"
-	"github.com/shoalstream/shoal/internal/storage"
 	"github.com/shoalstream/shoal/internal/wire"
 )
 
@@ -87,7 +87,7 @@ func entryValid(r *wire.PutRecordsRequestEntry) bool {
 	return r.ExplicitHashKey == nil || hashKeyRE.MatchString(*r.ExplicitHashKey)
 }
 
-func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.PutRecordOutput, error) {
+func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.PutRecordOutput, error) {
 	var v validator
 	v.streamRef(in.StreamName, in.StreamARN)
 	v.required("data", in.Data != nil)
@@ -134,14 +134,13 @@ func (s *Server) putRecord(_ context.Context, in *wire.PutRecordInput) (*wire.Pu
 	if dry {
 		return nil, s.dryRun()
 	}
-	var first storage.Position
+	var first engine.Position
 	for {
 		sh.appendMu.RLock()
 		if !sh.closed.Load() {
-			first, _, err = sh.log.Append([]storage.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
+			first, _, err = sh.log.Append(ctx, []engine.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
 			sh.appendMu.RUnlock()
 			if err == nil {
-				sh.signal()
 				if st.onDemand.Load() {
 					sh.heat.add(recordSize(in.Data, in.PartitionKey), 1)
 				}
@@ -186,7 +185,7 @@ func (s *Server) throttled(st *stream, sh *shard) *APIError {
 // deleted under the request; anything else (disk full, I/O error) is an
 // internal failure and nothing of the failed batch was acknowledged.
 func (s *Server) appendError(st *stream, sh *shard, err error) error {
-	if errors.Is(err, storage.ErrClosed) {
+	if errors.Is(err, engine.ErrClosed) {
 		return s.notFound(st.name)
 	}
 	return fmt.Errorf("append to %s/%s: %w", st.name, sh.id, err)
@@ -196,8 +195,8 @@ func (s *Server) appendError(st *stream, sh *shard, err error) error {
 type shardBatch struct {
 	sh      *shard
 	idx     []int // positions in the request
-	records []storage.Record
-	first   storage.Position
+	records []engine.Record
+	first   engine.Position
 	err     error
 
 	rerouted []*shardBatch // set instead of first/err when the shard had closed
@@ -217,13 +216,12 @@ func (s *Server) reroute(st *stream, pk, ehk *string) (*shard, error) {
 // appendBatch appends b to its shard unless a reshard closed the shard, in
 // which case its records are routed again into b.rerouted and appended there.
 // in holds the request's records, which b.idx indexes.
-func (s *Server) appendBatch(st *stream, b *shardBatch, in []wire.PutRecordsRequestEntry) {
+func (s *Server) appendBatch(ctx context.Context, st *stream, b *shardBatch, in []wire.PutRecordsRequestEntry) {
 	b.sh.appendMu.RLock()
 	if !b.sh.closed.Load() {
-		b.first, _, b.err = b.sh.log.Append(b.records)
+		b.first, _, b.err = b.sh.log.Append(ctx, b.records)
 		b.sh.appendMu.RUnlock()
 		if b.err == nil {
-			b.sh.signal()
 			if st.onDemand.Load() {
 				n := 0
 				for _, r := range b.records {
@@ -253,11 +251,11 @@ func (s *Server) appendBatch(st *stream, b *shardBatch, in []wire.PutRecordsRequ
 		c.records = append(c.records, b.records[j])
 	}
 	for _, c := range b.rerouted {
-		s.appendBatch(st, c, in)
+		s.appendBatch(ctx, st, c, in)
 	}
 }
 
-func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.PutRecordsOutput, error) {
+func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wire.PutRecordsOutput, error) {
 	var v validator
 	v.streamRef(in.StreamName, in.StreamARN)
 	if v.required("records", in.Records != nil) {
@@ -333,7 +331,7 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 			batches = append(batches, b)
 		}
 		b.idx = append(b.idx, i)
-		b.records = append(b.records, storage.Record{PartitionKey: deref(r.PartitionKey), Data: r.Data})
+		b.records = append(b.records, engine.Record{PartitionKey: deref(r.PartitionKey), Data: r.Data})
 	}
 	st.mu.RUnlock()
 	if dry {
@@ -346,9 +344,9 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 	if len(batches) > 0 {
 		var wg sync.WaitGroup
 		for _, b := range batches[1:] {
-			wg.Go(func() { s.appendBatch(st, b, in.Records) })
+			wg.Go(func() { s.appendBatch(ctx, st, b, in.Records) })
 		}
-		s.appendBatch(st, batches[0], in.Records)
+		s.appendBatch(ctx, st, batches[0], in.Records)
 		wg.Wait()
 	}
 	// A batch whose shard a reshard closed was re-routed into sub-batches.
@@ -368,7 +366,7 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 	batches = flat
 	for _, b := range batches {
 		if b.err != nil {
-			if errors.Is(b.err, storage.ErrClosed) && len(batches) == 1 {
+			if errors.Is(b.err, engine.ErrClosed) && len(batches) == 1 {
 				return nil, s.notFound(st.name)
 			}
 			// Other shards' records of the call may be stored: answer per
@@ -383,7 +381,7 @@ func (s *Server) putRecords(_ context.Context, in *wire.PutRecordsInput) (*wire.
 		for j, i := range b.idx {
 			out.Records[i] = wire.PutRecordsResultEntry{
 				ShardID:        b.sh.id,
-				SequenceNumber: st.seq(b.sh, storage.Position{Offset: b.first.Offset, Index: b.first.Index + uint16(j)}),
+				SequenceNumber: st.seq(b.sh, engine.Position{Offset: b.first.Offset, Index: b.first.Index + uint16(j)}),
 			}
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/shoalstream/shoal/internal/hashkey"
 	"github.com/shoalstream/shoal/internal/seqnum"
-	"github.com/shoalstream/shoal/internal/storage"
 	"github.com/shoalstream/shoal/internal/wire"
 )
 
@@ -44,67 +43,215 @@ func (st *stream) recentScalings(now time.Time) []int64 {
 	return out
 }
 
-// childSpec describes a shard a reshard creates.
-type childSpec struct {
-	start, end        hashkey.Key
-	parent, adjParent string
+// reshardPlan is a reshard being prepared: the existing open shards it
+// closes and the shards it creates (of which some may already be closed by
+// a later step of the same plan, as UpdateShardCount's intermediate shards
+// are). Nothing of it is visible until commit publishes it.
+type reshardPlan struct {
+	st     *stream
+	now    int64
+	next   uint32          // index of the next shard the plan creates
+	closes []*shard        // existing open shards the plan closes
+	made   []*shard        // new shards, in index order
+	closed map[*shard]bool // every shard, existing or new, the plan closes
+	fresh  map[*shard]bool // the shards in made
+	status string          // the stream's status after the plan ("" = unchanged)
+	scales []int64         // the stream's scaleTimes after the plan (nil = unchanged)
 }
 
-// reshardLocked closes parents and creates children in one step. The caller
-// holds s.mu; reshardLocked takes the parents' appendMu (waiting for the
-// appends in flight) and then st.mu itself.
-func (s *Server) reshardLocked(st *stream, parents []*shard, kids []childSpec) ([]*shard, error) {
-	for _, p := range parents {
-		p.appendMu.Lock()
+// newPlan starts a reshard of st. The caller holds st.ctl, so nobody else
+// changes st's shards until the plan is committed or dropped.
+func (s *Server) newPlan(st *stream) *reshardPlan {
+	st.mu.RLock()
+	next := st.nextIndex
+	st.mu.RUnlock()
+	return &reshardPlan{st: st, now: s.cfg.Now().UnixMilli(), next: next, closed: map[*shard]bool{}, fresh: map[*shard]bool{}}
+}
+
+// retire marks sh closed by the plan.
+func (p *reshardPlan) retire(sh *shard) {
+	p.closed[sh] = true
+	if p.fresh[sh] {
+		sh.endSeq = endSeqOf(p.st, sh)
+		sh.closedMs = p.now
+		sh.closed.Store(true)
+		return
 	}
+	p.closes = append(p.closes, sh)
+}
+
+// child adds a new shard to the plan.
+func (p *reshardPlan) child(start, end hashkey.Key, parent, adjParent string) *shard {
+	sh := &shard{index: p.next, id: shardIDOf(p.next), start: start, end: end, parent: parent, adjParent: adjParent, createdMs: p.now}
+	p.next++
+	p.made = append(p.made, sh)
+	p.fresh[sh] = true
+	return sh
+}
+
+// split closes sh and creates its two children, the upper one starting at key.
+func (p *reshardPlan) split(sh *shard, key hashkey.Key) (lo, hi *shard) {
+	below, _ := key.Sub(hashkey.Key{Lo: 1})
+	p.retire(sh)
+	return p.child(sh.start, below, sh.id, ""), p.child(key, sh.end, sh.id, "")
+}
+
+// merge closes a and b (adjacent, a first in hash key order or not) and
+// creates the shard covering both.
+func (p *reshardPlan) merge(a, b *shard) *shard {
+	lo, hi := a, b
+	if b.start.Cmp(a.start) < 0 {
+		lo, hi = b, a
+	}
+	p.retire(a)
+	p.retire(b)
+	return p.child(lo.start, hi.end, a.id, b.id)
+}
+
+// openDelta is how many open shards the plan adds (negative: removes).
+func (p *reshardPlan) openDelta() int {
+	n := -len(p.closes)
+	for _, sh := range p.made {
+		if !p.closed[sh] {
+			n++
+		}
+	}
+	return n
+}
+
+// endSeqOf is the EndingSequenceNumber a shard gets when it closes: the
+// largest number the shard could ever hand out (offset MaxOffset-1, index
+// 0xFFFF). It is >= every record's sequence number regardless of how much
+// the shard held, and the sealed log takes no append after it.
+func endSeqOf(st *stream, sh *shard) string {
+	return seqnum.Number{Shard: sh.index, Offset: seqnum.MaxOffset - 1, Index: ^uint16(0), Epoch: st.epoch}.String()
+}
+
+// commit carries out a plan, durable before visible: it creates the new
+// shards' logs, fences the shards it closes (their appendMu, then the
+// engine's seal), writes the stream's new catalog record, and only then
+// publishes the new shards. If any step fails it undoes the others (unseals,
+// deletes the new logs) and the reshard did not happen. The caller holds
+// st.ctl.
+func (s *Server) commit(ctx context.Context, p *reshardPlan) (err error) {
+	st := p.st
+	release, err := s.reserveShards(p.openDelta())
+	if err != nil {
+		return err
+	}
+	defer release()
+	var created []*shard
 	defer func() {
-		for _, p := range parents {
-			p.appendMu.Unlock()
+		if err != nil {
+			for _, sh := range created {
+				_ = sh.log.Close()
+				if derr := s.eng.DeleteLog(bgContext(), st.logID(sh.index)); derr != nil {
+					s.log.Error("remove the log of a reshard that failed", zap.String("stream", st.name), zap.String("shard", sh.id), zap.Error(derr))
+				}
+			}
 		}
 	}()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if s.streams[st.name] != st || st.status == statusDeleting {
-		return nil, s.notFound(st.name)
-	}
-	for _, p := range parents {
-		if p.closed.Load() {
-			return nil, ErrInvalidArgument.With("Shard %s in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", p.id, st.name, s.cfg.AccountID)
+	for _, sh := range p.made {
+		if sh.log, err = s.createLog(ctx, st, sh.index); err != nil {
+			return fmt.Errorf("reshard %s: %w", st.name, err)
 		}
-	}
-	now := s.cfg.Now().UnixMilli()
-	var made []*shard
-	for _, k := range kids {
-		sh := &shard{index: st.nextIndex, start: k.start, end: k.end, parent: k.parent, adjParent: k.adjParent, createdMs: now}
-		sh.id = shardIDOf(sh.index)
-		var err error
-		if sh.log, err = storage.Open(s.shardDir(st, sh.index), s.logOptions()); err != nil {
-			for _, m := range made {
-				_ = m.log.Remove()
-			}
-			return nil, fmt.Errorf("reshard %s: %w", st.name, err)
-		}
-		st.nextIndex++
+		created = append(created, sh)
 		s.attachLimits(sh)
-		made = append(made, sh)
+		if p.closed[sh] {
+			if _, err := sh.log.Seal(ctx); err != nil {
+				return fmt.Errorf("reshard %s: seal %s: %w", st.name, sh.id, err)
+			}
+		}
 	}
-	for _, p := range parents {
-		p.endSeq = seqnum.Number{Shard: p.index, Offset: seqnum.MaxOffset - 1, Index: ^uint16(0), Epoch: st.epoch}.String()
-		p.closedMs = now
-		p.closed.Store(true)
-		p.signal() // its subscribers finish with ChildShards
+	// Fence the shards to close: no append is in flight or starts on them
+	// until they are published closed (appenders then re-route) or the
+	// plan is dropped.
+	for _, sh := range p.closes {
+		sh.appendMu.Lock()
+		defer sh.appendMu.Unlock()
 	}
-	st.shards = append(st.shards, made...)
+	st.mu.RLock()
+	gone := s.current(st.name) != st || st.status == statusDeleting
+	var already *shard
+	for _, sh := range p.closes {
+		if sh.closed.Load() {
+			already = sh
+		}
+	}
+	st.mu.RUnlock()
+	if gone {
+		return s.notFound(st.name)
+	}
+	if already != nil {
+		return ErrInvalidArgument.With("Shard %s in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", already.id, st.name, s.cfg.AccountID)
+	}
+	var sealed []*shard
+	defer func() {
+		if err != nil {
+			for _, sh := range sealed {
+				if uerr := sh.log.Unseal(bgContext()); uerr != nil {
+					s.log.Error("unseal a shard after a failed reshard", zap.String("stream", st.name), zap.String("shard", sh.id), zap.Error(uerr))
+				}
+			}
+		}
+	}()
+	for _, sh := range p.closes {
+		if _, err := sh.log.Seal(ctx); err != nil {
+			return fmt.Errorf("reshard %s: seal %s: %w", st.name, sh.id, err)
+		}
+		sealed = append(sealed, sh)
+	}
+	st.mu.RLock()
+	m := st.metaLocked()
+	st.mu.RUnlock()
+	for i := range m.Shards {
+		for _, sh := range p.closes {
+			if m.Shards[i].Index == sh.index {
+				m.Shards[i].EndSeq, m.Shards[i].ClosedMs = endSeqOf(st, sh), p.now
+			}
+		}
+	}
+	for _, sh := range p.made {
+		m.Shards = append(m.Shards, sh.meta())
+	}
+	m.NextIndex = p.next
+	if p.status != "" {
+		m.Status = p.status
+	}
+	if p.scales != nil {
+		m.ScaleTimes = p.scales
+	}
+	if err := s.persistMeta(ctx, st, m); err != nil {
+		return err
+	}
+	// Durable: publish.
+	st.mu.Lock()
+	for _, sh := range p.closes {
+		sh.endSeq, sh.closedMs = endSeqOf(st, sh), p.now
+		sh.closed.Store(true)
+	}
+	st.shards = append(st.shards, p.made...)
+	st.nextIndex = p.next
+	if p.status != "" {
+		st.status = p.status
+	}
+	if p.scales != nil {
+		st.scaleTimes = p.scales
+	}
 	st.rebuildOpen()
-	return made, nil
+	st.mu.Unlock()
+	for _, sh := range p.closes {
+		sh.signal() // its subscribers finish with ChildShards
+	}
+	return nil
 }
 
 // reshardTargets checks that st is a provisioned ACTIVE stream and resolves
-// the shard ids given. The caller holds s.mu.
+// the shard ids given. The caller holds st.ctl.
 func (s *Server) reshardTargets(st *stream, ids ...string) ([]*shard, error) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if s.streams[st.name] != st || st.status == statusDeleting {
+	if s.current(st.name) != st || st.status == statusDeleting {
 		return nil, s.notFound(st.name)
 	}
 	if st.status != statusActive {
@@ -127,33 +274,21 @@ func (s *Server) reshardTargets(st *stream, ids ...string) ([]*shard, error) {
 	return out, nil
 }
 
-// finishReshardLocked persists the metadata and starts the UPDATING period.
-// The caller holds s.mu.
-func (s *Server) finishReshardLocked(st *stream) error {
+// updating prepares the UPDATING period of a reshard called through the API.
+func (s *Server) updating(p *reshardPlan) {
 	if s.cfg.UpdateDelay > 0 {
-		st.mu.Lock()
-		st.status = statusUpdating
-		st.mu.Unlock()
+		p.status = statusUpdating
 	}
-	if err := s.saveLocked(); err != nil {
-		return fmt.Errorf("save metadata: %w", err)
-	}
+}
+
+// finishReshard starts the UPDATING period after a committed reshard.
+func (s *Server) finishReshard(st *stream) {
 	if s.cfg.UpdateDelay > 0 {
 		s.afterDelay(st, s.cfg.UpdateDelay, statusUpdating, statusActive)
 	}
-	return nil
 }
 
-func (s *Server) shardLimitCheck(extra int) error {
-	open, _ := s.countsLocked()
-	if open+extra > int(s.cfg.ShardLimit) {
-		return ErrLimitExceeded.With("This request would exceed the shard limit for the account %s in %s. Current limit of shards is %d. Number of additional shards that would have resulted from this request is %d.",
-			s.cfg.AccountID, s.cfg.Region, s.cfg.ShardLimit, extra)
-	}
-	return nil
-}
-
-func (s *Server) splitShard(_ context.Context, in *wire.SplitShardInput) (*wire.Empty, error) {
+func (s *Server) splitShard(ctx context.Context, in *wire.SplitShardInput) (*wire.Empty, error) {
 	var v validator
 	v.streamRef(in.StreamName, in.StreamARN)
 	v.reqStr("shardToSplit", in.ShardToSplit, 1, maxShardIDLen, shardIDRE)
@@ -169,8 +304,8 @@ func (s *Server) splitShard(_ context.Context, in *wire.SplitShardInput) (*wire.
 	if err != nil {
 		return nil, ErrInvalidArgument.With("NewStartingHashKey %s is not a valid hash key: it must be in the range [0, 2^128-1].", *in.NewStartingHashKey)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	st.ctl.Lock()
+	defer st.ctl.Unlock()
 	sh, err := s.reshardTargets(st, *in.ShardToSplit)
 	if err != nil {
 		return nil, err
@@ -180,22 +315,18 @@ func (s *Server) splitShard(_ context.Context, in *wire.SplitShardInput) (*wire.
 		return nil, ErrInvalidArgument.With("NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.",
 			key, p.id, st.name, s.cfg.AccountID, p.start, p.end)
 	}
-	if err := s.shardLimitCheck(1); err != nil {
+	plan := s.newPlan(st)
+	plan.split(p, key)
+	s.updating(plan)
+	if err := s.commit(ctx, plan); err != nil {
 		return nil, err
 	}
-	below, _ := key.Sub(hashkey.Key{Lo: 1})
-	kids := []childSpec{{start: p.start, end: below, parent: p.id}, {start: key, end: p.end, parent: p.id}}
-	if _, err := s.reshardLocked(st, sh, kids); err != nil {
-		return nil, err
-	}
-	if err := s.finishReshardLocked(st); err != nil {
-		return nil, err
-	}
+	s.finishReshard(st)
 	s.log.Info("shard split", zap.String("stream", st.name), zap.String("shard", p.id))
 	return &wire.Empty{}, nil
 }
 
-func (s *Server) mergeShards(_ context.Context, in *wire.MergeShardsInput) (*wire.Empty, error) {
+func (s *Server) mergeShards(ctx context.Context, in *wire.MergeShardsInput) (*wire.Empty, error) {
 	var v validator
 	v.streamRef(in.StreamName, in.StreamARN)
 	v.reqStr("shardToMerge", in.ShardToMerge, 1, maxShardIDLen, shardIDRE)
@@ -207,8 +338,8 @@ func (s *Server) mergeShards(_ context.Context, in *wire.MergeShardsInput) (*wir
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	st.ctl.Lock()
+	defer st.ctl.Unlock()
 	sh, err := s.reshardTargets(st, *in.ShardToMerge, *in.AdjacentShardToMerge)
 	if err != nil {
 		return nil, err
@@ -221,18 +352,18 @@ func (s *Server) mergeShards(_ context.Context, in *wire.MergeShardsInput) (*wir
 	if next, over := lo.end.Add(hashkey.Key{Lo: 1}); a == b || over || next.Cmp(hi.start) != 0 {
 		return nil, ErrInvalidArgument.With("Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", a.id, b.id, st.name, s.cfg.AccountID)
 	}
-	kids := []childSpec{{start: lo.start, end: hi.end, parent: a.id, adjParent: b.id}}
-	if _, err := s.reshardLocked(st, sh, kids); err != nil {
+	plan := s.newPlan(st)
+	plan.merge(a, b)
+	s.updating(plan)
+	if err := s.commit(ctx, plan); err != nil {
 		return nil, err
 	}
-	if err := s.finishReshardLocked(st); err != nil {
-		return nil, err
-	}
+	s.finishReshard(st)
 	s.log.Info("shards merged", zap.String("stream", st.name), zap.String("shard", a.id), zap.String("adjacent", b.id))
 	return &wire.Empty{}, nil
 }
 
-func (s *Server) updateShardCount(_ context.Context, in *wire.UpdateShardCountInput) (*wire.UpdateShardCountOutput, error) {
+func (s *Server) updateShardCount(ctx context.Context, in *wire.UpdateShardCountInput) (*wire.UpdateShardCountOutput, error) {
 	var v validator
 	v.streamRef(in.StreamName, in.StreamARN)
 	if v.required("targetShardCount", in.TargetShardCount != nil) {
@@ -249,8 +380,8 @@ func (s *Server) updateShardCount(_ context.Context, in *wire.UpdateShardCountIn
 		return nil, err
 	}
 	target := int(*in.TargetShardCount)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	st.ctl.Lock()
+	defer st.ctl.Unlock()
 	if _, err := s.reshardTargets(st); err != nil {
 		return nil, err
 	}
@@ -275,36 +406,29 @@ func (s *Server) updateShardCount(_ context.Context, in *wire.UpdateShardCountIn
 		return nil, ErrLimitExceeded.With("UpdateShardCount cannot scale stream %s under account %s more than %d times per rolling 24-hour period; it can scale again after %s.",
 			st.name, s.cfg.AccountID, maxScalingsPerDay, time.UnixMilli(recent[0]).Add(24*time.Hour).UTC().Format(time.RFC3339))
 	}
-	if target > cur {
-		if err := s.shardLimitCheck(target - cur); err != nil {
-			return nil, err
-		}
-	}
 	if target != cur {
-		st.mu.Lock()
-		st.scaleTimes = append(recent, now.UnixMilli())
-		st.mu.Unlock()
-		if err := s.rescaleLocked(st, open, target); err != nil {
-			// Persist the steps that did happen, so disk matches memory.
-			if serr := s.finishReshardLocked(st); serr != nil {
-				s.log.Error("save metadata after a failed rescale", zap.Error(serr))
-			}
+		// One plan, one catalog write: the whole rescale happens or none of it.
+		plan := s.newPlan(st)
+		plan.scales = append(recent, now.UnixMilli())
+		if err := plan.rescale(open, target); err != nil {
 			return nil, err
 		}
-		if err := s.finishReshardLocked(st); err != nil {
+		s.updating(plan)
+		if err := s.commit(ctx, plan); err != nil {
 			return nil, err
 		}
+		s.finishReshard(st)
 	}
 	s.log.Info("shard count updated", zap.String("stream", st.name), zap.Int("from", cur), zap.Int("to", target))
 	return &wire.UpdateShardCountOutput{CurrentShardCount: int32(cur), TargetShardCount: int32(target), StreamARN: st.arn, StreamName: st.name}, nil
 }
 
-// rescaleLocked turns the open shards (sorted by starting hash key) into
+// rescale plans turning the open shards (sorted by starting hash key) into
 // target shards of even ranges: first it splits every shard at each target
 // boundary inside it, so that each open shard lies within one target range,
 // then it merges the pieces of each target range from left to right. Every
-// child has one parent (split) or two (merge). The caller holds s.mu.
-func (s *Server) rescaleLocked(st *stream, open []*shard, target int) error {
+// child has one parent (split) or two (merge).
+func (p *reshardPlan) rescale(open []*shard, target int) error {
 	starts, ends := hashkey.SplitEvenly(target)
 	// Splits.
 	var pieces []*shard
@@ -314,16 +438,9 @@ func (s *Server) rescaleLocked(st *stream, open []*shard, target int) error {
 			if b.Cmp(cur.start) <= 0 || b.Cmp(cur.end) > 0 {
 				continue
 			}
-			below, _ := b.Sub(hashkey.Key{Lo: 1})
-			kids, err := s.reshardLocked(st, []*shard{cur}, []childSpec{
-				{start: cur.start, end: below, parent: cur.id},
-				{start: b, end: cur.end, parent: cur.id},
-			})
-			if err != nil {
-				return err
-			}
-			pieces = append(pieces, kids[0])
-			cur = kids[1]
+			lo, hi := p.split(cur, b)
+			pieces = append(pieces, lo)
+			cur = hi
 		}
 		pieces = append(pieces, cur)
 	}
@@ -334,18 +451,11 @@ func (s *Server) rescaleLocked(st *stream, open []*shard, target int) error {
 		acc := pieces[j]
 		j++
 		for j < len(pieces) && pieces[j].end.Cmp(ends[i]) <= 0 {
-			next := pieces[j]
+			acc = p.merge(acc, pieces[j])
 			j++
-			kids, err := s.reshardLocked(st, []*shard{acc, next}, []childSpec{
-				{start: acc.start, end: next.end, parent: acc.id, adjParent: next.id},
-			})
-			if err != nil {
-				return err
-			}
-			acc = kids[0]
 		}
 		if acc.start.Cmp(starts[i]) != 0 || acc.end.Cmp(ends[i]) != 0 {
-			return fmt.Errorf("rescale %s: shard %s covers [%s, %s], want [%s, %s]", st.name, acc.id, acc.start, acc.end, starts[i], ends[i])
+			return fmt.Errorf("rescale %s: shard %s covers [%s, %s], want [%s, %s]", p.st.name, acc.id, acc.start, acc.end, starts[i], ends[i])
 		}
 	}
 	return nil

@@ -5,18 +5,17 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/internal/hashkey"
-	"github.com/shoalstream/shoal/internal/storage"
 	"github.com/shoalstream/shoal/internal/wire"
 )
 
-func (s *Server) createStream(_ context.Context, in *wire.CreateStreamInput) (*wire.Empty, error) {
+func (s *Server) createStream(ctx context.Context, in *wire.CreateStreamInput) (*wire.Empty, error) {
 	var v validator
 	v.reqStr("streamName", in.StreamName, 1, maxStreamNameLen, streamNameRE)
 	v.intRange("shardCount", in.ShardCount, 1, 100000)
@@ -62,20 +61,11 @@ func (s *Server) createStream(_ context.Context, in *wire.CreateStreamInput) (*w
 		maxKiB = *in.MaxRecordSizeInKiB
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	name := *in.StreamName
-	if _, ok := s.streams[name]; ok {
-		return nil, ErrResourceInUse.With("Stream %s under account %s already exists.", name, s.cfg.AccountID)
+	if err := s.reserveName(name, count, mode == modeOnDemand); err != nil {
+		return nil, err
 	}
-	open, onDemand := s.countsLocked()
-	if open+count > int(s.cfg.ShardLimit) {
-		return nil, ErrLimitExceeded.With("This request would exceed the shard limit for the account %s in %s. Current limit of shards is %d. Number of additional shards that would have resulted from this request is %d.",
-			s.cfg.AccountID, s.cfg.Region, s.cfg.ShardLimit, count)
-	}
-	if mode == modeOnDemand && onDemand+1 > int(s.cfg.OnDemandStreamLimit) {
-		return nil, ErrLimitExceeded.With("This request would exceed the limit of %d on-demand streams for the account %s.", s.cfg.OnDemandStreamLimit, s.cfg.AccountID)
-	}
+	defer s.releaseName(name)
 	id, err := newStreamID()
 	if err != nil {
 		return nil, fmt.Errorf("create stream: %w", err)
@@ -94,10 +84,12 @@ func (s *Server) createStream(_ context.Context, in *wire.CreateStreamInput) (*w
 	if s.cfg.CreateDelay == 0 {
 		st.status = statusActive
 	}
+	// Durable before visible: the logs, then the catalog record, then the
+	// stream is published. A failure on the way removes what was made.
 	starts, ends := hashkey.SplitEvenly(count)
 	for i := 0; i < count; i++ {
 		sh := &shard{index: uint32(i), id: shardIDOf(uint32(i)), start: starts[i], end: ends[i], createdMs: now}
-		if sh.log, err = storage.Open(s.shardDir(st, sh.index), s.logOptions()); err != nil {
+		if sh.log, err = s.createLog(ctx, st, sh.index); err != nil {
 			s.discard(st)
 			return nil, fmt.Errorf("create stream %s: %w", name, err)
 		}
@@ -106,12 +98,19 @@ func (s *Server) createStream(_ context.Context, in *wire.CreateStreamInput) (*w
 	}
 	st.rebuildOpen()
 	st.nextIndex = uint32(count)
-	s.streams[name] = st
-	if err := s.saveLocked(); err != nil {
-		delete(s.streams, name)
+	st.ctl.Lock()
+	defer st.ctl.Unlock()
+	if err := s.persist(ctx, st); err != nil {
 		s.discard(st)
+		if errors.Is(err, engine.ErrExists) {
+			// Another server sharing the catalog created it first.
+			return nil, ErrResourceInUse.With("Stream %s under account %s already exists.", name, s.cfg.AccountID)
+		}
 		return nil, fmt.Errorf("create stream %s: %w", name, err)
 	}
+	s.namesMu.Lock()
+	s.publishLocked(name, st)
+	s.namesMu.Unlock()
 	if s.cfg.CreateDelay > 0 {
 		s.afterDelay(st, s.cfg.CreateDelay, statusCreating, statusActive)
 	}
@@ -119,9 +118,67 @@ func (s *Server) createStream(_ context.Context, in *wire.CreateStreamInput) (*w
 	return &wire.Empty{}, nil
 }
 
-// countsLocked returns the account's open shards and on-demand streams.
-func (s *Server) countsLocked() (openShards, onDemand int) {
-	for _, st := range s.streams {
+// reserveName claims name for a CreateStream in flight, with the open shards
+// and on-demand stream it adds, checking the account's limits against the
+// published streams and the other reservations.
+func (s *Server) reserveName(name string, shards int, onDemand bool) error {
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	if _, ok := s.reserved[name]; ok || s.current(name) != nil {
+		return ErrResourceInUse.With("Stream %s under account %s already exists.", name, s.cfg.AccountID)
+	}
+	open, od := s.countsLocked(nil)
+	if open+shards > int(s.cfg.ShardLimit) {
+		return ErrLimitExceeded.With("This request would exceed the shard limit for the account %s in %s. Current limit of shards is %d. Number of additional shards that would have resulted from this request is %d.",
+			s.cfg.AccountID, s.cfg.Region, s.cfg.ShardLimit, shards)
+	}
+	if onDemand && od+1 > int(s.cfg.OnDemandStreamLimit) {
+		return ErrLimitExceeded.With("This request would exceed the limit of %d on-demand streams for the account %s.", s.cfg.OnDemandStreamLimit, s.cfg.AccountID)
+	}
+	s.reserved[name] = shards
+	if onDemand {
+		s.reserved[name] = -shards // negative: an on-demand stream
+	}
+	return nil
+}
+
+// releaseName ends a reservation of reserveName.
+func (s *Server) releaseName(name string) {
+	s.namesMu.Lock()
+	delete(s.reserved, name)
+	s.namesMu.Unlock()
+}
+
+// reserveShards claims extra open shards for a reshard in flight, failing
+// when the account's shard limit would be exceeded. The claim ends with
+// release.
+func (s *Server) reserveShards(extra int) (release func(), err error) {
+	if extra <= 0 {
+		return func() {}, nil
+	}
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	open, _ := s.countsLocked(nil)
+	if open+extra > int(s.cfg.ShardLimit) {
+		return nil, ErrLimitExceeded.With("This request would exceed the shard limit for the account %s in %s. Current limit of shards is %d. Number of additional shards that would have resulted from this request is %d.",
+			s.cfg.AccountID, s.cfg.Region, s.cfg.ShardLimit, extra)
+	}
+	s.pendingShards += extra
+	return func() {
+		s.namesMu.Lock()
+		s.pendingShards -= extra
+		s.namesMu.Unlock()
+	}, nil
+}
+
+// countsLocked returns the account's open shards and on-demand streams,
+// counting every stream but except, the creations and reshards in flight.
+// The caller holds s.namesMu.
+func (s *Server) countsLocked(except *stream) (openShards, onDemand int) {
+	for _, st := range s.snapshot() {
+		if st == except {
+			continue
+		}
 		st.mu.RLock()
 		openShards += len(st.open)
 		if st.mode == modeOnDemand {
@@ -129,18 +186,48 @@ func (s *Server) countsLocked() (openShards, onDemand int) {
 		}
 		st.mu.RUnlock()
 	}
-	return openShards, onDemand
+	for _, n := range s.reserved {
+		if n < 0 {
+			onDemand++
+			n = -n
+		}
+		openShards += n
+	}
+	return openShards + s.pendingShards, onDemand
 }
 
-// discard closes and deletes a stream's shard logs.
+// counts is countsLocked for callers that do not hold s.namesMu.
+func (s *Server) counts(except *stream) (openShards, onDemand int) {
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	return s.countsLocked(except)
+}
+
+// createLog makes the engine log of a new shard. A log left under the same
+// id by a crash that the catalog never named (load removes those, so this
+// is a safety net) is deleted first: its records were never acknowledged as
+// part of this shard.
+func (s *Server) createLog(ctx context.Context, st *stream, index uint32) (engine.Log, error) {
+	l, err := s.eng.CreateLog(ctx, st.logID(index))
+	if errors.Is(err, engine.ErrExists) {
+		s.log.Warn("removing orphaned shard data before reusing its id", zap.String("stream", st.name), zap.String("shard", shardIDOf(index)))
+		if err := s.eng.DeleteLog(ctx, st.logID(index)); err != nil {
+			return nil, err
+		}
+		l, err = s.eng.CreateLog(ctx, st.logID(index))
+	}
+	return l, err
+}
+
+// discard deletes a stream's shard logs (after its record left the catalog,
+// or when it never reached it).
 func (s *Server) discard(st *stream) {
+	ctx := bgContext()
 	for _, sh := range st.shards {
-		if err := sh.log.Remove(); err != nil {
+		_ = sh.log.Close()
+		if err := s.eng.DeleteLog(ctx, st.logID(sh.index)); err != nil {
 			s.log.Error("remove shard log", zap.String("stream", st.name), zap.String("shard", sh.id), zap.Error(err))
 		}
-	}
-	if err := os.RemoveAll(s.streamDir(st)); err != nil {
-		s.log.Error("remove stream dir", zap.String("stream", st.name), zap.Error(err))
 	}
 }
 
@@ -149,15 +236,8 @@ func (s *Server) discard(st *stream) {
 func (s *Server) afterDelay(st *stream, d time.Duration, from, to string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.statusTimer != nil {
-		st.statusTimer.Stop()
-	}
-	st.statusTimer = time.AfterFunc(d, func() {
-		select {
-		case <-s.done:
-			return
-		default:
-		}
+	st.statusTimer.stop()
+	st.statusTimer = s.after(d, func() {
 		if to == "" {
 			s.finishDelete(st)
 			return
@@ -172,23 +252,31 @@ func (s *Server) afterDelay(st *stream, d time.Duration, from, to string) {
 	})
 }
 
-// changeAndSave runs change with s.mu and st.mu held and, if it reports a
-// change, saves the metadata. It is for timers, which have nobody to return
-// an error to: a failed save is logged.
+// changeAndSave runs change with st.ctl and st.mu held and, if it reports a
+// change, persists it (undoing it if that fails). It is for timers, which
+// have nobody to return an error to: a failed save is logged.
 func (s *Server) changeAndSave(st *stream, change func() bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	st.ctl.Lock()
+	defer st.ctl.Unlock()
+	if s.current(st.name) != st {
+		return
+	}
 	st.mu.Lock()
+	saved := st.metaLocked()
 	changed := change()
 	st.mu.Unlock()
-	if changed {
-		if err := s.saveLocked(); err != nil {
-			s.log.Error("save metadata", zap.String("stream", st.name), zap.Error(err))
-		}
+	if !changed {
+		return
+	}
+	if err := s.persist(bgContext(), st); err != nil {
+		s.log.Error("save metadata", zap.String("stream", st.name), zap.Error(err))
+		st.mu.Lock()
+		st.restoreLocked(saved)
+		st.mu.Unlock()
 	}
 }
 
-func (s *Server) deleteStream(_ context.Context, in *wire.DeleteStreamInput) (*wire.Empty, error) {
+func (s *Server) deleteStream(ctx context.Context, in *wire.DeleteStreamInput) (*wire.Empty, error) {
 	var v validator
 	v.streamRef(in.StreamName, in.StreamARN)
 	if err := v.err(); err != nil {
@@ -198,43 +286,39 @@ func (s *Server) deleteStream(_ context.Context, in *wire.DeleteStreamInput) (*w
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
+	st.ctl.Lock()
 	st.mu.Lock()
 	status := st.status
-	if status == statusCreating || status == statusDeleting {
+	if s.current(st.name) != st || status == statusDeleting {
 		st.mu.Unlock()
-		s.mu.Unlock()
-		if status == statusDeleting {
-			return nil, s.notFound(st.name)
-		}
+		st.ctl.Unlock()
+		return nil, s.notFound(st.name)
+	}
+	if status == statusCreating {
+		st.mu.Unlock()
+		st.ctl.Unlock()
 		return nil, s.notActive(st, status)
 	}
 	if len(st.consumers) > 0 && (in.EnforceConsumerDeletion == nil || !*in.EnforceConsumerDeletion) {
 		st.mu.Unlock()
-		s.mu.Unlock()
+		st.ctl.Unlock()
 		return nil, ErrResourceInUse.With("Stream %s under account %s has registered consumers; set EnforceConsumerDeletion to delete it with them.", st.name, s.cfg.AccountID)
 	}
+	saved := st.metaLocked()
 	st.status = statusDeleting
-	consumerStatus := map[string]string{}
 	for _, c := range st.consumers {
-		consumerStatus[c.name] = c.status
 		c.status = statusDeleting
-		if c.timer != nil {
-			c.timer.Stop()
-		}
+		c.timer.stop()
 	}
 	st.mu.Unlock()
-	if err := s.saveLocked(); err != nil {
+	if err := s.persist(ctx, st); err != nil {
 		st.mu.Lock()
-		st.status = status
-		for _, c := range st.consumers {
-			c.status = consumerStatus[c.name]
-		}
+		st.restoreLocked(saved)
 		st.mu.Unlock()
-		s.mu.Unlock()
+		st.ctl.Unlock()
 		return nil, fmt.Errorf("delete stream %s: %w", st.name, err)
 	}
-	s.mu.Unlock()
+	st.ctl.Unlock()
 	// Subscriptions end with ResourceNotFoundException now, not when the
 	// DELETING period is over.
 	s.endSubscriptions(st.arn+"/consumer/", ErrResourceNotFound.With("Stream %s under account %s is being deleted.", st.name, s.cfg.AccountID))
@@ -246,20 +330,29 @@ func (s *Server) deleteStream(_ context.Context, in *wire.DeleteStreamInput) (*w
 	return &wire.Empty{}, nil
 }
 
-// finishDelete forgets a DELETING stream and removes its data.
+// finishDelete forgets a DELETING stream and removes its data: first its
+// catalog record (a crash after that leaves only logs no record names, which
+// the next start removes), then the snapshot entry, then the logs.
 func (s *Server) finishDelete(st *stream) {
-	s.mu.Lock()
-	if s.streams[st.name] == st {
-		delete(s.streams, st.name)
-		if err := s.saveLocked(); err != nil {
-			s.log.Error("save metadata", zap.Error(err)) // the stream stays DELETING on disk and is removed at the next start
-		}
+	st.ctl.Lock()
+	defer st.ctl.Unlock()
+	if s.current(st.name) != st {
+		return
 	}
-	s.mu.Unlock()
-	for _, sh := range st.shards {
+	if err := s.cat.DeleteStream(bgContext(), st.name, st.version); err != nil {
+		// The stream stays DELETING in the catalog and is removed at the next start.
+		s.log.Error("delete stream metadata", zap.String("stream", st.name), zap.Error(err))
+	}
+	s.namesMu.Lock()
+	s.publishLocked(st.name, nil)
+	s.namesMu.Unlock()
+	st.mu.RLock()
+	shards := st.shards
+	st.mu.RUnlock()
+	s.discard(st)
+	for _, sh := range shards {
 		sh.signal()
 	}
-	s.discard(st)
 	s.log.Info("stream deleted", zap.String("stream", st.name))
 }
 
@@ -314,7 +407,7 @@ func describeShard(st *stream, sh *shard) wire.Shard {
 	w := wire.Shard{
 		ShardID:             sh.id,
 		HashKeyRange:        wire.HashKeyRange{StartingHashKey: sh.start.String(), EndingHashKey: sh.end.String()},
-		SequenceNumberRange: wire.SequenceNumberRange{StartingSequenceNumber: st.seq(sh, storage.Position{})},
+		SequenceNumberRange: wire.SequenceNumberRange{StartingSequenceNumber: st.seq(sh, engine.Position{})},
 	}
 	if sh.parent != "" {
 		p := sh.parent
@@ -457,9 +550,9 @@ func (s *Server) listStreams(_ context.Context, in *wire.ListStreamsInput) (*wir
 		}
 		after = t.after
 	}
-	s.mu.RLock()
-	names := make([]string, 0, len(s.streams))
-	for n := range s.streams {
+	streams := s.snapshot()
+	names := make([]string, 0, len(streams))
+	for n := range streams {
 		if n > after {
 			names = append(names, n)
 		}
@@ -471,7 +564,7 @@ func (s *Server) listStreams(_ context.Context, in *wire.ListStreamsInput) (*wir
 		out.HasMoreStreams = true
 	}
 	for _, n := range names {
-		st := s.streams[n]
+		st := streams[n]
 		st.mu.RLock()
 		out.StreamSummaries = append(out.StreamSummaries, wire.StreamSummary{
 			StreamName: st.name, StreamARN: st.arn, StreamStatus: st.status,
@@ -480,7 +573,6 @@ func (s *Server) listStreams(_ context.Context, in *wire.ListStreamsInput) (*wir
 		})
 		st.mu.RUnlock()
 	}
-	s.mu.RUnlock()
 	out.StreamNames = names
 	if out.HasMoreStreams {
 		tok := s.encodeListToken(listToken{issuedMs: s.cfg.Now().UnixMilli(), after: names[len(names)-1]})

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"go.uber.org/zap"
 
-	"github.com/shoalstream/shoal/internal/storage"
+	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/internal/wire"
 )
 
@@ -101,7 +101,7 @@ var errEndClean = errors.New("subscription ended")
 // ResourceInUseException if one younger than takeoverAfter exists for the
 // same consumer and shard, and ending an older one with that exception.
 func (s *Server) startSubscription(key subKey, cancel context.CancelCauseFunc) (*subscription, error) {
-	now := time.Now()
+	now := s.cfg.Now()
 	s.subs.mu.Lock()
 	defer s.subs.mu.Unlock()
 	if s.subs.closed {
@@ -184,7 +184,7 @@ type subscribeTarget struct {
 	st  *stream
 	sh  *shard
 	key subKey
-	pos storage.Position
+	pos engine.Position
 }
 
 // resolveSubscribe validates a SubscribeToShard request and resolves its
@@ -239,7 +239,7 @@ func (s *Server) resolveSubscribe(in *wire.SubscribeToShardInput) (subscribeTarg
 		ms := p.Timestamp.Millis()
 		ts = &ms
 	}
-	pos, err := s.startPosition(st, sh, typ, p.SequenceNumber, ts, "SubscribeToShard")
+	pos, err := s.startPosition(context.Background(), st, sh, typ, p.SequenceNumber, ts, "SubscribeToShard")
 	if err != nil {
 		return subscribeTarget{}, err
 	}
@@ -329,7 +329,7 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 	defer keepAlive.Stop()
 	var pace *pacer
 	if s.cfg.EnforceThroughput {
-		pace = &pacer{rate: subscribeBytesPerSec, avail: subscribeBytesPerSec, last: time.Now()}
+		pace = &pacer{rate: subscribeBytesPerSec, avail: subscribeBytesPerSec, last: s.cfg.Now()}
 	}
 	ended := func() error {
 		switch cause := context.Cause(ctx); {
@@ -345,18 +345,18 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 		if ctx.Err() != nil {
 			return ended()
 		}
-		changed := sh.changed()
+		changed, lifecycle := sh.log.Changed(), sh.lifecycle()
 		// Observed before the read: once closed, the shard takes no more
 		// appends, so a read that comes back empty has seen all of it.
 		closed := sh.closed.Load()
-		if th := s.trimHorizon(st, sh); pos.Less(th) {
-			pos = th
-		}
-		entries, next, err := sh.log.Read(pos, maxEventRecords, maxEventBytes)
-		if errors.Is(err, storage.ErrClosed) {
+		entries, next, info, err := s.readFrom(ctx, st, sh, &pos)
+		if errors.Is(err, engine.ErrClosed) {
 			return s.notFound(st.name)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return ended()
+			}
 			s.log.Error("subscription read", zap.String("stream", st.name), zap.String("shard", sh.id), zap.Error(err))
 			return ErrInternalFailure.With("Internal service failure.")
 		}
@@ -365,11 +365,11 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 			ev := wire.SubscribeToShardEvent{Records: recs}
 			last := ev.Records[len(ev.Records)-1].SequenceNumber
 			ev.ContinuationSequenceNumber = &last
-			if next.Less(sh.log.End()) {
-				ev.MillisBehindLatest = max(0, sh.log.LastArrival()-entries[len(entries)-1].ArrivalMillis)
+			if next.Less(info.End) {
+				ev.MillisBehindLatest = max(0, info.LastArrivalMillis-entries[len(entries)-1].ArrivalMillis)
 			}
 			if pace != nil {
-				if d := pace.delay(time.Now(), bytes); d > 0 {
+				if d := pace.delay(s.cfg.Now(), bytes); d > 0 {
 					wait := time.NewTimer(d)
 					select {
 					case <-wait.C:
@@ -393,6 +393,7 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 		}
 		select {
 		case <-changed:
+		case <-lifecycle:
 		case <-keepAlive.C:
 			seq := st.seq(sh, continuation(pos))
 			if err := out.event(&wire.SubscribeToShardEvent{Records: []wire.Record{}, ContinuationSequenceNumber: &seq}); err != nil {
@@ -403,6 +404,23 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 			return ended()
 		}
 	}
+}
+
+// readFrom reads the next event's records from *pos, first moving *pos up
+// to the trim horizon, and reports the log's extent after the read.
+func (s *Server) readFrom(ctx context.Context, st *stream, sh *shard, pos *engine.Position) (entries []engine.Entry, next engine.Position, info engine.Info, err error) {
+	th, err := s.trimHorizon(ctx, st, sh)
+	if err != nil {
+		return nil, next, info, err
+	}
+	if pos.Less(th) {
+		*pos = th
+	}
+	if entries, next, err = sh.log.Read(ctx, *pos, maxEventRecords, maxEventBytes); err != nil {
+		return nil, next, info, err
+	}
+	info, err = sh.log.Info(ctx)
+	return entries, next, info, err
 }
 
 // eventWriter writes the messages of one event stream and flushes each.

@@ -38,8 +38,8 @@ import (
 //     Automatic splits do not count towards UpdateShardCount's daily cap and
 //     do not put the stream in UPDATING.
 //
-// Rates are measured against the monotonic wall clock, not Config.Now: the
-// load is physical.
+// Buckets close on a real-time ticker; the rate over each is measured with
+// Config.Now (so a test clock that stands still measures nothing).
 
 const (
 	autoSplitBuckets = 10
@@ -104,17 +104,17 @@ func splitKey(sh *shard) hashkey.Key {
 
 // autoSplitter runs the measurement loop until Shutdown.
 func (s *Server) autoSplitter() {
-	defer s.bg.Done()
 	bucket := s.cfg.AutoSplitWindow / autoSplitBuckets
 	t := time.NewTicker(bucket)
 	defer t.Stop()
-	last := time.Now()
+	last := s.cfg.Now()
 	cooldown := map[*stream]time.Time{}
 	for {
 		select {
 		case <-s.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := s.cfg.Now()
 			elapsed := now.Sub(last).Seconds()
 			last = now
 			if elapsed <= 0 {
@@ -143,9 +143,7 @@ func (s *Server) measure(elapsed float64) map[*stream][]*shard {
 	maxBytes := s.cfg.AutoSplitThreshold * writeBytesPerSec * elapsed
 	maxRecs := s.cfg.AutoSplitThreshold * writeRecordsPerSec * elapsed
 	out := map[*stream][]*shard{}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, st := range s.streams {
+	for _, st := range s.snapshot() {
 		st.mu.RLock()
 		eligible := st.mode == modeOnDemand && st.status == statusActive
 		for _, sh := range st.open {
@@ -163,38 +161,42 @@ func (s *Server) measure(elapsed float64) map[*stream][]*shard {
 	return out
 }
 
-// autoSplit splits the hot shards of st that it still may, and returns how
-// many it split.
+// autoSplit splits the hot shards of st that it still may, all in one
+// reshard (one catalog write), and returns how many it split.
 func (s *Server) autoSplit(st *stream, hot []*shard) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	done := 0
+	st.ctl.Lock()
+	defer st.ctl.Unlock()
+	plan := s.newPlan(st)
+	st.mu.RLock()
+	ok := s.current(st.name) == st && st.mode == modeOnDemand && st.status == statusActive
+	open := len(st.open)
+	st.mu.RUnlock()
+	if !ok {
+		return 0
+	}
+	var split []*shard
 	for _, sh := range hot {
-		st.mu.RLock()
-		ok := s.streams[st.name] == st && st.mode == modeOnDemand && st.status == statusActive && !sh.closed.Load()
-		open := len(st.open)
-		st.mu.RUnlock()
-		if !ok {
-			break
+		if sh.closed.Load() {
+			continue
 		}
-		if open+1 > int(s.cfg.OnDemandMaxShards) || s.shardLimitCheck(1) != nil {
+		if open+1 > int(s.cfg.OnDemandMaxShards) {
 			s.log.Warn("hot shard not split: shard limit reached", zap.String("stream", st.name), zap.String("shard", sh.id), zap.Int("open", open))
 			break
 		}
-		key := splitKey(sh)
-		below, _ := key.Sub(hashkey.Key{Lo: 1})
-		kids := []childSpec{{start: sh.start, end: below, parent: sh.id}, {start: key, end: sh.end, parent: sh.id}}
-		if _, err := s.reshardLocked(st, []*shard{sh}, kids); err != nil {
-			s.log.Error("automatic split", zap.String("stream", st.name), zap.String("shard", sh.id), zap.Error(err))
-			break
-		}
-		done++
-		s.log.Info("hot shard split", zap.String("stream", st.name), zap.String("shard", sh.id), zap.Stringer("at", key))
+		plan.split(sh, splitKey(sh))
+		split = append(split, sh)
+		open++
 	}
-	if done > 0 {
-		if err := s.saveLocked(); err != nil {
-			s.log.Error("save metadata after an automatic split", zap.Error(err))
-		}
+	if len(split) == 0 {
+		return 0
 	}
-	return done
+	if err := s.commit(bgContext(), plan); err != nil {
+		// Nothing was split: the next window tries again.
+		s.log.Error("automatic split", zap.String("stream", st.name), zap.Int("shards", len(split)), zap.Error(err))
+		return 0
+	}
+	for _, sh := range split {
+		s.log.Info("hot shard split", zap.String("stream", st.name), zap.String("shard", sh.id))
+	}
+	return len(split)
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shoalstream/shoal/internal/hashkey"
-	"github.com/shoalstream/shoal/internal/storage"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -154,7 +153,7 @@ func TestOnDemandAutoSplit(t *testing.T) {
 	t.Parallel()
 	// No fsync: a slow sync on a loaded machine would leave a measurement
 	// bucket cold and restart the window; durability is not under test.
-	e := newEnv(t, server.Config{AutoSplitWindow: 2 * time.Second, AutoSplitCooldown: time.Minute, Fsync: storage.FsyncNever})
+	e := newEnv(t, server.Config{AutoSplitWindow: 2 * time.Second, AutoSplitCooldown: time.Minute, Fsync: server.FsyncNever})
 	e.createOnDemand("hot")
 	e.createStream("prov", 4)
 	e.createOnDemand("switched")
@@ -259,7 +258,7 @@ func TestOnDemandAutoSplit(t *testing.T) {
 // OnDemandMaxShards.
 func TestOnDemandAutoSplitCap(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, server.Config{AutoSplitWindow: time.Second, AutoSplitCooldown: 10 * time.Millisecond, OnDemandMaxShards: 5, Fsync: storage.FsyncNever})
+	e := newEnv(t, server.Config{AutoSplitWindow: time.Second, AutoSplitCooldown: 10 * time.Millisecond, OnDemandMaxShards: 5, Fsync: server.FsyncNever})
 	e.createOnDemand("s")
 	// Keys spread over shards 0 and 1: both become hot, only one may split.
 	keys := keysBelow(new(big.Int).Lsh(big.NewInt(1), 127), 32)

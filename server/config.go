@@ -8,22 +8,49 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/shoalstream/shoal/internal/storage"
+	"github.com/shoalstream/shoal/engine"
+	"github.com/shoalstream/shoal/engine/fileengine"
 )
 
-// Config configures a Server. The zero value is valid except for DataDir:
-// every other zero field takes the default its comment gives.
+// FsyncMode says when the file engine makes an append durable.
+type FsyncMode = fileengine.FsyncMode
+
+// The fsync modes of the file engine (see package engine/fileengine).
+const (
+	// FsyncAlways acknowledges a record only once fdatasync returned. The
+	// default.
+	FsyncAlways = fileengine.FsyncAlways
+	// FsyncInterval syncs every Config.FsyncInterval: a crash loses at most
+	// the records acknowledged since the last sync.
+	FsyncInterval = fileengine.FsyncInterval
+	// FsyncNever leaves syncing to the operating system.
+	FsyncNever = fileengine.FsyncNever
+)
+
+// ParseFsyncMode parses "always", "interval" or "never".
+func ParseFsyncMode(s string) (FsyncMode, error) { return fileengine.ParseFsyncMode(s) }
+
+// Config configures a Server. The zero value is valid except that either
+// Engine or DataDir must be set: every other zero field takes the default
+// its comment gives.
 type Config struct {
-	// DataDir holds the stream metadata and the shard logs. Required.
+	// Engine stores the shard logs and the metadata catalog (see package
+	// engine). The caller keeps ownership: Shutdown does not close it. Nil
+	// means a file engine (engine/fileengine) in DataDir with the Fsync,
+	// FsyncInterval and SegmentBytes below, which Shutdown closes.
+	Engine engine.Engine
+	// DataDir holds the stream metadata and the shard logs of the default
+	// file engine. Required when Engine is nil, ignored otherwise.
 	DataDir string
-	// Fsync says when an append is durable: storage.FsyncAlways (the zero
-	// value: a record is acknowledged only once fdatasync returned),
-	// FsyncInterval (synced every FsyncInterval) or FsyncNever (the OS decides).
-	Fsync storage.FsyncMode
+	// Fsync says when an append to the default file engine is durable:
+	// FsyncAlways (the zero value: a record is acknowledged only once
+	// fdatasync returned), FsyncInterval (synced every FsyncInterval) or
+	// FsyncNever (the OS decides). Ignored when Engine is set.
+	Fsync FsyncMode
 	// FsyncInterval is the sync period in FsyncInterval mode. Zero means 200ms.
 	FsyncInterval time.Duration
-	// SegmentBytes is the size at which a shard log starts a new segment.
-	// Zero means 64 MiB.
+	// SegmentBytes is the size at which a shard log of the default file
+	// engine starts a new segment. Zero means 64 MiB.
 	SegmentBytes int64
 	// Region and AccountID form the ARNs the server hands out and accepts.
 	// Zero means "us-east-1" and "000000000000".
@@ -155,8 +182,8 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	var errs []error
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("DataDir is required"))
+	if c.DataDir == "" && c.Engine == nil {
+		errs = append(errs, errors.New("DataDir or Engine is required"))
 	}
 	if !regionRE.MatchString(c.Region) {
 		errs = append(errs, fmt.Errorf("Region %q is not a region name", c.Region))
@@ -184,4 +211,20 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("limits must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// openEngine opens the default file engine in DataDir.
+func (c Config) openEngine() (engine.Engine, error) {
+	eng, err := fileengine.Open(fileengine.Config{
+		Dir:           c.DataDir,
+		Fsync:         c.Fsync,
+		FsyncInterval: c.FsyncInterval,
+		SegmentBytes:  c.SegmentBytes,
+		Logger:        c.Logger.Named("storage"),
+		Now:           c.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open storage: %w", err)
+	}
+	return eng, nil
 }

@@ -1,7 +1,8 @@
 // Package server is shoal's Kinesis Data Streams endpoint: it speaks the
 // Kinesis wire API (AWS JSON 1.1 and AWS CBOR 1.1 over HTTP/1.1 and cleartext
 // HTTP/2, or TLS) so that the unmodified AWS SDKs and CLI work against it, and keeps
-// every shard as a durable, segmented, append-only log on local disk.
+// its streams in a storage engine: by default every shard as a durable,
+// segmented, append-only log on local disk.
 //
 // A minimal program:
 //
@@ -15,7 +16,7 @@
 //
 // # Guarantees
 //
-// With the default Config.Fsync (storage.FsyncAlways) a PutRecord or
+// With the default file engine and Config.Fsync (FsyncAlways) a PutRecord or
 // PutRecords entry is acknowledged only after the records are on disk
 // (fdatasync); concurrent writers share each sync (group commit). An
 // acknowledged record survives a crash, kill -9 or power loss; a record whose
@@ -33,12 +34,46 @@
 // concerned and leave the log as it was: nothing acknowledged before is lost
 // and nothing half written remains.
 //
+// # Storage
+//
+// The API code talks to storage only through the interfaces of package
+// engine: an Engine of shard logs (append a batch, read from a position
+// within count and byte limits, seek by arrival time, trim horizon and end,
+// a change signal for subscribers, seal) and a Catalog of stream records
+// changed by compare-and-set. Config.Engine chooses it: nil means
+// engine/fileengine in Config.DataDir (segmented checksummed logs with group
+// commit and crash recovery; one small catalog file per stream; idle logs
+// closed and reopened on demand, so open file descriptors stay bounded);
+// engine/memengine keeps everything in memory (`shoal server --storage
+// memory`). Sequence numbers and shard iterators carry the positions the
+// engine hands out.
+//
+// Every control-plane change is durable before it is visible, or rolled
+// back. CreateStream creates the logs, writes the stream's catalog record,
+// then publishes the stream. A reshard (SplitShard, MergeShards, the whole of
+// UpdateShardCount, an automatic split) creates the children's logs, fences
+// the parents (no append in flight, the engine's seal), writes the one
+// catalog record with parents closed and children open, and only then lets
+// readers and writers see the children; if any step fails the parents are
+// unsealed, the children's logs deleted, and the call fails as a whole with
+// nothing changed. Other changes (tags, retention, consumers, modes) change
+// memory, write the record and undo the change if the write fails. At start
+// the server deletes every log no catalog record names, so a crash between
+// steps never brings back a shard or its records.
+//
+// Data-plane requests find streams in an immutable snapshot (replaced whole
+// when a stream is created or forgotten) and take no process-wide lock; a
+// control-plane call locks only its stream. The locks and their order are in
+// LOCKS.md.
+//
 // # Shutdown
 //
 // Shutdown stops accepting connections, ends every SubscribeToShard event
 // stream at once (cleanly, as if its lifetime were over), lets in-flight
-// requests finish (bounded by its context), stops background work, and syncs
-// and closes every shard log. The shoal binary calls it on SIGINT and
+// requests finish (bounded by its context), waits for background work (the
+// retention loop, the auto-splitter, the status timers of the
+// Config.*Delay settings), and syncs and closes every shard log and the
+// engine it opened. The shoal binary calls it on SIGINT and
 // SIGTERM.
 //
 // # Enhanced fan-out

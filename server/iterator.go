@@ -8,7 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 
-	"github.com/shoalstream/shoal/internal/storage"
+	"github.com/shoalstream/shoal/engine"
 )
 
 // iteratorTTL is how long a shard iterator stays valid, as in Kinesis.
@@ -20,7 +20,7 @@ type iterator struct {
 	streamID string // 16 hex digits
 	stream   string
 	shard    uint32
-	pos      storage.Position
+	pos      engine.Position
 	issuedMs int64
 }
 
@@ -72,7 +72,7 @@ func (s *Server) decodeIterator(str string) (iterator, error) {
 	return iterator{
 		streamID: hex.EncodeToString(b[1:9]),
 		shard:    binary.BigEndian.Uint32(b[9:]),
-		pos:      storage.Position{Offset: binary.BigEndian.Uint64(b[13:]), Index: binary.BigEndian.Uint16(b[21:])},
+		pos:      engine.Position{Offset: binary.BigEndian.Uint64(b[13:]), Index: binary.BigEndian.Uint16(b[21:])},
 		issuedMs: int64(binary.BigEndian.Uint64(b[23:])),
 		stream:   string(b[iterFixed:n]),
 	}, nil

@@ -52,9 +52,7 @@ func (s *Server) lookup(name, arn *string) (*stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	st := s.streams[n]
-	s.mu.RUnlock()
+	st := s.current(n)
 	if st == nil {
 		return nil, s.notFound(n)
 	}

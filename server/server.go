@@ -13,10 +13,13 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-json-experiment/json"
 	"go.uber.org/zap"
+
+	"github.com/shoalstream/shoal/engine"
 )
 
 // Server is a Kinesis Data Streams endpoint backed by shard logs on disk.
@@ -26,20 +29,38 @@ type Server struct {
 	log *zap.Logger
 	ops map[string]opFunc
 
-	mu      sync.RWMutex       // guards the fields below; taken before any stream's mu
-	streams map[string]*stream // by name
-	secret  []byte             // HMAC key of shard iterators and pagination tokens
-	account accountSettings
+	eng     engine.Engine
+	ownsEng bool // the server opened eng and closes it
+	cat     engine.Catalog
+	secret  []byte           // HMAC key of shard iterators and pagination tokens; set by load
 	subs    subscriptions    // running SubscribeToShard streams
 	tlsCert *tls.Certificate // nil unless TLS is configured
+	// streams is the immutable snapshot of the streams by name that every
+	// request reads; creating or forgetting a stream replaces it whole.
+	streams atomic.Pointer[map[string]*stream]
+
+	// namesMu serialises replacing the streams snapshot and guards
+	// reserved; it is never held across I/O. Taken after a stream's ctl
+	// and shards' appendMu, before any stream's mu.
+	namesMu       sync.Mutex
+	reserved      map[string]int // names being created, with the open shards they add
+	pendingShards int            // open shards that creations and reshards in flight will add
+
+	// acctMu guards account and accountVersion; held across the account
+	// record's catalog write (UpdateAccountSettings only).
+	acctMu         sync.Mutex
+	account        accountSettings
+	accountVersion uint64
 
 	httpMu   sync.Mutex // guards httpSrv, ln and newConns
 	httpSrv  *http.Server
 	ln       net.Listener
 	newConns map[net.Conn]struct{} // connections that have not sent a request yet
 
-	done      chan struct{} // closed by Shutdown
-	bg        sync.WaitGroup
+	done      chan struct{}  // closed by Shutdown
+	bgMu      sync.Mutex     // guards bgStopped and the Add of bg
+	bgStopped bool           // Shutdown is waiting for bg: no new background goroutines
+	bg        sync.WaitGroup // housekeeping, the auto-splitter, status timers
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -78,11 +99,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		streams: make(map[string]*stream),
-		done:    make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		reserved: map[string]int{},
+		done:     make(chan struct{}),
 	}
+	empty := map[string]*stream{}
+	s.streams.Store(&empty)
 	s.ops = s.operations()
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
@@ -91,14 +114,27 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tlsCert = &cert
 	}
-	if err := s.load(); err != nil {
+	s.eng = cfg.Engine
+	if s.eng == nil {
+		eng, err := cfg.openEngine()
+		if err != nil {
+			return nil, err
+		}
+		s.eng, s.ownsEng = eng, true
+	}
+	s.cat = s.eng.Catalog()
+	if err := s.load(context.Background()); err != nil {
+		for _, st := range s.snapshot() {
+			s.closeLogs(st)
+		}
+		if s.ownsEng {
+			_ = s.eng.Close()
+		}
 		return nil, err
 	}
-	s.bg.Add(1)
-	go s.housekeeping()
+	s.goBackground(s.housekeeping)
 	if cfg.AutoSplitWindow > 0 {
-		s.bg.Add(1)
-		go s.autoSplitter()
+		s.goBackground(s.autoSplitter)
 	}
 	return s, nil
 }
@@ -224,8 +260,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				_ = srv.Close()
 			}
 		}
-		s.bg.Wait()
+		s.stopBackground()
 		errs = append(errs, s.closeStreams())
+		if s.ownsEng {
+			if err := s.eng.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close storage engine: %w", err))
+			}
+		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
@@ -368,26 +409,18 @@ type errorBody struct {
 	Message string `json:"message,omitempty"`
 }
 
-// housekeeping runs periodic work: retention trimming and, in FsyncInterval
-// mode, syncing the shard logs. It stops when Shutdown closes done.
+// housekeeping runs periodic work: retention trimming. (The engine syncs its
+// logs itself in the file engine's interval mode.) It stops when Shutdown
+// closes done.
 func (s *Server) housekeeping() {
-	defer s.bg.Done()
 	retention := time.NewTicker(s.cfg.RetentionCheckInterval)
 	defer retention.Stop()
-	var syncC <-chan time.Time
-	if s.cfg.Fsync == fsyncInterval {
-		t := time.NewTicker(s.cfg.FsyncInterval)
-		defer t.Stop()
-		syncC = t.C
-	}
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-retention.C:
 			s.enforceRetention()
-		case <-syncC:
-			s.syncAll()
 		}
 	}
 }

@@ -11,7 +11,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/shoalstream/shoal/internal/storage"
+	"github.com/shoalstream/shoal/engine"
+	"github.com/shoalstream/shoal/engine/memengine"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -20,7 +21,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var (
 		addr        = fs.String("addr", "127.0.0.1:4567", "address to listen on (HTTP/1.1 and h2c, or TLS with --tls-cert)")
-		dataDir     = fs.String("data-dir", "./shoal-data", "directory for stream metadata and shard logs")
+		storageKind = fs.String("storage", "file", "storage engine: file (durable, in --data-dir) or memory (nothing kept; for tests and CI)")
+		dataDir     = fs.String("data-dir", "./shoal-data", "directory for stream metadata and shard logs (--storage file)")
 		fsync       = fs.String("fsync", "always", "when appends are durable: always (before the ack), interval, or never")
 		fsyncEvery  = fs.Duration("fsync-interval", 200*time.Millisecond, "sync period with --fsync=interval")
 		segment     = fs.Int64("segment-bytes", 64<<20, "shard log segment size")
@@ -52,9 +54,18 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	mode, err := storage.ParseFsyncMode(*fsync)
+	mode, err := server.ParseFsyncMode(*fsync)
 	if err != nil {
 		return err
+	}
+	var eng engine.Engine // nil: the server opens the file engine in --data-dir
+	switch *storageKind {
+	case "file":
+	case "memory":
+		eng = memengine.New(memengine.Config{})
+		defer eng.Close() //nolint:errcheck // nothing to flush
+	default:
+		return fmt.Errorf("--storage: unknown engine %q (want file or memory)", *storageKind)
 	}
 	level, err := zapcore.ParseLevel(*logLevel)
 	if err != nil {
@@ -70,7 +81,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	defer logger.Sync() //nolint:errcheck // best effort at exit
 
 	srv, err := server.New(server.Config{
-		DataDir: *dataDir, Fsync: mode, FsyncInterval: *fsyncEvery, SegmentBytes: *segment,
+		Engine: eng, DataDir: *dataDir, Fsync: mode, FsyncInterval: *fsyncEvery, SegmentBytes: *segment,
 		Region: *region, AccountID: *account, EnforceThroughput: *throughput,
 		CreateDelay: *createDelay, DeleteDelay: *deleteDelay, UpdateDelay: *updateDelay,
 		ShardLimit: int32(*shardLimit), Logger: logger,
@@ -87,7 +98,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
-	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("data_dir", *dataDir), zap.String("fsync", mode.String()), zap.Bool("tls", *tlsCert != ""))
+	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("storage", *storageKind), zap.String("data_dir", *dataDir), zap.String("fsync", mode.String()), zap.Bool("tls", *tlsCert != ""))
 	if *pprofAddr != "" {
 		stopPprof, err := servePprof(*pprofAddr)
 		if err != nil {

@@ -1,0 +1,355 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/shoalstream/shoal/engine"
+	"github.com/shoalstream/shoal/internal/hashkey"
+)
+
+// The server's view of the catalog: an immutable snapshot of the streams by
+// name for the data plane, replaced whole (copy on write) when a stream is
+// created or forgotten, and one catalog record per stream, written with
+// compare-and-set under the stream's ctl lock.
+
+type accountSettings struct {
+	CommitmentStatus string
+	CommitmentStart  int64
+	CommitmentEnd    int64
+}
+
+// snapshot returns the current streams by name. The map must not be changed.
+func (s *Server) snapshot() map[string]*stream { return *s.streams.Load() }
+
+// current returns the published stream named name, or nil.
+func (s *Server) current(name string) *stream { return s.snapshot()[name] }
+
+// publish replaces the snapshot with one where name maps to st (or, for a
+// nil st, is absent). The caller holds s.namesMu.
+func (s *Server) publishLocked(name string, st *stream) {
+	next := maps.Clone(s.snapshot())
+	if st == nil {
+		delete(next, name)
+	} else {
+		next[name] = st
+	}
+	s.streams.Store(&next)
+}
+
+// metaLocked returns st's catalog record. The caller holds st.mu.
+func (st *stream) metaLocked() engine.StreamMeta {
+	m := engine.StreamMeta{
+		Name: st.name, ID: st.id, Created: st.created, Status: st.status, Mode: st.mode,
+		RetentionHours: st.retentionHours, Tags: st.tags, MaxRecordKiB: st.maxRecordKiB,
+		WarmMiBps: st.warmMiBps, Distribution: st.distribution, Metrics: st.metrics,
+		TrimFloorMs: st.trimFloorMs, NextIndex: st.nextIndex, ScaleTimes: st.scaleTimes,
+	}
+	for _, sh := range st.shards {
+		m.Shards = append(m.Shards, sh.meta())
+	}
+	for _, c := range st.sortedConsumers() {
+		m.Consumers = append(m.Consumers, engine.ConsumerMeta{Name: c.name, Created: c.created, Status: c.status, Tags: c.tags})
+	}
+	return m.Clone()
+}
+
+// meta returns the shard's catalog entry. The caller holds its stream's mu.
+func (sh *shard) meta() engine.ShardMeta {
+	return engine.ShardMeta{Index: sh.index, Parent: sh.parent, AdjParent: sh.adjParent,
+		Start: sh.start.String(), End: sh.end.String(), CreatedMs: sh.createdMs, EndSeq: sh.endSeq, ClosedMs: sh.closedMs}
+}
+
+// persist writes st's in-memory metadata to the catalog. The caller holds
+// st.ctl (and not st.mu).
+func (s *Server) persist(ctx context.Context, st *stream) error {
+	st.mu.RLock()
+	m := st.metaLocked()
+	st.mu.RUnlock()
+	return s.persistMeta(ctx, st, m)
+}
+
+// persistMeta writes m as st's catalog record. The caller holds st.ctl.
+func (s *Server) persistMeta(ctx context.Context, st *stream, m engine.StreamMeta) error {
+	v, err := s.cat.PutStream(ctx, m, st.version)
+	if err != nil {
+		return fmt.Errorf("save metadata of stream %s: %w", st.name, err)
+	}
+	st.version = v
+	return nil
+}
+
+// bgContext is the context of catalog writes that have no request: timers,
+// load, automatic splits. It is never cancelled: a write in flight finishes.
+func bgContext() context.Context { return context.Background() }
+
+// load reads the catalog, opens every shard log, finishes transitions a crash
+// interrupted, and deletes the logs that no stream record names (streams
+// deleted, or reshards and creations that never reached the catalog).
+func (s *Server) load(ctx context.Context) error {
+	acct, av, err := s.cat.Account(ctx)
+	if err != nil {
+		return fmt.Errorf("read account metadata: %w", err)
+	}
+	if acct.Secret == "" {
+		secret := make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return fmt.Errorf("generate secret: %w", err)
+		}
+		acct.Secret = hex.EncodeToString(secret)
+		if av, err = s.cat.PutAccount(ctx, acct, av); err != nil {
+			return fmt.Errorf("save account metadata: %w", err)
+		}
+	}
+	if s.secret, err = hex.DecodeString(acct.Secret); err != nil || len(s.secret) < 16 {
+		return errors.New("metadata: bad secret")
+	}
+	s.account = accountSettings{CommitmentStatus: acct.CommitmentStatus, CommitmentStart: acct.CommitmentStart, CommitmentEnd: acct.CommitmentEnd}
+	s.accountVersion = av
+
+	recs, err := s.cat.Streams(ctx)
+	if err != nil {
+		return fmt.Errorf("read metadata: %w", err)
+	}
+	streams := map[string]*stream{}
+	keep := map[engine.LogID]bool{}
+	for _, rec := range recs {
+		st, dirty, err := s.loadStream(ctx, rec.Meta)
+		if err != nil {
+			return err
+		}
+		st.version = rec.Version
+		if st.status == statusDeleting {
+			// Finish the deletion: the record goes, and with it (below) the logs.
+			if err := s.cat.DeleteStream(ctx, st.name, st.version); err != nil {
+				return fmt.Errorf("finish deleting stream %s: %w", st.name, err)
+			}
+			s.closeLogs(st)
+			continue
+		}
+		if dirty {
+			if err := s.persist(ctx, st); err != nil {
+				return err
+			}
+		}
+		for _, sh := range st.shards {
+			keep[st.logID(sh.index)] = true
+		}
+		streams[st.name] = st
+	}
+	s.streams.Store(&streams)
+	ids, err := s.eng.Logs(ctx)
+	if err != nil {
+		return fmt.Errorf("list shard logs: %w", err)
+	}
+	for _, id := range ids {
+		if keep[id] {
+			continue
+		}
+		s.log.Info("removing shard data that no stream names", zap.Stringer("log", id))
+		if err := s.eng.DeleteLog(ctx, id); err != nil {
+			return fmt.Errorf("remove shard log %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// loadStream builds a stream from its catalog record, finishing the
+// transitions a restart ends (CREATING and UPDATING become ACTIVE, consumers
+// CREATING become ACTIVE and DELETING ones go). dirty reports such a change.
+func (s *Server) loadStream(ctx context.Context, ms engine.StreamMeta) (st *stream, dirty bool, err error) {
+	st = &stream{
+		name: ms.Name, id: ms.ID, epoch: epochOf(ms.ID), arn: s.streamARN(ms.Name), created: ms.Created,
+		status: ms.Status, retentionHours: ms.RetentionHours, tags: ms.Tags,
+		maxRecordKiB: ms.MaxRecordKiB, warmMiBps: ms.WarmMiBps, distribution: ms.Distribution,
+		metrics: ms.Metrics, trimFloorMs: ms.TrimFloorMs, nextIndex: ms.NextIndex, scaleTimes: ms.ScaleTimes,
+	}
+	st.setMode(ms.Mode)
+	if st.tags == nil {
+		st.tags = map[string]string{}
+	}
+	st.consumers = map[string]*consumer{}
+	for _, mc := range ms.Consumers {
+		c := &consumer{name: mc.Name, created: mc.Created, status: mc.Status, tags: mc.Tags}
+		switch c.status {
+		case statusDeleting:
+			dirty = true
+			continue // finish the deregistration
+		case statusCreating:
+			c.status = statusActive // finish the registration
+			dirty = true
+		}
+		c.arn = s.consumerARN(st.name, c.name, c.created)
+		st.consumers[c.name] = c
+	}
+	switch st.status {
+	case statusCreating, statusUpdating:
+		st.status = statusActive
+		dirty = true
+	}
+	for _, m := range ms.Shards {
+		sh := &shard{index: m.Index, id: shardIDOf(m.Index), parent: m.Parent, adjParent: m.AdjParent,
+			createdMs: m.CreatedMs, endSeq: m.EndSeq, closedMs: m.ClosedMs}
+		if sh.start, err = hashkey.Parse(m.Start); err != nil {
+			return nil, false, fmt.Errorf("metadata: stream %s shard %d: %w", ms.Name, m.Index, err)
+		}
+		if sh.end, err = hashkey.Parse(m.End); err != nil {
+			return nil, false, fmt.Errorf("metadata: stream %s shard %d: %w", ms.Name, m.Index, err)
+		}
+		if sh.log, err = s.eng.OpenLog(ctx, st.logID(m.Index)); err != nil {
+			return nil, false, fmt.Errorf("open stream %s %s: %w", ms.Name, sh.id, err)
+		}
+		s.attachLimits(sh)
+		sh.closed.Store(sh.endSeq != "")
+		st.nextIndex = max(st.nextIndex, sh.index+1)
+		st.shards = append(st.shards, sh)
+	}
+	st.rebuildOpen()
+	return st, dirty, nil
+}
+
+// closeLogs closes the handles of st's shard logs (the data stays).
+func (s *Server) closeLogs(st *stream) {
+	for _, sh := range st.shards {
+		if err := sh.log.Close(); err != nil {
+			s.log.Warn("close shard log", zap.String("stream", st.name), zap.String("shard", sh.id), zap.Error(err))
+		}
+	}
+}
+
+// closeStreams closes every shard log handle. Background work has stopped.
+func (s *Server) closeStreams() error {
+	var errs []error
+	for _, st := range s.snapshot() {
+		st.mu.Lock()
+		st.statusTimer.stop()
+		for _, c := range st.consumers {
+			c.timer.stop()
+		}
+		shards := st.shards
+		st.mu.Unlock()
+		for _, sh := range shards {
+			if err := sh.log.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
+				errs = append(errs, fmt.Errorf("close %s/%s: %w", st.name, sh.id, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// enforceRetention asks the engine to delete what has expired: records older
+// than their stream's retention period.
+func (s *Server) enforceRetention() {
+	now := s.cfg.Now()
+	type job struct {
+		log    engine.Log
+		cutoff int64
+	}
+	var jobs []job
+	for _, st := range s.snapshot() {
+		st.mu.RLock()
+		cutoff := st.retentionCutoff(now)
+		for _, sh := range st.shards {
+			jobs = append(jobs, job{sh.log, cutoff})
+		}
+		st.mu.RUnlock()
+	}
+	ctx := bgContext()
+	for _, j := range jobs {
+		if n, err := j.log.TrimBefore(ctx, j.cutoff); err != nil && !errors.Is(err, engine.ErrClosed) {
+			s.log.Error("retention trim", zap.Error(err))
+		} else if n > 0 {
+			s.log.Debug("retention trimmed", zap.Int("units", n))
+		}
+	}
+}
+
+// trimHorizon is the oldest position a reader of the shard may see: records
+// older than the retention period are gone even before the engine deletes
+// them.
+func (s *Server) trimHorizon(ctx context.Context, st *stream, sh *shard) (engine.Position, error) {
+	st.mu.RLock()
+	cutoff := st.retentionCutoff(s.cfg.Now())
+	st.mu.RUnlock()
+	info, err := sh.log.Info(ctx)
+	if err != nil {
+		return engine.Position{}, err
+	}
+	p, err := sh.log.SeekTime(ctx, cutoff)
+	if err != nil {
+		return engine.Position{}, err
+	}
+	if info.Oldest.Less(p) {
+		return p, nil
+	}
+	return info.Oldest, nil
+}
+
+// retentionCutoff returns the arrival time before which records have expired.
+// It never moves backwards: raising the retention period does not bring back
+// records that had already expired, as in Kinesis. The caller holds st.mu.
+func (st *stream) retentionCutoff(now time.Time) int64 {
+	return max(now.Add(-time.Duration(st.retentionHours)*time.Hour).UnixMilli(), st.trimFloorMs)
+}
+
+func newStreamID() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// restoreLocked puts back the settings and consumers of st recorded in m (a
+// metaLocked taken before a change whose persisting failed). Shards are not
+// restored: reshards roll back on their own (api_reshard.go). The caller
+// holds st.mu.
+func (st *stream) restoreLocked(m engine.StreamMeta) {
+	st.status = m.Status
+	st.setMode(m.Mode)
+	st.retentionHours = m.RetentionHours
+	st.tags = m.Tags
+	if st.tags == nil {
+		st.tags = map[string]string{}
+	}
+	st.maxRecordKiB = m.MaxRecordKiB
+	st.warmMiBps = m.WarmMiBps
+	st.distribution = m.Distribution
+	st.metrics = m.Metrics
+	st.trimFloorMs = m.TrimFloorMs
+	st.nextIndex = m.NextIndex
+	st.scaleTimes = m.ScaleTimes
+	keep := map[string]bool{}
+	for _, mc := range m.Consumers {
+		keep[mc.Name] = true
+		c := st.consumers[mc.Name]
+		if c == nil || c.created != mc.Created {
+			continue // only statuses and tags are ever rolled back here
+		}
+		c.status, c.tags = mc.Status, mc.Tags
+	}
+	for name := range st.consumers {
+		if !keep[name] {
+			delete(st.consumers, name)
+		}
+	}
+}
+
+// persistAccount writes the account record. The caller holds s.acctMu.
+func (s *Server) persistAccount(ctx context.Context) error {
+	a := engine.AccountMeta{Secret: hex.EncodeToString(s.secret), CommitmentStatus: s.account.CommitmentStatus,
+		CommitmentStart: s.account.CommitmentStart, CommitmentEnd: s.account.CommitmentEnd}
+	v, err := s.cat.PutAccount(ctx, a, s.accountVersion)
+	if err != nil {
+		return err
+	}
+	s.accountVersion = v
+	return nil
+}
