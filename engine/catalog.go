@@ -16,7 +16,9 @@ type Catalog interface {
 	// PutStream stores m under m.Name if the stored version is expect, and
 	// returns the new version (always > 0). expect 0 means the name must
 	// not exist (else ErrExists); otherwise a missing record or another
-	// version fails with ErrConflict.
+	// version fails with ErrConflict. An error means the stored record did
+	// not change: an engine that cannot undo a write that failed halfway
+	// refuses every later write of the name instead (until a restart).
 	PutStream(ctx context.Context, m StreamMeta, expect uint64) (uint64, error)
 	// DeleteStream removes the record of name if its version is expect
 	// (ErrConflict otherwise, ErrNotFound when missing).

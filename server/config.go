@@ -52,6 +52,12 @@ type Config struct {
 	// SegmentBytes is the size at which a shard log of the default file
 	// engine starts a new segment. Zero means 64 MiB.
 	SegmentBytes int64
+	// MaxOpenLogs bounds the shard logs the default file engine keeps open
+	// (each holds a file descriptor per segment); idle ones are closed and
+	// reopened on demand. Zero means fileengine.DefaultMaxOpenLogs (1024).
+	// Shards written round-robin beyond the bound pay a reopen (a scan of
+	// the log's segments) on each use.
+	MaxOpenLogs int
 	// Region and AccountID form the ARNs the server hands out and accepts.
 	// Zero means "us-east-1" and "000000000000".
 	Region    string
@@ -220,6 +226,7 @@ func (c Config) openEngine() (engine.Engine, error) {
 		Fsync:         c.Fsync,
 		FsyncInterval: c.FsyncInterval,
 		SegmentBytes:  c.SegmentBytes,
+		MaxOpenLogs:   c.MaxOpenLogs,
 		Logger:        c.Logger.Named("storage"),
 		Now:           c.Now,
 	})

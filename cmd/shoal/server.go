@@ -26,6 +26,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		fsync       = fs.String("fsync", "always", "when appends are durable: always (before the ack), interval, or never")
 		fsyncEvery  = fs.Duration("fsync-interval", 200*time.Millisecond, "sync period with --fsync=interval")
 		segment     = fs.Int64("segment-bytes", 64<<20, "shard log segment size")
+		maxOpen     = fs.Int("max-open-logs", 1024, "most shard logs the file engine keeps open (idle ones close and reopen on demand)")
 		region      = fs.String("region", "us-east-1", "region in ARNs")
 		account     = fs.String("account-id", "000000000000", "12-digit account id in ARNs")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
@@ -81,7 +82,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	defer logger.Sync() //nolint:errcheck // best effort at exit
 
 	srv, err := server.New(server.Config{
-		Engine: eng, DataDir: *dataDir, Fsync: mode, FsyncInterval: *fsyncEvery, SegmentBytes: *segment,
+		Engine: eng, DataDir: *dataDir, Fsync: mode, FsyncInterval: *fsyncEvery, SegmentBytes: *segment, MaxOpenLogs: *maxOpen,
 		Region: *region, AccountID: *account, EnforceThroughput: *throughput,
 		CreateDelay: *createDelay, DeleteDelay: *deleteDelay, UpdateDelay: *updateDelay,
 		ShardLimit: int32(*shardLimit), Logger: logger,

@@ -61,6 +61,10 @@ type catEntry struct {
 	meta    engine.StreamMeta // guarded by catalog.mu; a private copy
 	version uint64            // guarded by catalog.mu; 0 = no record
 	last    uint64            // guarded by catalog.mu: the highest version ever stored
+	// broken is set (under mu, the entry's) when a write could neither be
+	// completed nor undone: the file may hold either record, so every later
+	// write of the name fails until a restart reads the file again.
+	broken error
 }
 
 // catalog is the engine.Catalog of the file engine: one file per stream
@@ -78,6 +82,9 @@ type catalog struct {
 	accVer  uint64               // guarded by mu
 
 	accountMu sync.Mutex // serialises account writers across their file write
+	// accountBroken is set (under accountMu) when an account write could
+	// neither be completed nor undone; later account writes fail.
+	accountBroken error
 
 	// hookWrite, if set (by tests, before use), is called by PutStream
 	// with the entry locked, just before the file is written.
@@ -270,16 +277,46 @@ func (c *catalog) PutStream(ctx context.Context, m engine.StreamMeta, expect uin
 	if err != nil {
 		return 0, fmt.Errorf("fileengine: catalog: %s: %w", what, err)
 	}
+	if ent.broken != nil {
+		return 0, fmt.Errorf("fileengine: catalog: %s: an earlier write failed halfway (restart to recover): %w", what, ent.broken)
+	}
 	renamed, err := writeFileAtomic(c.streamsDir, streamFileName(m.Name), raw)
-	if renamed { // the file holds the new record, even if syncing the directory failed
+	if err == nil {
 		c.mu.Lock()
 		ent.meta, ent.version, ent.last = m, v, v
 		c.mu.Unlock()
+		return v, nil
 	}
+	if renamed {
+		// The file holds the new record but its directory entry may not be
+		// durable. An error must mean "nothing changed" (the server undoes
+		// the change it tried), so put the old record back.
+		c.mu.Lock()
+		old, oldVersion := ent.meta, ent.version
+		c.mu.Unlock()
+		if uerr := c.restoreStream(m.Name, old, oldVersion); uerr != nil {
+			ent.broken = errors.Join(err, uerr)
+			c.lg.Error("catalog write failed and could not be undone", zap.String("stream", m.Name), zap.Error(ent.broken))
+		}
+	}
+	return 0, fmt.Errorf("fileengine: catalog: %s: %w", what, err)
+}
+
+// restoreStream puts back the record of name that was stored before a
+// failed write: the old record, or no file when there was none.
+func (c *catalog) restoreStream(name string, old engine.StreamMeta, version uint64) error {
+	if version == 0 {
+		if err := os.Remove(filepath.Join(c.streamsDir, streamFileName(name))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return syncDir(c.streamsDir)
+	}
+	raw, err := json.Marshal(streamFile{Version: version, Stream: old})
 	if err != nil {
-		return 0, fmt.Errorf("fileengine: catalog: %s: %w", what, err)
+		return err
 	}
-	return v, nil
+	_, err = writeFileAtomic(c.streamsDir, streamFileName(name), raw)
+	return err
 }
 
 // DeleteStream removes the record of name if its version is expect.
@@ -338,17 +375,32 @@ func (c *catalog) PutAccount(ctx context.Context, a engine.AccountMeta, expect u
 	if err := casError("put account", have, expect); err != nil {
 		return 0, err
 	}
+	if c.accountBroken != nil {
+		return 0, fmt.Errorf("fileengine: catalog: put account: an earlier write failed halfway (restart to recover): %w", c.accountBroken)
+	}
 	v := have + 1
 	renamed, err := c.writeAccount(a, v)
-	if renamed {
+	if err == nil {
 		c.mu.Lock()
 		c.account, c.accVer = a, v
 		c.mu.Unlock()
+		return v, nil
 	}
-	if err != nil {
-		return 0, fmt.Errorf("fileengine: catalog: put account: %w", err)
+	if renamed { // undo, as PutStream does
+		c.mu.Lock()
+		old := c.account
+		c.mu.Unlock()
+		if have == 0 {
+			if rerr := os.Remove(filepath.Join(c.dir, "account.json")); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				c.accountBroken = errors.Join(err, rerr)
+			} else if rerr := syncDir(c.dir); rerr != nil {
+				c.accountBroken = errors.Join(err, rerr)
+			}
+		} else if _, rerr := c.writeAccount(old, have); rerr != nil {
+			c.accountBroken = errors.Join(err, rerr)
+		}
 	}
-	return v, nil
+	return 0, fmt.Errorf("fileengine: catalog: put account: %w", err)
 }
 
 func (c *catalog) writeAccount(a engine.AccountMeta, v uint64) (renamed bool, err error) {

@@ -42,7 +42,7 @@ func ParseFsyncMode(s string) (FsyncMode, error) { return storage.ParseFsyncMode
 // Defaults of Config fields left zero.
 const (
 	DefaultFsyncInterval = 200 * time.Millisecond
-	DefaultMaxOpenLogs   = 256
+	DefaultMaxOpenLogs   = 1024
 	DefaultIdleTimeout   = time.Minute
 )
 

@@ -47,8 +47,17 @@ func writeFileRenamed(dir, name string, data []byte) error {
 	return nil
 }
 
+// failSyncDir, when set by a test before the engine is used, is consulted
+// by syncDir first: a non-nil result is returned as the fsync's error.
+var failSyncDir func(dir string) error
+
 // syncDir fsyncs a directory, making the names in it durable.
 func syncDir(dir string) error {
+	if failSyncDir != nil {
+		if err := failSyncDir(dir); err != nil {
+			return err
+		}
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
