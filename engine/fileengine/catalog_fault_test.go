@@ -82,3 +82,39 @@ func TestPutStreamDirSyncFails(t *testing.T) {
 		t.Fatalf("after reopen the failed create is there: %v", err)
 	}
 }
+
+// TestFirstOpenSyncsDirectoryNames: before the first record of a new log is
+// acknowledged, the names of its directory and of its stream's directory
+// are fsynced (the storage layer syncs only the names of segment files).
+func TestFirstOpenSyncsDirectoryNames(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e, err := Open(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var synced []string
+	failSyncDir = func(d string) error { synced = append(synced, d); return nil }
+	t.Cleanup(func() { failSyncDir = nil })
+	id := engine.LogID{Stream: "00112233aabbccdd", Shard: 7}
+	l, err := e.CreateLog(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Append(ctx, makeRecs("k", 1)); err != nil {
+		t.Fatal(err)
+	}
+	failSyncDir = nil
+	want := map[string]bool{e.streamsDir + "/" + id.Stream: false, e.streamsDir: false}
+	for _, d := range synced {
+		if _, ok := want[d]; ok {
+			want[d] = true
+		}
+	}
+	for d, ok := range want {
+		if !ok {
+			t.Errorf("directory %s was not synced before the first append returned (synced: %v)", d, synced)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -39,6 +40,9 @@ type logState struct {
 	mu     sync.Mutex
 	sl     *storage.Log // nil while closed
 	trimMs int64        // a TrimBefore cutoff to apply when next opened
+	// dirSynced records that the names of the log's directory and of its
+	// stream's directory were fsynced in this process (see openStorage).
+	dirSynced bool
 	// dead is set under mu by DeleteLog and Engine.Close: every later use
 	// fails with ErrClosed.
 	dead atomic.Bool
@@ -133,6 +137,19 @@ func (ls *logState) openStorage() (*storage.Log, error) {
 	e := ls.e
 	if err := e.ensureDir(ls.dir); err != nil {
 		return nil, err
+	}
+	if !ls.dirSynced && e.cfg.Fsync != FsyncNever {
+		// storage makes its segment files' names durable in the log's
+		// directory; the directory's own name (made by CreateLog or just
+		// now) must be durable too before a record in it is acknowledged.
+		// Once per log and process: the first open precedes every append.
+		if err := syncDir(filepath.Dir(ls.dir)); err != nil {
+			return nil, err
+		}
+		if err := syncDir(e.streamsDir); err != nil {
+			return nil, err
+		}
+		ls.dirSynced = true
 	}
 	sl, err := storage.Open(ls.dir, storage.Options{
 		SegmentBytes: e.cfg.SegmentBytes,

@@ -1,0 +1,24 @@
+package server
+
+// Test-only exports for the external tests (package server_test), in the
+// spirit of export_test.go.
+
+// AutoSplitNow runs one round of automatic splits of stream name on the
+// given shards, as the auto-splitter does for shards that were hot for a
+// whole window, and returns how many it split. It is deterministic: no
+// clock or load measurement is involved.
+func (s *Server) AutoSplitNow(name string, shardIDs ...string) int {
+	st := s.current(name)
+	if st == nil {
+		return 0
+	}
+	var hot []*shard
+	st.mu.RLock()
+	for _, id := range shardIDs {
+		if sh := st.shardByID(id); sh != nil {
+			hot = append(hot, sh)
+		}
+	}
+	st.mu.RUnlock()
+	return s.autoSplit(st, hot)
+}
