@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -81,6 +83,31 @@ func (ls *logState) acquire() (*storage.Log, error) {
 	return ls.sl, nil
 }
 
+// acquireAppend is acquire for an appender: before the first append of the
+// process is acknowledged, the names of the log's directory and of its
+// stream's directory (made by CreateLog or by the open) are made durable.
+// storage itself makes only its segment files' names durable.
+func (ls *logState) acquireAppend() (*storage.Log, error) {
+	sl, err := ls.acquire()
+	if err != nil {
+		return nil, err
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if !ls.dirSynced && ls.e.cfg.Fsync != FsyncNever {
+		e := ls.e
+		if err := syncDir(filepath.Dir(ls.dir)); err == nil {
+			err = syncDir(e.streamsDir)
+		}
+		if err != nil {
+			ls.release()
+			return nil, fmt.Errorf("fileengine: append %v: sync directory: %w", ls.id, err)
+		}
+		ls.dirSynced = true
+	}
+	return sl, nil
+}
+
 // acquireOpen is acquire without opening: it returns nil if the log is not
 // open.
 func (ls *logState) acquireOpen() (*storage.Log, error) {
@@ -137,19 +164,6 @@ func (ls *logState) openStorage() (*storage.Log, error) {
 	e := ls.e
 	if err := e.ensureDir(ls.dir); err != nil {
 		return nil, err
-	}
-	if !ls.dirSynced && e.cfg.Fsync != FsyncNever {
-		// storage makes its segment files' names durable in the log's
-		// directory; the directory's own name (made by CreateLog or just
-		// now) must be durable too before a record in it is acknowledged.
-		// Once per log and process: the first open precedes every append.
-		if err := syncDir(filepath.Dir(ls.dir)); err != nil {
-			return nil, err
-		}
-		if err := syncDir(e.streamsDir); err != nil {
-			return nil, err
-		}
-		ls.dirSynced = true
 	}
 	sl, err := storage.Open(ls.dir, storage.Options{
 		SegmentBytes: e.cfg.SegmentBytes,
@@ -234,6 +248,16 @@ func (ls *logState) signal() {
 	ls.notifyMu.Unlock()
 }
 
+// mapErr is mapErr for an operation on ls: an operation that failed because
+// DeleteLog removed the log under it (its files or directory vanished)
+// fails with ErrClosed, as every later one does.
+func (ls *logState) mapErr(op string, err error) error {
+	if ls.dead.Load() && !errors.Is(err, storage.ErrClosed) {
+		return fmt.Errorf("fileengine: %s %v: %w (%w)", op, ls.id, engine.ErrClosed, err)
+	}
+	return mapErr(op+" "+ls.id.String(), err)
+}
+
 // mapErr maps storage errors to the engine's, keeping storage's message.
 func mapErr(op string, err error) error {
 	switch {
@@ -289,14 +313,14 @@ func (h *handle) Append(ctx context.Context, recs []engine.Record) (engine.Posit
 	if ls.sealed {
 		return engine.Position{}, 0, fmt.Errorf("fileengine: append %v: %w", ls.id, engine.ErrSealed)
 	}
-	sl, err := ls.acquire()
+	sl, err := ls.acquireAppend()
 	if err != nil {
 		return engine.Position{}, 0, err
 	}
 	first, ms, err := sl.Append(recs)
 	ls.release()
 	if err != nil {
-		return engine.Position{}, 0, mapErr("append "+ls.id.String(), err)
+		return engine.Position{}, 0, ls.mapErr("append", err)
 	}
 	ls.signal()
 	return first, ms, nil
@@ -313,7 +337,7 @@ func (h *handle) Read(ctx context.Context, from engine.Position, maxRecords, max
 	es, next, err := sl.Read(from, maxRecords, maxBytes)
 	h.ls.release()
 	if err != nil {
-		return nil, from, mapErr("read "+h.ls.id.String(), err)
+		return nil, from, h.ls.mapErr("read", err)
 	}
 	return es, next, nil
 }
@@ -367,7 +391,7 @@ func (h *handle) TrimBefore(ctx context.Context, ms int64) (int, error) {
 	n, err := sl.TrimBefore(ms)
 	ls.release()
 	if err != nil {
-		return n, mapErr("trim "+ls.id.String(), err)
+		return n, ls.mapErr("trim", err)
 	}
 	return n, nil
 }
@@ -396,7 +420,17 @@ func (h *handle) Seal(ctx context.Context) (engine.Position, error) {
 	ls := h.ls
 	ls.sealMu.Lock()
 	ls.sealed = true
-	sl, err := ls.acquire()
+	sl, err := ls.acquireOpen()
+	if err == nil && sl == nil && !ls.hasSegments() {
+		// Never written (a reshard seals children it closes at once): no
+		// need to open, and so create, the log to know it ends at 0.
+		ls.sealMu.Unlock()
+		ls.signal()
+		return engine.Position{}, nil
+	}
+	if err == nil && sl == nil {
+		sl, err = ls.acquire()
+	}
 	if err != nil {
 		ls.sealMu.Unlock()
 		return engine.Position{}, err
@@ -406,6 +440,21 @@ func (h *handle) Seal(ctx context.Context) (engine.Position, error) {
 	ls.sealMu.Unlock()
 	ls.signal()
 	return end, nil
+}
+
+// hasSegments reports whether the log's directory holds a segment file
+// (a missing directory holds none).
+func (ls *logState) hasSegments() bool {
+	ents, err := os.ReadDir(ls.dir)
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist) // unknown: assume data
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".log") {
+			return true
+		}
+	}
+	return false
 }
 
 // Unseal lets appends in again.
@@ -435,7 +484,7 @@ func (h *handle) Sync(ctx context.Context) error {
 	err = sl.Sync()
 	h.ls.release()
 	if err != nil {
-		return mapErr("sync "+h.ls.id.String(), err)
+		return h.ls.mapErr("sync", err)
 	}
 	return nil
 }
