@@ -144,7 +144,7 @@ func churn(c *kinesis.Client, stop <-chan struct{}, cycles *atomic.Int64, gap ti
 	// Shard 0 covers [0, 2^127-1]; the split key stays the same because
 	// every merge restores that range.
 	const key = "85070591730234615865843651857942052864" // 2^126
-	pause := func() bool { // false once stop is closed
+	pause := func() bool {                               // false once stop is closed
 		if gap <= 0 {
 			select {
 			case <-stop:
