@@ -434,39 +434,6 @@ func rsOpenShards(ctx context.Context, c *kinesis.Client) ([]types.Shard, error)
 	return sorted, nil
 }
 
-// rsStartServer is startServer with a minute, not 30 s, for the server to
-// answer ListStreams: on a loaded machine a restart may be slow, and the test
-// asserts nothing about time.
-func rsStartServer(t *testing.T, bin string, logs *logBook, label, dataDir string, extra ...string) *proc {
-	t.Helper()
-	var lastErr error
-	for attempt := 1; attempt <= 5; attempt++ {
-		addr := freeAddr(t)
-		args := append([]string{"server", "--addr", addr, "--data-dir", dataDir, "--fsync", "always", "--log-level", "warn"}, extra...)
-		l := logs.open(fmt.Sprintf("%s (attempt %d, %s)", label, attempt, addr))
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = l, l
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		p := &proc{label: label, endpoint: "http://" + addr, cmd: cmd, log: l, done: make(chan struct{})}
-		go func() { p.waitErr = cmd.Wait(); close(p.done) }()
-		t.Cleanup(func() { p.kill() })
-		err := p.waitReady(time.Minute)
-		if err == nil {
-			return p
-		}
-		lastErr = err
-		p.kill()
-		if out, _ := l.contents(); strings.Contains(out, "address already in use") {
-			continue
-		}
-		break
-	}
-	t.Fatalf("server %s did not start: %v", label, lastErr)
-	return nil
-}
-
 // rsKillEarly starts the server on dataDir and SIGKILLs it after delay,
 // ready or not; it reports whether the server had finished loading by then.
 func rsKillEarly(t *testing.T, bin string, logs *logBook, label, dataDir string, delay time.Duration) (served bool) {

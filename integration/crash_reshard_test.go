@@ -66,7 +66,7 @@ func TestCrashReshard(t *testing.T) {
 	// Small segments, so that writers also roll segments; info level, so
 	// that the server's reshard log lines are there if the test fails.
 	start := func(label string) *proc {
-		return rsStartServer(t, bin, logs, label, dataDir, "--segment-bytes", strconv.Itoa(256<<10), "--log-level", "info")
+		return startServer(t, bin, logs, label, dataDir, "--segment-bytes", strconv.Itoa(256<<10), "--log-level", "info")
 	}
 
 	p := start("initial")

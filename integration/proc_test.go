@@ -241,7 +241,9 @@ func startServer(t *testing.T, bin string, logs *logBook, label, dataDir string,
 		p := &proc{label: label, endpoint: "http://" + addr, cmd: cmd, log: l, done: make(chan struct{})}
 		go func() { p.waitErr = cmd.Wait(); close(p.done) }()
 		t.Cleanup(func() { p.kill() })
-		err := p.waitReady(30 * time.Second)
+		// Generous: after a crash the server recovers every shard log
+		// before it listens, on a machine other tests load too.
+		err := p.waitReady(time.Minute)
 		if err == nil {
 			return p
 		}
