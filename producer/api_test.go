@@ -8,8 +8,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap"
@@ -144,51 +146,59 @@ func TestPendingAPI(t *testing.T) {
 
 // TestBackpressure fills the buffer while Kinesis does not answer: Put
 // blocks until ctx ends, TryPut fails at once, and both succeed again once
-// results free room.
+// results free room. It runs in a synctest bubble: time is fake, and
+// synctest.Wait says when the blocked Put is blocked.
 func TestBackpressure(t *testing.T) {
-	f := newFakeKinesis(1)
-	release := make(chan struct{})
-	f.setHook(blockUntil(release))
-	p := newTestProducer(t, f, Config{StreamName: "s", MaxBufferedRecords: 10, MaxBufferedBytes: 1 << 20, MaxRecordBytes: 1 << 20})
-	ctx := context.Background()
-	for range 10 {
-		if _, err := p.TryPut("k", []byte("0123456789")); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(1)
+		release := make(chan struct{})
+		f.setHook(blockUntil(release))
+		p := newTestProducer(t, f, Config{StreamName: "s", MaxBufferedRecords: 10, MaxBufferedBytes: 1 << 20, MaxRecordBytes: 1 << 20})
+		ctx := context.Background()
+		for range 10 {
+			if _, err := p.TryPut("k", []byte("0123456789")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p.BufferedRecords() != 10 || p.BufferedBytes() != 110 {
+			t.Fatalf("buffered %d records %d bytes", p.BufferedRecords(), p.BufferedBytes())
+		}
+		if _, err := p.TryPut("k", []byte("x")); !errors.Is(err, ErrBufferFull) {
+			t.Fatalf("TryPut on a full buffer: %v", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		start := time.Now()
+		_, err := p.Put(wctx, "k", []byte("x"))
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 50*time.Millisecond {
+			t.Fatalf("Put on a full buffer: %v after %v, want DeadlineExceeded after 50ms", err, time.Since(start))
+		}
+		// A blocked Put proceeds once results free room, and not before.
+		got := make(chan error, 1)
+		go func() {
+			_, err := p.Put(ctx, "k", []byte("x"))
+			got <- err
+		}()
+		synctest.Wait() // every goroutine of the bubble, the Put's included, is blocked
+		select {
+		case err := <-got:
+			t.Fatalf("Put returned %v while the buffer was full", err)
+		default:
+		}
+		if n := p.waiters.Load(); n != 1 {
+			t.Fatalf("%d Puts wait for room, want 1", n)
+		}
+		close(release)
+		if err := <-got; err != nil {
 			t.Fatal(err)
 		}
-	}
-	if p.BufferedRecords() != 10 || p.BufferedBytes() != 110 {
-		t.Fatalf("buffered %d records %d bytes", p.BufferedRecords(), p.BufferedBytes())
-	}
-	if _, err := p.TryPut("k", []byte("x")); !errors.Is(err, ErrBufferFull) {
-		t.Fatalf("TryPut on a full buffer: %v", err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	start := time.Now()
-	_, err := p.Put(wctx, "k", []byte("x"))
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) < 40*time.Millisecond {
-		t.Fatalf("Put on a full buffer: %v after %v", err, time.Since(start))
-	}
-	// A blocked Put proceeds once results free room.
-	got := make(chan error, 1)
-	go func() {
-		_, err := p.Put(ctx, "k", []byte("x"))
-		got <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	select {
-	case err := <-got:
-		t.Fatalf("Put returned %v while the buffer was full", err)
-	default:
-	}
-	close(release)
-	if err := <-got; err != nil {
-		t.Fatal(err)
-	}
-	flush(t, p, 10*time.Second)
-	if p.BufferedRecords() != 0 || p.BufferedBytes() != 0 {
-		t.Fatalf("after flush: %d records %d bytes", p.BufferedRecords(), p.BufferedBytes())
-	}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if p.BufferedRecords() != 0 || p.BufferedBytes() != 0 {
+			t.Fatalf("after flush: %d records %d bytes", p.BufferedRecords(), p.BufferedBytes())
+		}
+	})
 }
 
 func TestBackpressureBytes(t *testing.T) {
@@ -292,7 +302,6 @@ func TestCloseAbandons(t *testing.T) {
 		}
 		pend = append(pend, pd)
 	}
-	// A Put blocked on a full buffer is released by Close too.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err = p.Close(ctx)
@@ -310,30 +319,40 @@ func TestCloseAbandons(t *testing.T) {
 	}
 }
 
+// TestCloseWakesBlockedPut closes while a Put waits for room: the Put
+// returns ErrClosed. In a synctest bubble, so that the Put is known to be
+// waiting (synctest.Wait) before Close is called.
 func TestCloseWakesBlockedPut(t *testing.T) {
-	f := newFakeKinesis(1)
-	release := make(chan struct{})
-	defer close(release)
-	f.setHook(blockUntil(release))
-	p, err := New(f, Config{StreamName: "s", MaxBufferedRecords: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Put(context.Background(), "k", []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan error, 1)
-	go func() {
-		_, err := p.Put(context.Background(), "k", []byte("y"))
-		got <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	_ = p.Close(ctx)
-	if err := <-got; !errors.Is(err, ErrClosed) {
-		t.Fatalf("blocked Put: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(1)
+		release := make(chan struct{})
+		defer close(release)
+		f.setHook(blockUntil(release))
+		p, err := New(f, Config{StreamName: "s", MaxBufferedRecords: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Put(context.Background(), "k", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan error, 1)
+		go func() {
+			_, err := p.Put(context.Background(), "k", []byte("y"))
+			got <- err
+		}()
+		synctest.Wait()
+		if n := p.waiters.Load(); n != 1 {
+			t.Fatalf("%d Puts wait for room before Close, want 1", n)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if err := p.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Close while Kinesis does not answer: %v", err)
+		}
+		if err := <-got; !errors.Is(err, ErrClosed) {
+			t.Fatalf("blocked Put: %v", err)
+		}
+	})
 }
 
 // TestFlushWaitsForEarlierRecords checks that Flush returns once the
@@ -369,9 +388,10 @@ func TestFlushWaitsForEarlierRecords(t *testing.T) {
 	}
 }
 
-// TestExpiry points the producer at a port nobody listens on: records
-// fail with ErrRecordExpired after RecordTTL, wrapping the last error.
-func TestExpiry(t *testing.T) {
+// refusedErrors returns the errors the SDK client gives for ListShards and
+// PutRecords against a port nobody listens on (one attempt each).
+func refusedErrors(t *testing.T) (listErr, putErr error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -379,28 +399,73 @@ func TestExpiry(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	c := servertest.Client("http://" + addr)
+	ctx := context.Background()
+	_, listErr = c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("s")}, noSDKRetries)
+	_, putErr = c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: []types.PutRecordsRequestEntry{
+		{PartitionKey: aws.String("k"), Data: []byte("x")},
+	}}, noSDKRetries)
+	for _, err := range []error{listErr, putErr} {
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("call to a closed port: %v", err)
+		}
+	}
+	return listErr, putErr
+}
+
+// TestExpiry answers the producer with the errors of a port nobody listens
+// on (as the SDK client gives them for a real closed port): records fail
+// with ErrRecordExpired at RecordTTL, wrapping the last error. In a
+// synctest bubble, so that RecordTTL is measured in fake time and the
+// retries within it do not depend on the machine's speed.
+func TestExpiry(t *testing.T) {
+	listErr, putErr := refusedErrors(t)
+	const ttl = 300 * time.Millisecond
 	t.Run("no shard map", func(t *testing.T) {
-		p := newTestProducer(t, c, Config{StreamName: "s", RecordTTL: 300 * time.Millisecond})
-		start := time.Now()
-		res, err := p.PutSync(context.Background(), "k", []byte("x"))
-		if !errors.Is(err, ErrRecordExpired) || !strings.Contains(err.Error(), "connection refused") {
-			t.Fatalf("result %+v, %v", res, err)
-		}
-		if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
-			t.Errorf("expired after %v", d)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeKinesis(1)
+			f.listErr = listErr
+			p := newTestProducer(t, f, Config{StreamName: "s", RecordTTL: ttl})
+			start := time.Now()
+			res, err := p.PutSync(context.Background(), "k", []byte("x"))
+			if !errors.Is(err, ErrRecordExpired) || !strings.Contains(err.Error(), "connection refused") {
+				t.Fatalf("result %+v, %v", res, err)
+			}
+			if d := time.Since(start); d < ttl || d > ttl+10*time.Millisecond {
+				t.Errorf("expired after %v, want %v", d, ttl)
+			}
+			if res.Attempts != 0 || len(f.callLog()) != 0 {
+				t.Errorf("%d attempts, %d PutRecords calls without a shard map", res.Attempts, len(f.callLog()))
+			}
+		})
 	})
 	t.Run("send fails", func(t *testing.T) {
-		p := newTestProducer(t, c, Config{StreamName: "s", RecordTTL: 300 * time.Millisecond, MinBackoff: 10 * time.Millisecond},
-			testHooks{initialMap: evenShards(2, 0)})
-		res, err := p.PutSync(context.Background(), "k", []byte("x"))
-		var pe *PutError
-		if !errors.Is(err, ErrRecordExpired) || !errors.As(err, &pe) || pe.Attempts < 2 || res.Attempts != pe.Attempts {
-			t.Fatalf("result %+v, %v", res, err)
-		}
-		if !strings.Contains(err.Error(), "connection refused") {
-			t.Errorf("error does not carry the cause: %v", err)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeKinesis(2)
+			f.setHook(func(context.Context, *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error, bool) {
+				return nil, putErr, true
+			})
+			p := newTestProducer(t, f, Config{StreamName: "s", RecordTTL: ttl, MinBackoff: 10 * time.Millisecond},
+				testHooks{initialMap: evenShards(2, 0)})
+			start := time.Now()
+			res, err := p.PutSync(context.Background(), "k", []byte("x"))
+			var pe *PutError
+			// Sent after MaxBufferedTime (100ms), then retried after
+			// back-offs of at most 15, 30 and 60ms (MinBackoff doubling,
+			// with a jitter of up to 50%): at least 4 attempts before the
+			// TTL.
+			if !errors.Is(err, ErrRecordExpired) || !errors.As(err, &pe) || pe.Attempts < 4 || res.Attempts != pe.Attempts {
+				t.Fatalf("result %+v, %v", res, err)
+			}
+			if n := len(f.callLog()); n != pe.Attempts {
+				t.Errorf("%d attempts, %d PutRecords calls", pe.Attempts, n)
+			}
+			if !strings.Contains(err.Error(), "connection refused") {
+				t.Errorf("error does not carry the cause: %v", err)
+			}
+			if d := time.Since(start); d < ttl || d > ttl+10*time.Millisecond {
+				t.Errorf("expired after %v, want %v", d, ttl)
+			}
+		})
 	})
 }
 
@@ -432,11 +497,12 @@ func TestNonRetryable(t *testing.T) {
 		c := srv.Client()
 		createStream(t, c, "v", 1)
 		p := newTestProducer(t, c, Config{StreamName: "v", MaxRecordBytes: 2 << 20, DisableRateLimit: true})
-		start := time.Now()
 		res, err := p.PutSync(context.Background(), "k", make([]byte, 3<<19))
+		// One attempt, failed with the server's error rather than expired:
+		// the record was not retried.
 		var ve *types.ValidationException
-		if !errors.As(err, &ve) || res.Attempts != 1 || time.Since(start) > 5*time.Second {
-			t.Fatalf("result %+v, %v after %v", res, err, time.Since(start))
+		if !errors.As(err, &ve) || errors.Is(err, ErrRecordExpired) || res.Attempts != 1 {
+			t.Fatalf("result %+v, %v", res, err)
 		}
 	})
 	t.Run("retried until it works", func(t *testing.T) {

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap"
 
+	"github.com/shoalstream/shoal/aggregation"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/server"
 )
@@ -35,6 +37,7 @@ type tracker struct {
 	pos                [][]position
 	errs               []error
 	total              atomic.Int64
+	attempts           atomic.Int64 // sum of Result.Attempts
 }
 
 func newTracker(writers, perWriter int) *tracker {
@@ -51,6 +54,7 @@ func (tr *tracker) onResult(r Result) {
 		return
 	}
 	tr.total.Add(1)
+	tr.attempts.Add(int64(r.Attempts))
 	w, i, ok := parsePayload(string(r.Record.Data))
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
@@ -192,7 +196,7 @@ func TestDeliverMany(t *testing.T) {
 	key := func(w, i int) string { return fmt.Sprintf("key-%d", (w*7919+i)%1000) }
 	start := time.Now()
 	putAll(t, p, writers, perWriter, 100, key)
-	flush(t, p, 5*time.Minute)
+	flush(t, p, 10*time.Minute) // a guard against a hang, not a speed requirement
 	elapsed := time.Since(start)
 	t.Logf("%d records in %v (%.0f/s), %d PutRecords calls, %d Kinesis records", total, elapsed,
 		float64(total)/elapsed.Seconds(), m.calls.Load(), m.kinesisPut.Load())
@@ -210,10 +214,85 @@ func TestDeliverMany(t *testing.T) {
 	}
 }
 
+// throttleClock is the clock of TestThrottled's server
+// (server.Config.Now). It stands still from the start until thaw is
+// called, and follows time.Now from then on. While it stands still the
+// server's token buckets do not refill: each shard stores one second's
+// worth (1,000 Kinesis records or 1 MiB) and throttles every record beyond
+// that, however fast or slow the machine runs.
+type throttleClock struct {
+	frozenAt time.Time
+	thawed   atomic.Bool
+}
+
+func (c *throttleClock) Now() time.Time {
+	if c.thawed.Load() {
+		return time.Now()
+	}
+	return c.frozenAt
+}
+
+func (c *throttleClock) thaw() { c.thawed.Store(true) }
+
+const throttleCode = "ProvisionedThroughputExceededException"
+
+// throttleWatch passes the producer's calls through to the server and
+// counts what the server throttled. The thawAfter-th PutRecords answer
+// whose every entry was throttled thaws the server's clock.
+type throttleWatch struct {
+	KinesisAPI
+	clock     *throttleClock
+	thawAfter int64
+	// entries and userRecords count the throttled Kinesis records and the
+	// user records inside them; allThrottled counts the answers whose every
+	// entry was throttled.
+	entries, userRecords, allThrottled atomic.Int64
+}
+
+func (w *throttleWatch) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	out, err := w.KinesisAPI.PutRecords(ctx, in, optFns...)
+	if err != nil || len(out.Records) != len(in.Records) {
+		return out, err
+	}
+	n := 0
+	for i, e := range out.Records {
+		if e.ErrorCode == nil || *e.ErrorCode != throttleCode {
+			continue
+		}
+		n++
+		subs, _ := aggregation.Deaggregate(*in.Records[i].PartitionKey, in.Records[i].Data)
+		w.userRecords.Add(int64(len(subs)))
+	}
+	w.entries.Add(int64(n))
+	if n > 0 && n == len(in.Records) && w.allThrottled.Add(1) >= w.thawAfter {
+		w.clock.thaw()
+	}
+	return out, err
+}
+
 // TestThrottled runs against a server that enforces the shard write limits
 // while the producer's own limiter is set well above them, so that Kinesis
 // throttles and the producer retries. Every record must still be delivered
-// exactly once, and (unless RelaxedOrdering is set) in per-key order.
+// exactly once, where its result says, and (unless RelaxedOrdering is set)
+// in per-key order, and every throttled record must have been sent again.
+//
+// The throttling does not depend on how fast the machine is: the server's
+// clock stands still (throttleClock) until the server has answered three
+// calls with every entry throttled, so each shard takes only its first
+// second's worth. Every run puts more than that to one shard at least (the
+// plain run 4,000 records, the aggregated ones 16,000 records or 4.8 MB,
+// over two shards: one of them gets at least half), so a shard runs dry,
+// and from then on every call carrying only records of dry shards is
+// throttled whole, as every call is at the latest once the other shard has
+// stored everything it was sent. The server
+// answers such a call like any other, with every entry failing with
+// ProvisionedThroughputExceededException, and the producer retries those
+// entries as throttled records, after a back-off that grows from one such
+// call to the next. Before that, calls carry throttled entries next to
+// stored ones, of other shards and (with aggregates of different sizes
+// against the byte limit) of the same shard: the partial failures that
+// could reorder a key. After the thaw the run ends against the real
+// limits.
 func TestThrottled(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -226,9 +305,11 @@ func TestThrottled(t *testing.T) {
 		{"relaxed/aggregated", true, true, 4000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startServer(t, server.Config{EnforceThroughput: true, Logger: zap.NewNop()})
+			clock := &throttleClock{frozenAt: time.Now()}
+			srv := startServer(t, server.Config{EnforceThroughput: true, Now: clock.Now, Logger: zap.NewNop()})
 			c := srv.Client()
 			createStream(t, c, "hot", 2)
+			watch := &throttleWatch{KinesisAPI: c, clock: clock, thawAfter: 3}
 			const writers, size = 4, 300
 			perWriter := tc.perWriter
 			tr := newTracker(writers, perWriter)
@@ -236,20 +317,36 @@ func TestThrottled(t *testing.T) {
 			cfg := Config{
 				StreamName: "hot", RateLimit: 400, RelaxedOrdering: tc.relaxed, DisableAggregation: !tc.agg,
 				AggregationMaxBytes: 256 << 10, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-				OnResult: tr.onResult, Metrics: m, Logger: testLogger(t),
+				// Long enough never to matter: nothing here may expire,
+				// however slowly the machine runs.
+				RecordTTL: 10 * time.Minute,
+				OnResult:  tr.onResult, Metrics: m, Logger: testLogger(t),
 			}
-			p := newTestProducer(t, c, cfg)
+			p := newTestProducer(t, watch, cfg)
 			key := func(w, i int) string { return fmt.Sprintf("k%d", (w+i)%20) }
 			start := time.Now()
 			putAll(t, p, writers, perWriter, size, key)
-			flush(t, p, time.Minute)
+			flush(t, p, 10*time.Minute)
 			retried, failed := m.snapshot()
-			t.Logf("%v: retries %v, failures %v", time.Since(start), retried, failed)
-			// A call whose every entry is throttled currently makes the server
-			// panic and drop the connection (server bug, reported), which the
-			// producer retries as a transport error.
-			if retried["ProvisionedThroughputExceededException"]+retried["Transport"] == 0 {
-				t.Errorf("no throttling happened: the test does not test retries")
+			t.Logf("%v: retries %v, failures %v; server throttled %d Kinesis records (%d user records), %d calls whole",
+				time.Since(start), retried, failed, watch.entries.Load(), watch.userRecords.Load(), watch.allThrottled.Load())
+			if watch.allThrottled.Load() < watch.thawAfter {
+				t.Fatalf("%d calls were throttled whole, yet every record was delivered: the server's clock did not stand still", watch.allThrottled.Load())
+			}
+			// Each throttled Kinesis record is counted as a throttle retry
+			// (not as a transport error, nor as a failure) ...
+			if got, want := retried[throttleCode], int(watch.entries.Load()); got != want {
+				t.Errorf("the producer counted %d throttle retries; the server throttled %d Kinesis records", got, want)
+			}
+			if len(failed) > 0 {
+				t.Errorf("records failed: %v", failed)
+			}
+			// ... and each user record in one was sent again: beyond one
+			// attempt per record, the results count one per throttled user
+			// record (plus, if some call failed as a whole, its records).
+			extra, throttled := tr.attempts.Load()-int64(writers*perWriter), watch.userRecords.Load()
+			if (len(retried) == 1 && extra != throttled) || extra < throttled {
+				t.Errorf("results count %d attempts beyond the first; %d user records were throttled (retries %v)", extra, throttled, retried)
 			}
 			got := readAll(t, c, "hot")
 			checkDelivered(t, got, writers, perWriter, size, key)
@@ -268,6 +365,11 @@ func TestThrottled(t *testing.T) {
 // new one on the same address and data directory: every record must still
 // be stored within RecordTTL, and read back at least once (a call cut by
 // the shutdown may have been stored and is then stored again).
+//
+// The run is staged, not timed: the writers put the first half of their
+// records, the server stops once a quarter of all records have results,
+// the writers put the second half while it is down, and it starts again
+// once a call has failed against the closed port.
 func TestServerRestart(t *testing.T) {
 	rs := servertest.StartRestartable(t, server.Config{Logger: zap.NewNop()})
 	c := rs.Client()
@@ -278,36 +380,46 @@ func TestServerRestart(t *testing.T) {
 	p := newTestProducer(t, c, Config{
 		StreamName: "rs", DisableRateLimit: true, OnResult: tr.onResult, Metrics: m,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, RequestTimeout: 2 * time.Second,
-		Logger: zap.NewNop(),
+		// Long enough never to matter, however slowly the machine runs.
+		RecordTTL: 10 * time.Minute,
+		Logger:    zap.NewNop(),
 	})
 	key := func(w, i int) string { return fmt.Sprintf("k%d", (w*31+i)%100) }
 	var wg sync.WaitGroup
-	var put atomic.Int64
+	defer wg.Wait()
+	down := make(chan struct{}) // closed once the server is stopped
+	resume := sync.OnceFunc(func() { close(down) })
+	defer resume() // before wg.Wait, if the test ends early
 	for w := range writers {
 		wg.Go(func() {
 			for i := range perWriter {
+				if i == perWriter/2 {
+					<-down
+				}
 				if _, err := p.Put(context.Background(), key(w, i), payload(w, i, size)); err != nil {
 					t.Errorf("put: %v", err)
 					return
 				}
-				put.Add(1)
-				if i%100 == 0 {
-					time.Sleep(2 * time.Millisecond) // spread the puts over the restart
-				}
 			}
 		})
 	}
-	eventually(t, 30*time.Second, func() error {
+	eventually(t, 5*time.Minute, func() error {
 		if tr.total.Load() < writers*perWriter/4 {
 			return errors.New("waiting for a quarter of the results")
 		}
 		return nil
 	})
 	rs.Stop()
-	time.Sleep(300 * time.Millisecond) // let calls fail against the closed port
+	resume()
+	eventually(t, 5*time.Minute, func() error {
+		if m.callErrs.Load() == 0 {
+			return errors.New("waiting for a call to fail against the closed port")
+		}
+		return nil
+	})
 	rs.Start()
 	wg.Wait()
-	flush(t, p, 30*time.Second)
+	flush(t, p, 10*time.Minute)
 	retried, failed := m.snapshot()
 	t.Logf("retries %v, failures %v, call errors %d", retried, failed, m.callErrs.Load())
 	if m.callErrs.Load() == 0 {
@@ -353,6 +465,11 @@ func TestServerRestart(t *testing.T) {
 // storing the others, the partial failure that lets a later entry of a
 // shard be stored before an earlier one. By default per-key order must
 // hold; with RelaxedOrdering it does not (which shows the test can see it).
+//
+// The fake holds the first calls until every record is put, so that the
+// later calls are full (a call's worth of records is queued) however slowly
+// the writers run: with RelaxedOrdering a full call repeats keys, and some
+// key of it fails before a later record of the key is stored.
 func TestOrderingPartialFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -366,7 +483,18 @@ func TestOrderingPartialFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeKinesis(2)
-			f.setHook(f.flaky(7))
+			flaky := f.flaky(7)
+			allPut := make(chan struct{})
+			release := sync.OnceFunc(func() { close(allPut) })
+			defer release() // if the test ends early
+			f.setHook(func(ctx context.Context, in *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error, bool) {
+				select {
+				case <-allPut:
+				case <-ctx.Done(): // RequestTimeout: retried
+					return nil, ctx.Err(), true
+				}
+				return flaky(ctx, in)
+			})
 			cfg := tc.cfg
 			cfg.StreamName = "s"
 			cfg.DisableRateLimit = true
@@ -376,7 +504,8 @@ func TestOrderingPartialFailures(t *testing.T) {
 			const writers, perWriter = 4, 3000
 			key := func(w, i int) string { return fmt.Sprintf("k%d", (w+i)%40) }
 			putAll(t, p, writers, perWriter, 40, key)
-			flush(t, p, time.Minute)
+			release()
+			flush(t, p, 10*time.Minute)
 			stored := readResult{Records: f.storedUserRecords()}
 			checkDelivered(t, stored, writers, perWriter, 40, key)
 			n, first := checkKeyOrder(stored)

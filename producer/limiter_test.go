@@ -151,8 +151,11 @@ func TestMaxBufferedTime(t *testing.T) {
 		}
 		synctest.Wait()
 		calls := f.callLog()[len(first):]
-		if len(calls) == 0 || calls[0].at.Sub(start) >= 500*time.Millisecond {
-			t.Errorf("first call of a large backlog after %v, want at once", calls[0].at.Sub(start))
+		if len(calls) == 0 {
+			t.Fatal("no call for a large backlog")
+		}
+		if d := calls[0].at.Sub(start); d >= 500*time.Millisecond {
+			t.Errorf("first call of a large backlog after %v, want at once", d)
 		}
 	})
 }

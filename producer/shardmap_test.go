@@ -209,7 +209,10 @@ func TestStaleMap(t *testing.T) {
 // TestStreamRecreated deletes the stream while the producer writes to it
 // and creates it again with another shard count: the records put meanwhile
 // wait (the stream is not found, so sends stop until the map is fresh) and
-// are all delivered exactly once to the new stream, within RecordTTL.
+// are all delivered exactly once to the new stream, within RecordTTL. The
+// run is staged, not timed: half the records are put while the stream is
+// missing, it is created again once the producer has seen it missing, and
+// the other half is put after that.
 func TestStreamRecreated(t *testing.T) {
 	srv := startServer(t, server.Config{Logger: zap.NewNop()})
 	c := srv.Client()
@@ -220,6 +223,8 @@ func TestStreamRecreated(t *testing.T) {
 	p := newTestProducer(t, c, Config{
 		StreamName: "re", OnResult: tr.onResult, Metrics: m, Logger: testLogger(t),
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, DisableRateLimit: true,
+		// Long enough never to matter, however slowly the machine runs.
+		RecordTTL: 10 * time.Minute,
 	})
 	key := func(w, i int) string { return fmt.Sprintf("k%d", (w*7+i)%300) }
 	// Load the map and put something before the deletion.
@@ -231,28 +236,33 @@ func TestStreamRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	back := make(chan struct{}) // closed once the stream exists again
+	resume := sync.OnceFunc(func() { close(back) })
+	defer resume() // before wg.Wait, if the test ends early
 	wg.Go(func() {
 		for w := range writers {
+			if w == writers/2 {
+				<-back
+			}
 			for i := range perWriter {
 				if _, err := p.Put(ctx, key(w, i), payload(w, i, size)); err != nil {
 					t.Errorf("put: %v", err)
 					return
 				}
-				if i%500 == 0 {
-					time.Sleep(10 * time.Millisecond)
-				}
 			}
 		}
 	})
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 5*time.Minute, func() error {
 		if m.retries("ResourceNotFoundException") == 0 {
 			return errors.New("the producer has not seen the stream missing yet")
 		}
 		return nil
 	})
 	createStream(t, c, "re", 3)
+	resume()
 	wg.Wait()
-	flush(t, p, time.Minute)
+	flush(t, p, 10*time.Minute)
 	got := readFiltered(t, c, "re", false) // the consumer package's per-record filter: see Config.ResendWholeAggregate
 	checkDelivered(t, got, writers, perWriter, size, key)
 	tr.check(t, got)
@@ -282,7 +292,7 @@ func TestPeriodicRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	createStream(t, c, "per", 5)
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 5*time.Minute, func() error {
 		if m.mapChanges.Load() == changes {
 			return errors.New("map not refreshed yet")
 		}

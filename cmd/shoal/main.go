@@ -33,12 +33,13 @@ func main() {
 const usage = `usage: shoal <command> [flags]
 
 commands:
-  server       run the Kinesis-compatible server
-  bench put    load-test PutRecords/PutRecord against a Kinesis endpoint
-  bench get    load-test GetRecords against a Kinesis endpoint
+  server         run the Kinesis-compatible server
+  bench put      load-test PutRecords/PutRecord against a Kinesis endpoint
+  bench get      load-test GetRecords against a Kinesis endpoint
   bench produce  load-test the producer library (aggregation, batching) against a Kinesis endpoint
-  leases       show a consumer application's leases, owners, checkpoints and lag
-  version      print the version
+  bench fanout   load-test enhanced fan-out delivery (put->receive latency) against a Kinesis endpoint
+  leases         show a consumer application's leases, owners, checkpoints and lag
+  version        print the version
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
