@@ -442,6 +442,9 @@ func (pl *pipeline) nextWake() time.Time {
 		return t // woken by the answer or by the next map
 	}
 	mbt := pl.p.cfg.MaxBufferedTime
+	if pl.p.flushing.Load() > 0 {
+		mbt = 0 // Flush wants everything out: only back-off and rate limits wait
+	}
 	if pl.agg != nil && pl.agg.Len() > 0 {
 		t = minTime(t, maxTime(pl.aggOldest.Add(mbt), pl.retryAt))
 	}
