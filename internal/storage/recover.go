@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 )
@@ -52,7 +53,8 @@ func (l *Log) recover() error {
 		bases = append(bases, base)
 	}
 	slices.Sort(bases)
-	sc := scanner{buf: make([]byte, recoverBufSize)}
+	var sc scanner // its buffer is sized by scan, and pooled
+	defer sc.release()
 	for i, base := range bases {
 		path := filepath.Join(l.dir, segmentName(base))
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -113,12 +115,25 @@ func (l *Log) recover() error {
 	return nil
 }
 
+// recoverBufs pools full-size scan buffers: a file engine reopens logs it
+// closed for idleness, and a megabyte zeroed per open dominated that.
+var recoverBufs = sync.Pool{New: func() any { b := make([]byte, recoverBufSize); return &b }}
+
+// release returns a pooled buffer.
+func (sc *scanner) release() {
+	if sc.pooled != nil {
+		recoverBufs.Put(sc.pooled)
+		sc.pooled, sc.buf = nil, nil
+	}
+}
+
 // scanner reads segment files sequentially through one large buffer.
 type scanner struct {
 	buf    []byte
 	f      *os.File
-	bufOff int64 // file offset of buf[0]
-	n      int   // valid bytes in buf
+	bufOff int64   // file offset of buf[0]
+	n      int     // valid bytes in buf
+	pooled *[]byte // the pooled buffer buf came from, if any
 }
 
 // fill makes buf hold file bytes [off, off+k), reading as much more as fits
@@ -152,8 +167,19 @@ func (sc *scanner) fill(off int64, k int, limit int64) (bool, error) {
 // It returns the length of the valid prefix and why scanning stopped short.
 func (sc *scanner) scan(s *segment, limit int64) (int64, string, error) {
 	sc.f, sc.bufOff, sc.n = s.f, 0, 0
-	if len(sc.buf) > recoverBufSize {
-		sc.buf = sc.buf[:recoverBufSize:recoverBufSize] // drop a buffer grown for one huge batch
+	switch want := int(min(limit, recoverBufSize)); {
+	case len(sc.buf) > recoverBufSize:
+		sc.release()
+		sc.buf = nil // drop a buffer grown for one huge batch
+		fallthrough
+	case len(sc.buf) < want:
+		if want > recoverBufSize/4 {
+			sc.release()
+			sc.pooled = recoverBufs.Get().(*[]byte)
+			sc.buf = *sc.pooled
+		} else {
+			sc.buf = make([]byte, max(want, headerSize)) // a small segment: a small buffer
+		}
 	}
 	var pos int64
 	for pos < limit {
