@@ -18,8 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/engine/fileengine"
+	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 )
 
