@@ -118,3 +118,42 @@ func TestFirstOpenSyncsDirectoryNames(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstAppendFailsWhenDirectorySyncFails: if the directory names cannot
+// be made durable, the first append is refused (nothing acknowledged that a
+// crash could take away), and a later one succeeds once syncing works.
+func TestFirstAppendFailsWhenDirectorySyncFails(t *testing.T) {
+	for _, which := range []string{"stream", "streams"} {
+		t.Run(which, func(t *testing.T) {
+			ctx := context.Background()
+			e, err := Open(Config{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			id := engine.LogID{Stream: "00112233aabbccdd", Shard: 1}
+			target := e.streamsDir
+			if which == "stream" {
+				target += "/" + id.Stream
+			}
+			failSyncDir = func(d string) error {
+				if d == target {
+					return errors.New("injected: fsync of directory failed")
+				}
+				return nil
+			}
+			t.Cleanup(func() { failSyncDir = nil })
+			l, err := e.CreateLog(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := l.Append(ctx, makeRecs("k", 1)); err == nil {
+				t.Fatal("the first append succeeded although its directory could not be synced")
+			}
+			failSyncDir = nil
+			if _, _, err := l.Append(ctx, makeRecs("k", 1)); err != nil {
+				t.Fatalf("append after syncing works again: %v", err)
+			}
+		})
+	}
+}

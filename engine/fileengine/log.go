@@ -95,9 +95,9 @@ func (ls *logState) acquireAppend() (*storage.Log, error) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if !ls.dirSynced && ls.e.cfg.Fsync != FsyncNever {
-		e := ls.e
-		if err := syncDir(filepath.Dir(ls.dir)); err == nil {
-			err = syncDir(e.streamsDir)
+		err := syncDir(filepath.Dir(ls.dir))
+		if err == nil {
+			err = syncDir(ls.e.streamsDir)
 		}
 		if err != nil {
 			ls.release()
