@@ -82,8 +82,9 @@ type Log interface {
 	// read at or past the end returns no entries and next = from (or the
 	// end). Entries never include data that is not yet durable.
 	Read(ctx context.Context, from Position, maxRecords, maxBytes int) (entries []Entry, next Position, err error)
-	// SeekTime returns the position of the first record whose arrival time
-	// is at or after ms, or End if there is none.
+	// SeekTime returns the position of the first retained record whose
+	// arrival time is at or after ms, or End if there is none (so never a
+	// position before Info's Oldest).
 	SeekTime(ctx context.Context, ms int64) (Position, error)
 	// Info reports the oldest retained position, the end and the newest
 	// arrival time.

@@ -458,21 +458,3 @@ func rsKillEarly(t *testing.T, bin string, logs *logBook, label, dataDir string,
 	out, _ := l.contents()
 	return strings.Contains(out, "shoal listening")
 }
-
-func rsWaitActive(ctx context.Context, t *testing.T, c *kinesis.Client) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		out, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(rsStream)})
-		if err != nil {
-			t.Fatalf("DescribeStreamSummary: %v", err)
-		}
-		if out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream still %s after 60s", out.StreamDescriptionSummary.StreamStatus)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -80,7 +80,7 @@ func TestCrashReshard(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("CreateStream: %v", err)
 		}
-		rsWaitActive(ctx, t, c)
+		waitActive(ctx, t, c, rsStream)
 	}()
 	m.verify(p.endpoint, dataDir, "new stream")
 

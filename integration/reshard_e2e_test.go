@@ -519,14 +519,14 @@ func runReshardE2E(t *testing.T, endpoint string, restart func()) {
 // waitActive polls DescribeStreamSummary until stream is ACTIVE.
 func waitActive(ctx context.Context, t *testing.T, client *kinesis.Client, stream string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute) // generous: a loaded machine, a server recovering logs
 	for {
 		out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
 		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("stream not ACTIVE within 30s (last: %v)", err)
+			t.Fatalf("stream not ACTIVE within a minute (last: %v)", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -135,11 +135,14 @@ func (s *Server) reserveName(name string, shards int, onDemand bool) error {
 	if onDemand && od+1 > int(s.cfg.OnDemandStreamLimit) {
 		return ErrLimitExceeded.With("This request would exceed the limit of %d on-demand streams for the account %s.", s.cfg.OnDemandStreamLimit, s.cfg.AccountID)
 	}
-	s.reserved[name] = shards
-	if onDemand {
-		s.reserved[name] = -shards // negative: an on-demand stream
-	}
+	s.reserved[name] = reservation{shards: shards, onDemand: onDemand}
 	return nil
+}
+
+// reservation is what a CreateStream in flight adds to the account.
+type reservation struct {
+	shards   int
+	onDemand bool
 }
 
 // releaseName ends a reservation of reserveName.
@@ -186,12 +189,11 @@ func (s *Server) countsLocked(except *stream) (openShards, onDemand int) {
 		}
 		st.mu.RUnlock()
 	}
-	for _, n := range s.reserved {
-		if n < 0 {
+	for _, r := range s.reserved {
+		openShards += r.shards
+		if r.onDemand {
 			onDemand++
-			n = -n
 		}
-		openShards += n
 	}
 	return openShards + s.pendingShards, onDemand
 }

@@ -273,23 +273,13 @@ func (s *Server) enforceRetention() {
 
 // trimHorizon is the oldest position a reader of the shard may see: records
 // older than the retention period are gone even before the engine deletes
-// them.
+// them. SeekTime answers with the first retained record at or after the
+// cutoff, so it never lies before the log's oldest record.
 func (s *Server) trimHorizon(ctx context.Context, st *stream, sh *shard) (engine.Position, error) {
 	st.mu.RLock()
 	cutoff := st.retentionCutoff(s.cfg.Now())
 	st.mu.RUnlock()
-	info, err := sh.log.Info(ctx)
-	if err != nil {
-		return engine.Position{}, err
-	}
-	p, err := sh.log.SeekTime(ctx, cutoff)
-	if err != nil {
-		return engine.Position{}, err
-	}
-	if info.Oldest.Less(p) {
-		return p, nil
-	}
-	return info.Oldest, nil
+	return sh.log.SeekTime(ctx, cutoff)
 }
 
 // retentionCutoff returns the arrival time before which records have expired.

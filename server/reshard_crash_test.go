@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/shoalstream/shoal/internal/testutil/dirtest"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -72,7 +73,7 @@ func testReshardCrash(t *testing.T, rc reshardCase, cs crashStep) {
 		defer mu.Unlock()
 		taken = true
 		ackedNow = l.all()
-		copyErr = copyDir(r.dir, snap)
+		copyErr = dirtest.Copy(r.dir, snap)
 		return nil
 	}))
 	if err := rc.run(r, stream); err != nil {

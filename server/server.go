@@ -43,8 +43,8 @@ type Server struct {
 	// reserved; it is never held across I/O. Taken after a stream's ctl
 	// and shards' appendMu, before any stream's mu.
 	namesMu       sync.Mutex
-	reserved      map[string]int // names being created, with the open shards they add
-	pendingShards int            // open shards that creations and reshards in flight will add
+	reserved      map[string]reservation // names being created, with what they add
+	pendingShards int                    // open shards that creations and reshards in flight will add
 
 	// acctMu guards account and accountVersion; held across the account
 	// record's catalog write (UpdateAccountSettings only).
@@ -101,7 +101,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		reserved: map[string]int{},
+		reserved: map[string]reservation{},
 		done:     make(chan struct{}),
 	}
 	empty := map[string]*stream{}

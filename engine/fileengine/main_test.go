@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shoalstream/shoal/engine"
+	"github.com/shoalstream/shoal/internal/testutil/dirtest"
 )
 
 // TestMain checks that Close stops every goroutine the engine starts.
@@ -132,34 +131,10 @@ func checkEntries(t testing.TB, got []engine.Entry, want []appended) {
 	}
 }
 
-// copyDir copies the tree src to dst (regular files and directories).
+// copyDir copies the tree src to dst, failing the test on an error.
 func copyDir(t testing.TB, src, dst string) {
 	t.Helper()
-	err := filepath.Walk(src, func(path string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if fi.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		in, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.Create(target)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
-	if err != nil {
+	if err := dirtest.Copy(src, dst); err != nil {
 		t.Fatalf("copy %s: %v", src, err)
 	}
 }
