@@ -1,0 +1,49 @@
+package engine
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrIrreversible is returned by Unseal on an engine whose seal cannot be
+// undone (a NATS JetStream stream, once sealed, stays sealed). A server
+// that sealed a log for a reshard must then finish the reshard rather than
+// roll it back.
+var ErrIrreversible = errors.New("engine: seal cannot be undone")
+
+// CatalogWatcher is implemented by engines whose catalog other processes
+// share and change (the NATS engine: any number of shoal servers on one
+// cluster). A server on such an engine follows the changes of the others,
+// and it never deletes logs that its own view of the catalog does not name
+// (another server may be creating them).
+type CatalogWatcher interface {
+	// WatchCatalog returns a channel that receives the name of every stream
+	// whose record changes (stored or deleted, by any process, this one
+	// included) after the call. It receives "" when changes may have been
+	// missed (after a reconnect, or when the receiver fell behind): the
+	// receiver must then compare every stream with the catalog. The channel
+	// is closed when ctx ends or the engine closes.
+	WatchCatalog(ctx context.Context) (<-chan string, error)
+}
+
+// Labels describe a log for operators: the Kinesis stream name and shard
+// id. The server passes them to CreateLog in the context; an engine may
+// record them where its own tools show them (the NATS engine puts them in
+// the JetStream stream's metadata). They never change what a log does.
+type Labels struct {
+	StreamName string
+	ShardID    string
+}
+
+type labelsKey struct{}
+
+// WithLabels returns ctx carrying l for CreateLog.
+func WithLabels(ctx context.Context, l Labels) context.Context {
+	return context.WithValue(ctx, labelsKey{}, l)
+}
+
+// LabelsFrom returns the labels WithLabels put in ctx, if any.
+func LabelsFrom(ctx context.Context) (Labels, bool) {
+	l, ok := ctx.Value(labelsKey{}).(Labels)
+	return l, ok
+}
