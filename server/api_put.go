@@ -145,9 +145,12 @@ func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.
 					sh.heat.add(recordSize(in.Data, in.PartitionKey), 1)
 				}
 			}
-			break
+			if !errors.Is(err, engine.ErrSealed) || !s.awaitClosed(ctx, st, sh) {
+				break
+			}
+		} else {
+			sh.appendMu.RUnlock()
 		}
-		sh.appendMu.RUnlock()
 		// A reshard closed the shard after it was chosen: route again.
 		if sh, err = s.reroute(st, in.PartitionKey, in.ExplicitHashKey); err != nil {
 			return nil, err
@@ -230,9 +233,15 @@ func (s *Server) appendBatch(ctx context.Context, st *stream, b *shardBatch, in 
 				b.sh.heat.add(n, len(b.records))
 			}
 		}
-		return
+		// Sealed by another server's reshard: once this server's view shows
+		// the shard closed, route the records again, as below.
+		if !errors.Is(b.err, engine.ErrSealed) || !s.awaitClosed(ctx, st, b.sh) {
+			return
+		}
+		b.err = nil
+	} else {
+		b.sh.appendMu.RUnlock()
 	}
-	b.sh.appendMu.RUnlock()
 	by := map[*shard]*shardBatch{}
 	for j, i := range b.idx {
 		sh, err := s.reroute(st, in[i].PartitionKey, in[i].ExplicitHashKey)

@@ -222,7 +222,13 @@ func (s *Server) commit(ctx context.Context, p *reshardPlan) (err error) {
 		m.ScaleTimes = p.scales
 	}
 	if err := s.persistMeta(ctx, st, m); err != nil {
-		return err
+		irreversible := s.unseal(st, sealed)
+		sealed = nil
+		if !irreversible {
+			return err
+		}
+		// The engine cannot unseal the parents: the reshard must finish.
+		return s.rollForward(st, p, err)
 	}
 	// Durable: publish.
 	st.mu.Lock()

@@ -210,7 +210,13 @@ func (s *Server) counts(except *stream) (openShards, onDemand int) {
 // is a safety net) is deleted first: its records were never acknowledged as
 // part of this shard.
 func (s *Server) createLog(ctx context.Context, st *stream, index uint32) (engine.Log, error) {
+	ctx = engine.WithLabels(ctx, engine.Labels{StreamName: st.name, ShardID: shardIDOf(index)})
 	l, err := s.eng.CreateLog(ctx, st.logID(index))
+	if errors.Is(err, engine.ErrExists) && s.shared() {
+		// Another server made it: its reshard of this stream got there
+		// first, and this server's view is stale.
+		return nil, s.staleError(st)
+	}
 	if errors.Is(err, engine.ErrExists) {
 		s.log.Warn("removing orphaned shard data before reusing its id", zap.String("stream", st.name), zap.String("shard", shardIDOf(index)))
 		if err := s.eng.DeleteLog(ctx, st.logID(index)); err != nil {
@@ -341,7 +347,14 @@ func (s *Server) finishDelete(st *stream) {
 	if s.current(st.name) != st {
 		return
 	}
-	if err := s.cat.DeleteStream(bgContext(), st.name, st.version); err != nil {
+	err := s.cat.DeleteStream(bgContext(), st.name, st.version)
+	if s.shared() && (errors.Is(err, engine.ErrNotFound) || errors.Is(err, engine.ErrConflict)) {
+		// Another server finished the deletion first (or the record changed
+		// under this one's view: refresh decides).
+		s.goBackground(func() { s.refresh(bgContext(), st.name) })
+		return
+	}
+	if err != nil {
 		// The stream stays DELETING in the catalog and is removed at the next start.
 		s.log.Error("delete stream metadata", zap.String("stream", st.name), zap.Error(err))
 	}

@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shoalstream/shoal/engine"
-	"github.com/shoalstream/shoal/internal/hashkey"
 )
 
 // The server's view of the catalog: an immutable snapshot of the streams by
@@ -79,6 +78,9 @@ func (s *Server) persist(ctx context.Context, st *stream) error {
 // persistMeta writes m as st's catalog record. The caller holds st.ctl.
 func (s *Server) persistMeta(ctx context.Context, st *stream, m engine.StreamMeta) error {
 	v, err := s.cat.PutStream(ctx, m, st.version)
+	if errors.Is(err, engine.ErrConflict) && s.shared() {
+		return s.staleError(st)
+	}
 	if err != nil {
 		return fmt.Errorf("save metadata of stream %s: %w", st.name, err)
 	}
@@ -121,12 +123,12 @@ func (s *Server) load(ctx context.Context) error {
 	streams := map[string]*stream{}
 	keep := map[engine.LogID]bool{}
 	for _, rec := range recs {
-		st, dirty, err := s.loadStream(ctx, rec.Meta)
+		st, dirty, err := s.loadStream(ctx, rec.Meta, !s.shared())
 		if err != nil {
 			return err
 		}
 		st.version = rec.Version
-		if st.status == statusDeleting {
+		if st.status == statusDeleting && !s.shared() {
 			// Finish the deletion: the record goes, and with it (below) the logs.
 			if err := s.cat.DeleteStream(ctx, st.name, st.version); err != nil {
 				return fmt.Errorf("finish deleting stream %s: %w", st.name, err)
@@ -145,6 +147,15 @@ func (s *Server) load(ctx context.Context) error {
 		streams[st.name] = st
 	}
 	s.streams.Store(&streams)
+	if s.shared() {
+		// Other servers finish what they began; this one finishes what
+		// they leave (resumeTransition), and deletes no log its view does
+		// not name: another server may be creating it.
+		for _, st := range streams {
+			s.resumeTransition(st, "")
+		}
+		return nil
+	}
 	ids, err := s.eng.Logs(ctx)
 	if err != nil {
 		return fmt.Errorf("list shard logs: %w", err)
@@ -161,10 +172,11 @@ func (s *Server) load(ctx context.Context) error {
 	return nil
 }
 
-// loadStream builds a stream from its catalog record, finishing the
-// transitions a restart ends (CREATING and UPDATING become ACTIVE, consumers
-// CREATING become ACTIVE and DELETING ones go). dirty reports such a change.
-func (s *Server) loadStream(ctx context.Context, ms engine.StreamMeta) (st *stream, dirty bool, err error) {
+// loadStream builds a stream from its catalog record. With finish it ends
+// the transitions a restart ends (CREATING and UPDATING become ACTIVE,
+// consumers CREATING become ACTIVE and DELETING ones go); dirty reports such
+// a change. A server on a shared catalog leaves them to the timers.
+func (s *Server) loadStream(ctx context.Context, ms engine.StreamMeta, finish bool) (st *stream, dirty bool, err error) {
 	st = &stream{
 		name: ms.Name, id: ms.ID, epoch: epochOf(ms.ID), arn: s.streamARN(ms.Name), created: ms.Created,
 		status: ms.Status, retentionHours: ms.RetentionHours, tags: ms.Tags,
@@ -178,36 +190,28 @@ func (s *Server) loadStream(ctx context.Context, ms engine.StreamMeta) (st *stre
 	st.consumers = map[string]*consumer{}
 	for _, mc := range ms.Consumers {
 		c := &consumer{name: mc.Name, created: mc.Created, status: mc.Status, tags: mc.Tags}
-		switch c.status {
-		case statusDeleting:
+		switch status := c.status; {
+		case !finish: // keep it: the status timers end it
+		case status == statusDeleting:
 			dirty = true
 			continue // finish the deregistration
-		case statusCreating:
+		case status == statusCreating:
 			c.status = statusActive // finish the registration
 			dirty = true
 		}
 		c.arn = s.consumerARN(st.name, c.name, c.created)
 		st.consumers[c.name] = c
 	}
-	switch st.status {
-	case statusCreating, statusUpdating:
+	if finish && (st.status == statusCreating || st.status == statusUpdating) {
 		st.status = statusActive
 		dirty = true
 	}
 	for _, m := range ms.Shards {
-		sh := &shard{index: m.Index, id: shardIDOf(m.Index), parent: m.Parent, adjParent: m.AdjParent,
-			createdMs: m.CreatedMs, endSeq: m.EndSeq, closedMs: m.ClosedMs}
-		if sh.start, err = hashkey.Parse(m.Start); err != nil {
-			return nil, false, fmt.Errorf("metadata: stream %s shard %d: %w", ms.Name, m.Index, err)
+		sh, err := s.shardOf(ctx, st, m)
+		if err != nil {
+			s.closeLogs(st)
+			return nil, false, err
 		}
-		if sh.end, err = hashkey.Parse(m.End); err != nil {
-			return nil, false, fmt.Errorf("metadata: stream %s shard %d: %w", ms.Name, m.Index, err)
-		}
-		if sh.log, err = s.eng.OpenLog(ctx, st.logID(m.Index)); err != nil {
-			return nil, false, fmt.Errorf("open stream %s %s: %w", ms.Name, sh.id, err)
-		}
-		s.attachLimits(sh)
-		sh.closed.Store(sh.endSeq != "")
 		st.nextIndex = max(st.nextIndex, sh.index+1)
 		st.shards = append(st.shards, sh)
 	}

@@ -133,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.goBackground(s.housekeeping)
+	if w, ok := s.eng.(engine.CatalogWatcher); ok {
+		s.goBackground(func() { s.followCatalog(w) })
+	}
 	if cfg.AutoSplitWindow > 0 {
 		s.goBackground(s.autoSplitter)
 	}
