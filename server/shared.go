@@ -261,10 +261,13 @@ func (s *Server) applyLocked(ctx context.Context, st *stream, m engine.StreamMet
 	for _, sh := range st.shards {
 		st.nextIndex = max(st.nextIndex, sh.index+1)
 	}
-	s.applyConsumersLocked(st, m.Consumers)
+	gone := s.applyConsumersLocked(st, m.Consumers)
 	st.rebuildOpen()
 	st.mu.Unlock()
 	st.version = v
+	for _, arn := range gone {
+		s.endSubscriptions(arn, ErrResourceNotFound.With("Consumer %s under account %s has been deregistered.", arn, s.cfg.AccountID))
+	}
 	for _, sh := range closing {
 		sh.signal() // its subscribers finish with ChildShards
 	}
@@ -278,28 +281,47 @@ func (s *Server) applyLocked(ctx context.Context, st *stream, m engine.StreamMet
 	return nil
 }
 
-// applyConsumersLocked makes st's consumers match the catalog's. The caller
-// holds st.mu.
-func (s *Server) applyConsumersLocked(st *stream, ms []engine.ConsumerMeta) {
+// applyConsumersLocked makes st's consumers match the catalog's, starts
+// this server's timers for the CREATING and DELETING periods it sees begin
+// (so that they end without the server that began them), and returns the
+// ARNs of consumers that are being deregistered, whose subscriptions on
+// this server must end. The caller holds st.mu.
+func (s *Server) applyConsumersLocked(st *stream, ms []engine.ConsumerMeta) (gone []string) {
 	keep := map[string]bool{}
 	for _, mc := range ms {
 		keep[mc.Name] = true
 		c := st.consumers[mc.Name]
+		old := ""
 		if c == nil || c.created != mc.Created {
 			if c != nil {
 				c.timer.stop()
+				gone = append(gone, c.arn)
 			}
 			c = &consumer{name: mc.Name, created: mc.Created, arn: s.consumerARN(st.name, mc.Name, mc.Created)}
 			st.consumers[mc.Name] = c
+		} else {
+			old = c.status
 		}
 		c.status, c.tags = mc.Status, mc.Tags
+		if c.status == old {
+			continue
+		}
+		switch c.status {
+		case statusCreating:
+			s.consumerAfterLocked(st, c, s.cfg.ConsumerCreateDelay, statusCreating)
+		case statusDeleting:
+			gone = append(gone, c.arn)
+			s.consumerAfterLocked(st, c, s.cfg.ConsumerDeleteDelay, statusDeleting)
+		}
 	}
 	for name, c := range st.consumers {
 		if !keep[name] {
 			c.timer.stop()
 			delete(st.consumers, name)
+			gone = append(gone, c.arn)
 		}
 	}
+	return gone
 }
 
 // shardOf opens the log of a shard the catalog names and builds its state.

@@ -415,3 +415,35 @@ func midOf(r *types.HashKeyRange) string {
 	lo, hi := bigOf(aws.ToString(r.StartingHashKey)), bigOf(aws.ToString(r.EndingHashKey))
 	return new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1).String()
 }
+
+// A consumer registered through one server serves subscriptions on the
+// other, which push what the first one stores; deregistering it through
+// the first ends the other's subscriptions.
+func TestSharedConsumers(t *testing.T) {
+	a, b, _, _ := twoServers(t, true, server.Config{SubscriptionKeepAlive: time.Hour})
+	a.createStream("s", 1)
+	c := a.register("s", "c1")
+	var sb *sub
+	wait.Eventually(t, 10*time.Second, func() error {
+		_, err := b.c.DescribeStreamConsumer(b.ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(c)})
+		return err
+	})
+	sb = b.subscribe(c, shardID(0), startPos(types.ShardIteratorTypeLatest))
+	seq := aws.ToString(a.put("s", "k", []byte("pushed")).SequenceNumber)
+	recs, _ := sb.collect(1, 30*time.Second)
+	if aws.ToString(recs[0].SequenceNumber) != seq {
+		t.Fatalf("B pushed %s, want %s", aws.ToString(recs[0].SequenceNumber), seq)
+	}
+	if _, err := a.c.DeregisterStreamConsumer(a.ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: aws.String(c)}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := sb.next(30 * time.Second)
+		if ev == nil {
+			if !isAPIError(err, "ResourceNotFoundException") {
+				t.Fatalf("B's subscription ended with %v, want ResourceNotFoundException", err)
+			}
+			break
+		}
+	}
+}
