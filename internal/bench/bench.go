@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -72,7 +73,7 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet, clientsDefault int, clientsDoc string, warmupDefault time.Duration) {
-	fs.StringVar(&c.endpoint, "endpoint", "http://127.0.0.1:4567", "Kinesis endpoint URL")
+	fs.StringVar(&c.endpoint, "endpoint", "http://127.0.0.1:4567", "Kinesis endpoint URL; several, comma-separated, spread the clients over them (shoal servers sharing one NATS cluster)")
 	fs.StringVar(&c.region, "region", "us-east-1", "region used for SigV4 signing")
 	fs.StringVar(&c.stream, "stream", "bench", "stream name")
 	fs.IntVar(&c.shards, "shards", 4, "shard count of the stream when the tool creates it")
@@ -131,13 +132,29 @@ func parse(fs *flag.FlagSet, args []string) (done bool, err error) {
 	return false, nil
 }
 
-// newClients returns n Clients, each with its own connection pool.
+// newClients returns n Clients, each with its own connection pool, spread
+// round robin over the endpoints.
 func newClients(c *common, n int) []*Client {
+	eps := endpoints(c.endpoint)
 	cs := make([]*Client, n)
 	for i := range cs {
-		cs[i] = NewClient(c.endpoint, c.region, c.retries)
+		cs[i] = NewClient(eps[i%len(eps)], c.region, c.retries)
 	}
 	return cs
+}
+
+// endpoints splits a comma-separated --endpoint.
+func endpoints(list string) []string {
+	var out []string
+	for _, e := range strings.Split(list, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{list}
+	}
+	return out
 }
 
 // ensureStream makes sure the stream exists and is ACTIVE, creating it with

@@ -51,7 +51,7 @@ consumer the records delivered, missing and duplicated. Readers start at
 the run's start time (AT_TIMESTAMP) and are subscribed before the puts
 begin; after the puts they have -drain to catch up.
 `, out)
-	fs.StringVar(&f.c.endpoint, "endpoint", "http://127.0.0.1:4567", "Kinesis endpoint URL")
+	fs.StringVar(&f.c.endpoint, "endpoint", "http://127.0.0.1:4567", "Kinesis endpoint URL; with two, comma-separated, records are put through the first and received through the second")
 	fs.StringVar(&f.c.region, "region", "us-east-1", "region used for SigV4 signing")
 	fs.StringVar(&f.c.stream, "stream", "bench-fanout", "stream name")
 	fs.IntVar(&f.c.shards, "shards", 4, "shard count of the stream when the tool creates it")
@@ -80,7 +80,12 @@ begin; after the puts they have -drain to catch up.
 	case f.c.duration <= 0:
 		return errors.New("bench: -duration must be > 0")
 	}
-	cl := NewStreamingClient(f.c.endpoint, f.c.region, f.c.retries)
+	eps := endpoints(f.c.endpoint)
+	cl := NewStreamingClient(eps[len(eps)-1], f.c.region, f.c.retries) // readers
+	wcl := cl                                                          // the writer
+	if len(eps) > 1 {
+		wcl = NewClient(eps[0], f.c.region, f.c.retries)
+	}
 	open, err := ensureStream(ctx, cl, &f.c, out)
 	if err != nil {
 		return err
@@ -172,7 +177,7 @@ begin; after the puts they have -drain to catch up.
 	time.Sleep(time.Second) // the last subscriptions' initial responses
 	fmt.Fprintf(out, "readers ready after %v\n", time.Since(start).Round(time.Millisecond))
 
-	sent, putErr := putAtRate(ctx, cl, f.c.stream, f.rate, total, f.size)
+	sent, putErr := putAtRate(ctx, wcl, f.c.stream, f.rate, total, f.size)
 	deadline := time.Now().Add(f.drain)
 	for time.Now().Before(deadline) && !rec.complete(sent) && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)

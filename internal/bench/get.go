@@ -58,7 +58,7 @@ applications would, and every copy counts in the figures.
 	case gf.size < 0:
 		return fmt.Errorf("bench: -size must be >= 0, got %d", gf.size)
 	}
-	setup := NewClient(c.endpoint, c.region, c.retries)
+	setup := NewClient(endpoints(c.endpoint)[0], c.region, c.retries)
 	open, err := ensureStream(ctx, setup, &c, out)
 	if err != nil {
 		return err
