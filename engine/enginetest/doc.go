@@ -60,6 +60,11 @@
 //		},
 //	})
 //
+// An engine whose seal cannot be undone (Unseal fails with
+// engine.ErrIrreversible, as on NATS JetStream) sets Harness.IrreversibleSeal:
+// the tests that unseal then check that Unseal fails so and leaves the log
+// sealed, and skip their steps after it (Seal/WhileAppending runs one round).
+//
 // The cleanups close engines that tests may have closed already, so Close
 // must tolerate a second call (returning ErrClosed is fine: the cleanups
 // ignore it). Without Reopen the durability tests are skipped.

@@ -26,6 +26,11 @@ type Harness struct {
 	// arrival times from the same now. It is nil for engines that keep
 	// nothing across Close; the durability tests are skipped then.
 	Reopen func(t *testing.T, e engine.Engine) engine.Engine
+	// IrreversibleSeal is set for engines whose Unseal always fails with
+	// engine.ErrIrreversible (a sealed NATS JetStream stream stays sealed).
+	// The tests that unseal then check that Unseal fails so and that the
+	// log stays sealed, and skip what they would do after the Unseal.
+	IrreversibleSeal bool
 }
 
 // Run runs the conformance suite against the engine h makes, as subtests of
@@ -172,6 +177,20 @@ func (x *env) app(l engine.Log, recs []engine.Record) []stored {
 		out[i] = stored{pos: at(first, i), ms: ms, rec: cloneRecord(r)}
 	}
 	return out
+}
+
+// irreversible reports whether the engine's seal cannot be undone. If so,
+// it checks that Unseal of the sealed log l fails with ErrIrreversible and
+// leaves l sealed; the caller then skips its steps after the Unseal.
+func (x *env) irreversible(l engine.Log) bool {
+	x.t.Helper()
+	if !x.h.IrreversibleSeal {
+		return false
+	}
+	wantErr(x.t, "Unseal of an engine whose seal is irreversible", l.Unseal(x.ctx), engine.ErrIrreversible)
+	_, _, err := l.Append(x.ctx, recs("after-unseal", 1, 1))
+	wantErr(x.t, "Append after a refused Unseal", err, engine.ErrSealed)
+	return true
 }
 
 // at returns the position of record i of a batch whose first record is at
