@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/engine/memengine"
+	"github.com/shoalstream/shoal/engine/natsengine"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -21,7 +22,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var (
 		addr        = fs.String("addr", "127.0.0.1:4567", "address to listen on (HTTP/1.1 and h2c, or TLS with --tls-cert)")
-		storageKind = fs.String("storage", "file", "storage engine: file (durable, in --data-dir) or memory (nothing kept; for tests and CI)")
+		storageKind = fs.String("storage", "file", "storage engine: file (durable, in --data-dir), memory (nothing kept; for tests and CI) or nats (a NATS JetStream cluster shared by any number of shoal servers; see --nats-*)")
 		dataDir     = fs.String("data-dir", "./shoal-data", "directory for stream metadata and shard logs (--storage file)")
 		fsync       = fs.String("fsync", "always", "when appends are durable: always (before the ack), interval, or never")
 		fsyncEvery  = fs.Duration("fsync-interval", 200*time.Millisecond, "sync period with --fsync=interval")
@@ -48,6 +49,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		splitCooldown  = fs.Duration("auto-split-cooldown", 0, "least time between automatic split rounds of one stream (0: the window)")
 		onDemandMax    = fs.Int("on-demand-max-shards", 200, "most open shards automatic splitting gives an ON_DEMAND stream")
 	)
+	natsOpts := addNATSFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: shoal server [flags]")
 		fs.PrintDefaults()
@@ -59,14 +61,10 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var eng engine.Engine // nil: the server opens the file engine in --data-dir
 	switch *storageKind {
-	case "file":
-	case "memory":
-		eng = memengine.New(memengine.Config{})
-		defer eng.Close() //nolint:errcheck // nothing to flush
+	case "file", "memory", "nats":
 	default:
-		return fmt.Errorf("--storage: unknown engine %q (want file or memory)", *storageKind)
+		return fmt.Errorf("--storage: unknown engine %q (want file, memory or nats)", *storageKind)
 	}
 	level, err := zapcore.ParseLevel(*logLevel)
 	if err != nil {
@@ -81,7 +79,23 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer logger.Sync() //nolint:errcheck // best effort at exit
 
-	srv, err := server.New(server.Config{
+	var eng engine.Engine // nil: the server opens the file engine in --data-dir
+	switch *storageKind {
+	case "memory":
+		eng = memengine.New(memengine.Config{})
+	case "nats":
+		ne, err := retryUntilReady(ctx, logger, "connect to NATS", func(ctx context.Context) (*natsengine.Engine, error) {
+			return natsengine.Open(ctx, natsOpts.config(logger))
+		})
+		if err != nil {
+			return err
+		}
+		eng = ne
+	}
+	if eng != nil {
+		defer eng.Close() //nolint:errcheck // the server has synced what it wrote
+	}
+	cfg := server.Config{
 		Engine: eng, DataDir: *dataDir, Fsync: mode, FsyncInterval: *fsyncEvery, SegmentBytes: *segment, MaxOpenLogs: *maxOpen,
 		Region: *region, AccountID: *account, EnforceThroughput: *throughput,
 		CreateDelay: *createDelay, DeleteDelay: *deleteDelay, UpdateDelay: *updateDelay,
@@ -90,7 +104,15 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
 		AutoSplitWindow: *splitWindow, AutoSplitThreshold: *splitThreshold, AutoSplitCooldown: *splitCooldown,
 		OnDemandMaxShards: int32(*onDemandMax),
-	})
+	}
+	var srv *server.Server
+	if *storageKind == "nats" {
+		// Loading the catalog can fail while the cluster elects leaders:
+		// keep trying, and listen only once the server can serve.
+		srv, err = retryUntilReady(ctx, logger, "load the catalog", func(context.Context) (*server.Server, error) { return server.New(cfg) })
+	} else {
+		srv, err = server.New(cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -99,7 +121,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
-	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("storage", *storageKind), zap.String("data_dir", *dataDir), zap.String("fsync", mode.String()), zap.Bool("tls", *tlsCert != ""))
+	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("storage", *storageKind), zap.String("data_dir", *dataDir), zap.String("nats_url", redactURL(*natsOpts.url)), zap.String("fsync", mode.String()), zap.Bool("tls", *tlsCert != ""))
 	if *pprofAddr != "" {
 		stopPprof, err := servePprof(*pprofAddr)
 		if err != nil {
