@@ -252,6 +252,7 @@ func (s *Server) closeStreams() error {
 // than their stream's retention period.
 func (s *Server) enforceRetention() {
 	now := s.cfg.Now()
+	s.expireClosedShards(now)
 	type job struct {
 		log    engine.Log
 		cutoff int64

@@ -22,3 +22,7 @@ func (s *Server) AutoSplitNow(name string, shardIDs ...string) int {
 	st.mu.RUnlock()
 	return s.autoSplit(st, hot)
 }
+
+// EnforceRetentionNow runs one round of the retention housekeeping (trims
+// and the dropping of expired closed shards) at the server's clock.
+func (s *Server) EnforceRetentionNow() { s.enforceRetention() }
