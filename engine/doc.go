@@ -20,6 +20,9 @@
 //     The default.
 //   - engine/memengine: everything in memory, nothing durable; for tests and
 //     `shoal server --storage memory`.
+//   - engine/natsengine: replicated JetStream streams and a KV bucket on a
+//     NATS cluster that any number of shoal servers share
+//     (`shoal server --storage nats`).
 //
 // engine/enginetest is the conformance suite: every engine must pass it.
 //
@@ -31,4 +34,11 @@
 // the children. If PutStream fails it unseals the parent and deletes the
 // children's logs, and the call fails as a whole. When it starts, the server
 // deletes every log (from Engine.Logs) that no stream record names.
+//
+// An engine whose catalog other servers share implements CatalogWatcher:
+// the server then follows the others' changes, answers a change that lost
+// the compare-and-set with ResourceInUseException, never deletes logs its
+// own view does not name, and, where Unseal fails with ErrIrreversible,
+// finishes a reshard whose catalog write failed after the seal instead of
+// rolling it back.
 package engine

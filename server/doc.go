@@ -61,6 +61,25 @@
 // the server deletes every log no catalog record names, so a crash between
 // steps never brings back a shard or its records.
 //
+// # Several servers on one engine
+//
+// With engine/natsengine (`shoal server --storage nats`) any number of
+// servers share one catalog and one set of logs; none owns a stream or a
+// shard, and each takes any call. Each server keeps its own view of the
+// streams and follows the catalog (engine.CatalogWatcher): a stream, a
+// reshard or a consumer made through one server is seen by the others
+// within the watch's delivery time. A change made on a stale view loses the
+// catalog's compare-and-set and answers ResourceInUseException (retryable;
+// the view is refreshed at once). An append that lands in a log another
+// server sealed for a reshard fails in the engine; the server reads the
+// catalog and routes the records to the children. JetStream cannot unseal,
+// so a reshard whose catalog write fails after the seal is finished on top
+// of the current record rather than rolled back. Status periods (CREATING,
+// UPDATING, DELETING, consumers' CREATING and DELETING) end on the first
+// server whose timer runs out, so a server's death leaves none half way;
+// retention trims run on every server (idempotent). A server on a shared
+// catalog deletes no log at start, since another server may be creating it.
+//
 // Data-plane requests find streams in an immutable snapshot (replaced whole
 // when a stream is created or forgotten) and take no process-wide lock; a
 // control-plane call locks only its stream. The locks and their order are in

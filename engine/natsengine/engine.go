@@ -164,6 +164,19 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(cfg.RequestTimeout),
+		// nats.go's default handlers print to stderr; the engine logs.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			e.lg.Warn("NATS asynchronous error", zap.String("subject", subject), zap.Error(err))
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				e.lg.Warn("disconnected from NATS", zap.Error(err))
+			}
+		}),
 	}
 	opts = append(opts, cfg.Options...)
 	nc, err := nats.Connect(cfg.URL, opts...)

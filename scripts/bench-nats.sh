@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Load test of shoal on a 3-node NATS JetStream cluster (every server syncing each write, R3) with 1 and with 2
+# shoal servers, beside shoal on its file engine (fsync=always), all on this machine with the load tool.
+# Usage: scripts/bench-nats.sh [DURATION]   (default 10s per scenario)
+set -euo pipefail
+dur=${1:-10s}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+version=v2.15.3
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/shoal/nats-server-$version"
+if [ ! -x "$cache/nats-server" ]; then
+  mkdir -p "$cache"
+  GOBIN="$cache" GOFLAGS= CGO_ENABLED=0 go install "github.com/nats-io/nats-server/v2@$version"
+fi
+go build -o "$work/shoal" "$root/cmd/shoal"
+routes="nats-route://127.0.0.1:16321, nats-route://127.0.0.1:16322, nats-route://127.0.0.1:16323"
+for i in 1 2 3; do
+  mkdir -p "$work/n$i"
+  cat >"$work/n$i/nats.conf" <<CONF
+server_name: n$i
+listen: 127.0.0.1:1432$i
+http: 127.0.0.1:1832$i
+max_payload: 8MB
+jetstream { store_dir: "$work/n$i/js", sync_interval: always, max_file_store: 10G }
+cluster { name: bench, listen: 127.0.0.1:1632$i, routes: [$routes] }
+CONF
+  "$cache/nats-server" -c "$work/n$i/nats.conf" >"$work/n$i/log" 2>&1 &
+done
+urls=nats://127.0.0.1:14321,nats://127.0.0.1:14322,nats://127.0.0.1:14323
+"$work/shoal" server --addr 127.0.0.1:4620 --data-dir "$work/file" --fsync always --log-level warn &
+"$work/shoal" server --addr 127.0.0.1:4621 --storage nats --nats-url "$urls" --log-level warn &
+"$work/shoal" server --addr 127.0.0.1:4622 --storage nats --nats-url "$urls" --log-level warn &
+for port in 4620 4621 4622; do # the servers listen once they can serve
+  for _ in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.5; done
+done
+
+run() { # name endpoint args...
+  local name=$1 ep=$2; shift 2
+  echo "== $name"
+  "$work/shoal" bench "$@" --endpoint "$ep" | grep -E '^(put|get|fanout|latency|errors|sent|consumer [0-9]|put->receive)[: ]' || true
+}
+for target in "file http://127.0.0.1:4620" "nats-1 http://127.0.0.1:4621" "nats-2 http://127.0.0.1:4621,http://127.0.0.1:4622"; do
+  set -- $target
+  n=$1 ep=$2 s=${1//-/}
+  run "$n: PutRecords 500 x 100 B, 4 shards, 8 clients" "$ep" put --stream p100$s --shards 4 --clients 8 --batch 500 --size 100 --duration "$dur"
+  run "$n: PutRecords 500 x 1 KiB, 4 shards, 8 clients" "$ep" put --stream p1k$s --shards 4 --clients 8 --batch 500 --size 1024 --duration "$dur"
+  run "$n: GetRecords read-back, 4 shards" "$ep" get --stream g100$s --shards 4 --prefill 200000 --size 100 --duration "$dur"
+  run "$n: sequential PutRecord, 1 client" "$ep" put --stream seq$s --shards 1 --clients 1 --mode record --size 100 --duration "$dur"
+  run "$n: fan-out put->receive, 1 subscriber, 1000 rec/s" "$ep" fanout --stream fan$s --shards 4 --consumers 1 --rate 1000 --mode subscriber --duration "$dur"
+done
