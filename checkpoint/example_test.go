@@ -27,7 +27,7 @@ func Example_usage() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }() // always nil
 
 	const app, shard = "orders-app", "shardId-000000000000"
 	if _, err := store.CreateLease(ctx, checkpoint.Lease{

@@ -112,7 +112,9 @@ func TestPlanBalanceConverges(t *testing.T) {
 					p := planBalance(balanceInput{self: w, active: leases, held: held, maxSteal: 1}, rnd)
 					for _, l := range append(p.take, p.steal...) {
 						var i int
-						fmt.Sscanf(l.ShardID, "shardId-%d", &i)
+						if _, err := fmt.Sscanf(l.ShardID, "shardId-%d", &i); err != nil {
+							t.Fatalf("shard ID %q: %v", l.ShardID, err)
+						}
 						owners[i] = w
 					}
 				}

@@ -69,7 +69,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }() // always nil
 
 	client := kinesis.New(kinesis.Options{
 		Region:       "us-east-1",

@@ -469,20 +469,18 @@ func (sc *shardConsumer) endShard(children []types.ChildShard) exitReason {
 		sc.w.requestSync()
 	}
 	kids = sc.withOtherParents(kids)
-	for len(kids) > 0 {
-		err := sc.w.store.CreateChildLeases(sc.procCtx, app, sc.shard, kids)
-		if err == nil {
-			break
-		}
-		if r := sc.why(); r != exitNone {
-			return r
-		}
-		if errors.Is(err, checkpoint.ErrNotFound) {
-			sc.lease.markLost(err)
+	if len(kids) > 0 {
+		if err := sc.w.store.CreateChildLeases(sc.procCtx, app, sc.shard, kids); err != nil {
+			if r := sc.why(); r != exitNone {
+				return r
+			}
+			if errors.Is(err, checkpoint.ErrNotFound) {
+				sc.lease.markLost(err)
+				return exitLost
+			}
+			sc.w.storeFailed(sc.procCtx, err)
 			return exitLost
 		}
-		sc.w.storeFailed(sc.procCtx, err)
-		return exitLost
 	}
 	ids := make([]string, len(kids))
 	for i, k := range kids {

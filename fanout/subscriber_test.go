@@ -103,7 +103,6 @@ type collector struct {
 	data    map[string]int // payload -> times delivered
 	ends    map[string][]string
 	order   []string // shard IDs in the order their first batch came
-	wantSeq bool
 	errs    []error
 }
 

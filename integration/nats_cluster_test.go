@@ -120,7 +120,7 @@ func TestNATSTwoNodes(t *testing.T) {
 		return err
 	})
 	stream := events.GetStream()
-	defer stream.Close()
+	defer func() { _ = stream.Close() }()
 	put, err := ca.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(name), Data: []byte("pushed"), PartitionKey: aws.String("p"),
 		ExplicitHashKey: shards[0].HashKeyRange.StartingHashKey})
 	if err != nil {

@@ -489,7 +489,7 @@ func replicasAgree(t *testing.T, cl *natstest.Cluster, prefix string) {
 				} `json:"account_details"`
 			}
 			err = json.NewDecoder(resp.Body).Decode(&jsz)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if err != nil {
 				return err
 			}

@@ -361,7 +361,10 @@ func runReshardE2E(t *testing.T, endpoint string, restart func()) {
 			}
 			for _, s := range m[:min(len(m), 5)] {
 				var k, c int
-				fmt.Sscanf(s, "k%d:%d", &k, &c)
+				if _, err := fmt.Sscanf(s, "k%d:%d", &k, &c); err != nil {
+					t.Logf("missing %s (%v)", s, err)
+					continue
+				}
 				r := acked[k][c]
 				t.Logf("missing %s: acknowledged on %s seq %s/%d", s, r.ShardID, r.SequenceNumber, r.SubSequenceNumber)
 			}

@@ -185,8 +185,8 @@ func (p *faultProxy) serve(c net.Conn) {
 	go pipe(c, up, true)
 	<-done
 	<-done
-	c.Close()
-	up.Close()
+	_ = c.Close() // both directions are done
+	_ = up.Close()
 }
 
 // resetAll resets every open connection, forwarding or held.

@@ -429,7 +429,7 @@ func (s *sysRun) checkLeases() {
 	if err != nil {
 		t.Fatalf("lease table: %v", err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	rows, err := conn.Query(ctx, `SELECT shard_id, lease_owner, checkpoint_seq, checkpoint_subseq FROM `+
 		pgx.Identifier{s.schema, checkpoint.DefaultTable}.Sanitize()+` WHERE application = $1 ORDER BY shard_id`, sysApp)
 	if err != nil {
@@ -468,7 +468,10 @@ func (s *sysRun) diagnose(keys []string) {
 	t.Helper()
 	for _, key := range keys {
 		var p, k int
-		fmt.Sscanf(key, "p%dk%d", &p, &k)
+		if _, err := fmt.Sscanf(key, "p%dk%d", &p, &k); err != nil {
+			t.Logf("diagnosis: key %q: %v", key, err)
+			continue
+		}
 		put := int(s.putCount[p*sysKeysEach+k].Load())
 		maxAck, shard := -1, ""
 		s.ackMu.Lock()
@@ -501,7 +504,7 @@ func (s *sysRun) diagnose(keys []string) {
 		t.Logf("diagnosis: lease table: %v", err)
 		return
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	rows, err := conn.Query(ctx, `SELECT shard_id, coalesce(lease_owner, '-'), lease_counter, checkpoint_seq, checkpoint_subseq,
 	coalesce(to_char(expires_at - now(), 'SS.MS'), '-'), owner_switches_since_checkpoint FROM `+pgx.Identifier{s.schema, checkpoint.DefaultTable}.Sanitize()+` ORDER BY shard_id`)
 	if err != nil {

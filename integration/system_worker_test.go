@@ -119,7 +119,7 @@ func runWorker(id string, out *lineOut, logger *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }() // always nil
 	cfg := consumer.Config{
 		ApplicationName:      os.Getenv(sysAppEnv),
 		StreamName:           os.Getenv(sysStreamEnv),

@@ -397,7 +397,9 @@ func refusedErrors(t *testing.T) (listErr, putErr error) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
 	c := servertest.Client("http://" + addr)
 	ctx := context.Background()
 	_, listErr = c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("s")}, noSDKRetries)

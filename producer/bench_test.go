@@ -68,7 +68,11 @@ func benchProducer(b *testing.B, disableAgg bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.Close(context.Background())
+	defer func() {
+		if err := p.Close(context.Background()); err != nil {
+			b.Error(err)
+		}
+	}()
 	// Warm up: load the shard map.
 	if _, err := p.PutSync(context.Background(), "warm", []byte("up")); err != nil {
 		b.Fatal(err)

@@ -28,7 +28,11 @@ func TestFlushRetriesWithoutWaitingForMaxBufferedTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer p.Close(context.Background())
+		defer func() {
+			if err := p.Close(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
 		pd, err := p.Put(context.Background(), "k", []byte("x"))
 		if err != nil {
 			t.Fatal(err)

@@ -204,20 +204,6 @@ func parsePayload(data string) (w, i int, ok bool) {
 	return w, i, err1 == nil && err2 == nil
 }
 
-// resultLog collects OnResult callbacks.
-type resultLog struct {
-	mu      sync.Mutex
-	results []Result
-	n       atomic.Int64
-}
-
-func (l *resultLog) onResult(r Result) {
-	l.mu.Lock()
-	l.results = append(l.results, r)
-	l.mu.Unlock()
-	l.n.Add(1)
-}
-
 // countingMetrics counts what the producer reports.
 type countingMetrics struct {
 	NopMetrics

@@ -129,7 +129,11 @@ func TestMaxBufferedTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer p.Close(context.Background())
+		defer func() {
+			if err := p.Close(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
 		start := time.Now()
 		if _, err := p.PutSync(context.Background(), "k", []byte("x")); err != nil {
 			t.Fatal(err)

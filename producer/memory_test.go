@@ -32,7 +32,9 @@ func overload(tb testing.TB, limit int64, fullRounds int) (peakHeap, peakLive ui
 		tb.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		tb.Fatal(err)
+	}
 	c := servertest.Client("http://" + addr)
 	p, err := newProducer(c, Config{
 		StreamName: "down", MaxBufferedBytes: limit, MaxBufferedRecords: 1 << 30, RecordTTL: time.Hour,

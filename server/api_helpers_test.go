@@ -182,11 +182,11 @@ func (e *env) readAll(name string) map[string][]types.Record {
 }
 
 // wantErr asserts that err is (or wraps) an *E, as the SDK surfaces a
-// modeled exception, and returns it.
+// modeled exception.
 func wantErr[E any, PE interface {
 	*E
 	error
-}](t testing.TB, err error) PE {
+}](t testing.TB, err error) {
 	t.Helper()
 	var target PE
 	if err == nil {
@@ -195,7 +195,6 @@ func wantErr[E any, PE interface {
 	if !errors.As(err, &target) {
 		t.Fatalf("got %v (%T), want %T", err, err, target)
 	}
-	return target
 }
 
 // wantCode asserts that err is an API error with the given code.
@@ -278,7 +277,7 @@ func rawDo(t testing.TB, endpoint, target, contentType string, body any) rawResp
 	if err != nil {
 		t.Fatalf("%s: %v", target, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	rb, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s: read body: %v", target, err)

@@ -589,7 +589,9 @@ func TestConcurrentPuts(t *testing.T) {
 				t.Fatalf("%s: %s holds %q, put said %q", id, *r.SequenceNumber, r.Data, bySeq[*r.SequenceNumber])
 			}
 			var w, n int
-			fmt.Sscanf(string(r.Data), "w%d-%d", &w, &n)
+			if _, err := fmt.Sscanf(string(r.Data), "w%d-%d", &w, &n); err != nil {
+				t.Fatalf("%s: record %q: %v", id, r.Data, err)
+			}
 			key := fmt.Sprint("w", w)
 			if n != next[key] {
 				t.Fatalf("writer %d: record %d read where %d was expected", w, n, next[key])

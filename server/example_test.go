@@ -18,14 +18,14 @@ import (
 // aws-sdk-go-v2 Kinesis client against it.
 func Example() {
 	dir, _ := os.MkdirTemp("", "shoal-example")
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	srv, err := server.New(server.Config{DataDir: dir})
 	if err != nil {
 		panic(err)
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
+	go func() { _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Shutdown(context.Background()) }()
 
 	ctx := context.Background()
 	client := kinesis.New(kinesis.Options{

@@ -150,7 +150,7 @@ func orphanCopyFile(from, to string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // read only
 	out, err := os.Create(to)
 	if err != nil {
 		return 0, err

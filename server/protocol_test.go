@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -142,7 +143,7 @@ func TestProtocolEnvelope(t *testing.T) {
 		req.Header.Set("X-Amz-Target", "Kinesis_20131202.ListStreams")
 		resp, err := rawHTTP.Do(req)
 		noErr(t, err, "GET")
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		r := rawResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
 		checkEnvelope(t, r)
@@ -164,7 +165,10 @@ func TestProtocolEnvelope(t *testing.T) {
 
 	t.Run("SDKSeesRequestID", func(t *testing.T) {
 		_, err := e.c.DescribeStreamSummary(e.ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("nope")})
-		rnf := wantErr[types.ResourceNotFoundException](t, err)
+		var rnf *types.ResourceNotFoundException
+		if !errors.As(err, &rnf) {
+			t.Fatalf("got %v (%T), want %T", err, err, rnf)
+		}
 		if !strings.Contains(rnf.ErrorMessage(), "nope") {
 			t.Fatalf("message %q", rnf.ErrorMessage())
 		}
@@ -181,14 +185,14 @@ func rawConn(t *testing.T, endpoint string) net.Conn {
 	noErr(t, err, "parse endpoint")
 	c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
 	noErr(t, err, "dial")
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() }) // a test may have closed it already
 	return c
 }
 
 func checkTooLarge(t *testing.T, resp *http.Response) {
 	t.Helper()
-	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close() // read to the end
 	noErr(t, err, "read 413 body")
 	r := rawResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
 	if r.Status != http.StatusRequestEntityTooLarge {
@@ -227,22 +231,25 @@ func TestProtocolBodyTooLarge(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			w := bufio.NewWriter(c)
-			fmt.Fprintf(w, "POST / HTTP/1.1\r\nHost: shoal\r\nContent-Type: %s\r\nX-Amz-Target: Kinesis_20131202.PutRecords\r\nTransfer-Encoding: chunked\r\n\r\n", ctJSON)
+			// Writes fail once the server hangs up after answering. A
+			// bufio.Writer keeps its first error, so the check after each
+			// chunk covers the writes before it, and the end may fail too.
+			_, _ = fmt.Fprintf(w, "POST / HTTP/1.1\r\nHost: shoal\r\nContent-Type: %s\r\nX-Amz-Target: Kinesis_20131202.PutRecords\r\nTransfer-Encoding: chunked\r\n\r\n", ctJSON)
 			chunk := bytes.Repeat([]byte(" "), 1<<20)
 			for i := 0; i < 24; i++ {
-				fmt.Fprintf(w, "%x\r\n", len(chunk))
-				w.Write(chunk)
+				_, _ = fmt.Fprintf(w, "%x\r\n", len(chunk))
+				_, _ = w.Write(chunk)
 				if _, err := w.WriteString("\r\n"); err != nil {
 					return // the server hung up after answering
 				}
 			}
-			w.WriteString("0\r\n\r\n")
-			w.Flush()
+			_, _ = w.WriteString("0\r\n\r\n")
+			_ = w.Flush()
 		})
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		noErr(t, err, "read response")
 		checkTooLarge(t, resp)
-		c.Close()
+		_ = c.Close() // stops the writer; the cleanup closes it again
 		wg.Wait()
 	})
 
@@ -481,7 +488,7 @@ func TestProtocolH2C(t *testing.T) {
 	req.Header.Set("X-Amz-Target", "Kinesis_20131202.ListStreams")
 	resp, err := hc.Do(req)
 	noErr(t, err, "h2c ListStreams")
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.ProtoMajor != 2 {
 		t.Fatalf("response protocol %s, want HTTP/2", resp.Proto)
 	}

@@ -28,12 +28,12 @@ func TestShutdownClosesIdleNewConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	silent, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer silent.Close()
+	defer func() { _ = silent.Close() }()
 	time.Sleep(50 * time.Millisecond) // let the server accept it (not an assertion)
 
 	start := time.Now()

@@ -44,7 +44,9 @@ func TestPutGetRoundTrip(t *testing.T) {
 		}
 		for _, r := range gr.Records {
 			var i int
-			fmt.Sscanf(aws.ToString(r.PartitionKey), "k%d", &i)
+			if _, err := fmt.Sscanf(aws.ToString(r.PartitionKey), "k%d", &i); err != nil {
+				t.Fatalf("partition key %q: %v", aws.ToString(r.PartitionKey), err)
+			}
 			if !bytes.Equal(r.Data, []byte{byte(i), 0, 255}) {
 				t.Fatalf("record %d data %v", i, r.Data)
 			}

@@ -102,7 +102,7 @@ func FuzzSubscribeEvent(f *testing.F) {
 			t.Fatalf("SubscribeToShard: %v", err)
 		}
 		stream := out.GetStream()
-		defer stream.Close()
+		defer func() { _ = stream.Close() }() // drained below; its Err is checked
 		var got []types.SubscribeToShardEvent
 		for e := range stream.Events() {
 			v, ok := e.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)

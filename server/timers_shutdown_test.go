@@ -259,7 +259,7 @@ func TestShutdownWaitsForRunningStatusTimer(t *testing.T) {
 		if err != nil {
 			break
 		}
-		conn.Close()
+		_ = conn.Close() // a probe
 		select {
 		case <-bound.Done():
 			t.Fatal("Shutdown did not close the listener")

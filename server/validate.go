@@ -132,7 +132,6 @@ func (v *validator) streamRef(name, arn *string) {
 // tags validates a tag map.
 func (v *validator) tags(member string, tags map[string]string) {
 	for k, val := range tags {
-		k, val := k, val
 		v.str(member+".key", &k, 1, tagKeyMaxLen, nil)
 		v.str(member+".value", &val, 0, tagValueMaxLen, nil)
 	}

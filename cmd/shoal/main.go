@@ -47,7 +47,7 @@ var version = "dev"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
 	}
 	switch args[0] {
@@ -58,12 +58,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "leases":
 		return leasescli.Main(ctx, args[1:], stdout)
 	case "version":
-		fmt.Fprintln(stdout, "shoal", version)
-		return nil
+		_, err := fmt.Fprintln(stdout, "shoal", version)
+		return err
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		_, _ = fmt.Fprint(stdout, usage)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
+	_, _ = fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
 }

@@ -51,7 +51,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	)
 	natsOpts := addNATSFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: shoal server [flags]")
+		_, _ = fmt.Fprintln(stderr, "usage: shoal server [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -142,6 +142,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), *drain)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	<-errc
+	if serr := <-errc; err == nil {
+		err = serr
+	}
 	return err
 }

@@ -25,7 +25,11 @@ func TestSuiteWithReopen(t *testing.T) {
 	enginetest.Run(t, enginetest.Harness{
 		New: func(t *testing.T, now func() time.Time) engine.Engine {
 			e := memengine.New(memengine.Config{Now: now})
-			t.Cleanup(func() { e.Close() })
+			t.Cleanup(func() {
+				if err := e.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
 			return e
 		},
 		Reopen: func(t *testing.T, e engine.Engine) engine.Engine { return e },

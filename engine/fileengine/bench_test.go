@@ -85,7 +85,7 @@ func TestOpen10kLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	defer closeEngine(t, e)
 	all, err := e.Catalog().Streams(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func TestPutStreamDirSyncFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	defer closeEngine(t, e)
 	m, v, err := e.Catalog().Stream(ctx, "s")
 	if err != nil || m.Status != "ACTIVE" {
 		t.Fatalf("after reopen: %+v v%d %v", m, v, err)
@@ -93,7 +93,7 @@ func TestFirstOpenSyncsDirectoryNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	defer closeEngine(t, e)
 	var synced []string
 	failSyncDir = func(d string) error { synced = append(synced, d); return nil }
 	t.Cleanup(func() { failSyncDir = nil })
@@ -130,7 +130,7 @@ func TestFirstAppendFailsWhenDirectorySyncFails(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer e.Close()
+			defer closeEngine(t, e)
 			id := engine.LogID{Stream: "00112233aabbccdd", Shard: 1}
 			target := e.streamsDir
 			if which == "stream" {

@@ -40,7 +40,11 @@ func runConformance(t *testing.T, base fileengine.Config) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { e.Close() })
+		t.Cleanup(func() {
+			if err := e.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
 		mu.Lock()
 		dirs[e] = o
 		mu.Unlock()

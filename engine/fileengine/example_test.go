@@ -16,7 +16,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	ctx := context.Background()
 
 	e, err := fileengine.Open(fileengine.Config{Dir: dir, Fsync: fileengine.FsyncAlways})
@@ -51,7 +51,11 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer e.Close()
+	defer func() {
+		if err := e.Close(); err != nil {
+			panic(err)
+		}
+	}()
 	streams, err := e.Catalog().Streams(ctx)
 	if err != nil {
 		panic(err)

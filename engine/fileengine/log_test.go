@@ -331,7 +331,9 @@ func TestErrorMapping(t *testing.T) {
 	if _, err := f.WriteAt([]byte("!"), 30); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	_, _, err = l.Read(ctx, a[0].pos, 10, 0)
 	if !errors.Is(err, engine.ErrCorrupt) || !errors.Is(err, storage.ErrCorrupt) {
 		t.Fatalf("Read of a corrupt batch = %v, want ErrCorrupt", err)

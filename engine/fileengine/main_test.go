@@ -55,6 +55,15 @@ func openEngine(t testing.TB, cfg Config) *Engine {
 	return e
 }
 
+// closeEngine closes e and reports a failure as a test error (it is often
+// deferred).
+func closeEngine(t testing.TB, e *Engine) {
+	t.Helper()
+	if err := e.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
 // reopen closes e and opens a new engine with the same configuration.
 func reopen(t testing.TB, e *Engine) *Engine {
 	t.Helper()

@@ -65,7 +65,7 @@ func TestRecoveryAfterUncleanEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer e.Close()
+			defer closeEngine(t, e)
 			if _, err := os.Stat(filepath.Join(dir, cleanMarker)); !os.IsNotExist(err) {
 				t.Fatalf("Open kept the clean marker (%v): a crash now would go unnoticed", err)
 			}

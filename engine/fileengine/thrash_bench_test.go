@@ -22,7 +22,7 @@ func BenchmarkAppendRoundRobin(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer e.Close()
+			defer closeEngine(b, e)
 			const n = 2000
 			logs := make([]engine.Log, n)
 			for i := range logs {

@@ -94,7 +94,11 @@ func trimAll(b *testing.B, l engine.Log) {
 
 func benchLog(b *testing.B) engine.Log {
 	e := memengine.New(memengine.Config{})
-	b.Cleanup(func() { e.Close() })
+	b.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			b.Error(err)
+		}
+	})
 	l, err := e.CreateLog(b.Context(), engine.LogID{Stream: "bench"})
 	if err != nil {
 		b.Fatal(err)

@@ -14,7 +14,11 @@ func Example() {
 	ctx := context.Background()
 	now := time.UnixMilli(1_700_000_000_000)
 	e := memengine.New(memengine.Config{Now: func() time.Time { return now }})
-	defer e.Close()
+	defer func() {
+		if err := e.Close(); err != nil {
+			panic(err)
+		}
+	}()
 
 	l, err := e.CreateLog(ctx, engine.LogID{Stream: "orders-1", Shard: 0})
 	if err != nil {

@@ -18,7 +18,11 @@ func (c *clock) now() time.Time { return time.UnixMilli(c.ms) }
 func newLog(t *testing.T, c *clock) (*memengine.Engine, engine.Log) {
 	t.Helper()
 	e := memengine.New(memengine.Config{Now: c.now})
-	t.Cleanup(func() { e.Close() })
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 	l, err := e.CreateLog(t.Context(), engine.LogID{Stream: "s", Shard: 0})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +113,11 @@ func TestReadDataCapacity(t *testing.T) {
 // A nil Config.Now means the wall clock.
 func TestWallClock(t *testing.T) {
 	e := memengine.New(memengine.Config{})
-	defer e.Close()
+	defer func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
 	l, err := e.CreateLog(context.Background(), engine.LogID{Stream: "s"})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +133,11 @@ func TestWallClock(t *testing.T) {
 // never matches a version its predecessor had.
 func TestVersionsUnique(t *testing.T) {
 	e := memengine.New(memengine.Config{})
-	defer e.Close()
+	defer func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
 	ctx := t.Context()
 	c := e.Catalog()
 	v1, err := c.PutStream(ctx, engine.StreamMeta{Name: "s"}, 0)

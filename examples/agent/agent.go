@@ -128,7 +128,7 @@ func (a *agent) scan() error {
 			id := identity(fi)
 			if tf, ok := a.files[id]; ok {
 				if tf.path != p {
-					fmt.Fprintf(a.out, "%s: renamed to %s\n", tf.path, p)
+					_, _ = fmt.Fprintf(a.out, "%s: renamed to %s\n", tf.path, p)
 					tf.path = p
 					a.dirty = true
 				}
@@ -155,11 +155,11 @@ func (a *agent) open(path string, id fileID) error {
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close() // read only
 		return fmt.Errorf("stat %s: %w", path, err)
 	}
 	if identity(fi) != id {
-		f.Close()
+		_ = f.Close()
 		return nil // replaced between the stat and the open; the next scan sees it
 	}
 	tf := &tailFile{id: id, path: path, key: filepath.Base(path), f: f, matched: true, grew: time.Now()}
@@ -168,13 +168,13 @@ func (a *agent) open(path string, id fileID) error {
 		if st.Offset <= fi.Size() {
 			tf.read, tf.acked = st.Offset, st.Offset
 		} else {
-			fmt.Fprintf(a.out, "%s: truncated while the agent was stopped, reading from the start\n", path)
+			_, _ = fmt.Fprintf(a.out, "%s: truncated while the agent was stopped, reading from the start\n", path)
 		}
 		delete(a.saved, id)
 	}
 	a.files[id] = tf
 	a.dirty = true
-	fmt.Fprintf(a.out, "following %s from offset %d\n", path, tf.read)
+	_, _ = fmt.Fprintf(a.out, "following %s from offset %d\n", path, tf.read)
 	return nil
 }
 
@@ -187,7 +187,7 @@ func (a *agent) readFile(ctx context.Context, tf *tailFile) error {
 		return fmt.Errorf("stat %s: %w", tf.path, err)
 	}
 	if fi.Size() < tf.read {
-		fmt.Fprintf(a.out, "%s: truncated, reading from the start\n", tf.path)
+		_, _ = fmt.Fprintf(a.out, "%s: truncated, reading from the start\n", tf.path)
 		// Lines still in flight were of the old content: their results no
 		// longer move the offset, but are still awaited and counted.
 		a.orphans = append(a.orphans, tf.flight...)
@@ -257,7 +257,7 @@ func (a *agent) commit() error {
 		case res.Err != nil:
 			// The file no longer has the line: reading it again is not
 			// possible. Say so, and go on.
-			fmt.Fprintf(a.out, "warning: a line of a file truncated since was not stored, and is lost: %v\n", res.Err)
+			_, _ = fmt.Fprintf(a.out, "warning: a line of a file truncated since was not stored, and is lost: %v\n", res.Err)
 		default:
 			a.total++
 		}
@@ -282,8 +282,8 @@ func (a *agent) commit() error {
 		// A writer may still append to a file it had open when the file was
 		// renamed: wait until the file has been quiet for RotatedGrace.
 		if !tf.matched && len(tf.flight) == 0 && a.readToEnd(tf) && time.Since(tf.grew) >= a.cfg.RotatedGrace {
-			fmt.Fprintf(a.out, "%s: rotated away (no longer matched) and fully shipped, no longer followed\n", tf.path)
-			tf.f.Close()
+			_, _ = fmt.Fprintf(a.out, "%s: rotated away (no longer matched) and fully shipped, no longer followed\n", tf.path)
+			_ = tf.f.Close() // read only
 			delete(a.files, tf.id)
 			a.dirty = true
 		}
@@ -331,7 +331,7 @@ func (a *agent) stop() error {
 	if ferr != nil {
 		return fmt.Errorf("stop: %d lines not acknowledged, they will be read again: %w", inFlight, ferr)
 	}
-	fmt.Fprintf(a.out, "stopped: %d lines shipped, none left in flight; offsets of %d files saved in %s\n", a.total, len(a.files), a.cfg.StateFile)
+	_, _ = fmt.Fprintf(a.out, "stopped: %d lines shipped, none left in flight; offsets of %d files saved in %s\n", a.total, len(a.files), a.cfg.StateFile)
 	return nil
 }
 
@@ -354,6 +354,6 @@ func (a *agent) sorted() []*tailFile {
 
 func (a *agent) closeFiles() {
 	for _, tf := range a.files {
-		tf.f.Close()
+		_ = tf.f.Close() // read only
 	}
 }

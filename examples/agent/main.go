@@ -131,7 +131,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 	defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
 	if srv.Embedded() {
-		fmt.Fprintf(out, "embedded shoal server at %s, data in %s\n", srv.Endpoint, cfg.DataDir)
+		_, _ = fmt.Fprintf(out, "embedded shoal server at %s, data in %s\n", srv.Endpoint, cfg.DataDir)
 	}
 	client := exkit.Client(srv.Endpoint)
 	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {

@@ -30,7 +30,11 @@ func appendLines(t *testing.T, path, tag string, from, to int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() {
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	var b strings.Builder
 	for i := from; i < to; i++ {
 		fmt.Fprintf(&b, "%s %d\n", tag, i)

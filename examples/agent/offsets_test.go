@@ -128,7 +128,11 @@ func TestOffsetsOnlyAfterAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() {
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	if _, err := f.WriteString("x 20"); err != nil {
 		t.Fatal(err)
 	}

@@ -76,13 +76,13 @@ func saveState(path string, files []fileState) error {
 	if err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename, there is nothing to remove
+	defer func() { _ = os.Remove(tmp.Name()) }() // after a successful rename, there is nothing to remove
 	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the write error is the one to report
 		return fmt.Errorf("save state: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the sync error is the one to report
 		return fmt.Errorf("save state: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -95,7 +95,7 @@ func saveState(path string, files []fileState) error {
 	if err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }() // a directory, opened to sync it
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("save state: sync %s: %w", dir, err)
 	}

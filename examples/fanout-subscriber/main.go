@@ -163,7 +163,7 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 	}
 	defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
 	if srv.Embedded() {
-		fmt.Fprintf(out, "embedded shoal server at %s\n", srv.Endpoint)
+		_, _ = fmt.Fprintf(out, "embedded shoal server at %s\n", srv.Endpoint)
 	}
 	client := exkit.Client(srv.Endpoint)
 	// Subscriptions last minutes: the readers' HTTP client has no timeout.
@@ -215,7 +215,7 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "run %s: %s (fanout.Subscriber) and %s (consumer.Worker, FanOut) read stream %s; slow: %s\n",
+	_, _ = fmt.Fprintf(out, "run %s: %s (fanout.Subscriber) and %s (consumer.Worker, FanOut) read stream %s; slow: %s\n",
 		runID, cfg.AuditName, cfg.MetricsApp, cfg.Stream, slowName(cfg))
 
 	appCtx, stopApps := context.WithCancel(ctx)
@@ -248,10 +248,10 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		select {
 		case <-auditFin:
 			auditFin = nil
-			fmt.Fprintf(out, "%s: received all %d records, %s after the start\n", cfg.AuditName, cfg.Records, time.Since(start).Round(time.Millisecond))
+			_, _ = fmt.Fprintf(out, "%s: received all %d records, %s after the start\n", cfg.AuditName, cfg.Records, time.Since(start).Round(time.Millisecond))
 		case <-metricsFin:
 			metricsFin = nil
-			fmt.Fprintf(out, "%s: received all %d records, %s after the start\n", cfg.MetricsApp, cfg.Records, time.Since(start).Round(time.Millisecond))
+			_, _ = fmt.Fprintf(out, "%s: received all %d records, %s after the start\n", cfg.MetricsApp, cfg.Records, time.Since(start).Round(time.Millisecond))
 		case err := <-auditRan:
 			auditRan = nil
 			failure = fmt.Errorf("%s stopped early: %w", cfg.AuditName, orStopped(err))
@@ -264,7 +264,7 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 				failure = err
 			}
 		case <-tick:
-			fmt.Fprintf(out, "status %s: produced %d, %s, %s\n",
+			_, _ = fmt.Fprintf(out, "status %s: produced %d, %s, %s\n",
 				time.Since(start).Round(time.Second), stored.Load(), auditStats.status(), metricsStats.status())
 		case <-ctx.Done():
 		}
@@ -300,14 +300,14 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 	if err != nil {
 		failure = errors.Join(failure, err)
 	} else {
-		fmt.Fprintf(out, "consumers of stream %s: %s\n", cfg.Stream, strings.Join(consumers, ", "))
+		_, _ = fmt.Fprintf(out, "consumers of stream %s: %s\n", cfg.Stream, strings.Join(consumers, ", "))
 	}
 	n := int(stored.Load())
-	fmt.Fprintf(out, "summary of run %s: produced %d records (%d failed), slow: %s\n", runID, n, failed.Load(), slowName(cfg))
-	fmt.Fprintf(out, "  %s\n", auditStats.summary(n))
-	fmt.Fprintf(out, "  %s\n", metricsStats.summary(n))
+	_, _ = fmt.Fprintf(out, "summary of run %s: produced %d records (%d failed), slow: %s\n", runID, n, failed.Load(), slowName(cfg))
+	_, _ = fmt.Fprintf(out, "  %s\n", auditStats.summary(n))
+	_, _ = fmt.Fprintf(out, "  %s\n", metricsStats.summary(n))
 	for _, l := range agg.lines(cfg.MetricsApp) {
-		fmt.Fprintf(out, "  %s\n", l)
+		_, _ = fmt.Fprintf(out, "  %s\n", l)
 	}
 	switch {
 	case failure != nil:
@@ -390,7 +390,7 @@ func produce(ctx context.Context, client producer.KinesisAPI, cfg config, runID 
 		return fmt.Errorf("close producer: %w", err)
 	}
 	took := time.Since(began)
-	fmt.Fprintf(out, "producer: put %d records in %s (%.0f/s), %d failed\n",
+	_, _ = fmt.Fprintf(out, "producer: put %d records in %s (%.0f/s), %d failed\n",
 		stored.Load(), took.Round(time.Millisecond), float64(n)/took.Seconds(), failed.Load())
 	if e, ok := firstErr.Load().(error); ok {
 		return fmt.Errorf("%d records failed, the first with: %w", failed.Load(), e)

@@ -107,7 +107,7 @@ func (s *appStats) add(shardID, key string, data []byte, arrival time.Time, behi
 		if !first {
 			dup = " duplicate"
 		}
-		fmt.Fprintf(s.out, "%-*s %s #%d %s value=%d behind=%dms latency=%s%s\n",
+		_, _ = fmt.Fprintf(s.out, "%-*s %s #%d %s value=%d behind=%dms latency=%s%s\n",
 			s.width, s.name, shardID, p.N, key, p.Value, behind, lat.Round(100*time.Microsecond), dup)
 	}
 	if s.want > 0 && len(s.seen) == s.want && !s.finished {

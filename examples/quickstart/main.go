@@ -100,7 +100,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 	defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
 	if srv.Embedded() {
-		fmt.Fprintf(out, "embedded shoal server at %s\n", srv.Endpoint)
+		_, _ = fmt.Fprintf(out, "embedded shoal server at %s\n", srv.Endpoint)
 	}
 	client := exkit.Client(srv.Endpoint)
 	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
@@ -128,7 +128,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := produce(ctx, client, cfg, runID, logger); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "produced %d records (run %s) to stream %s\n", cfg.Records, runID, cfg.Stream)
+	_, _ = fmt.Fprintf(out, "produced %d records (run %s) to stream %s\n", cfg.Records, runID, cfg.Stream)
 
 	// 4. Consume until every record of this run was processed.
 	t := &tally{out: out, runID: runID, want: cfg.Records, seen: map[int]int{}, done: make(chan struct{})}
@@ -159,11 +159,11 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return fmt.Errorf("consumer stopped early (%d of %d records processed): %w", t.count(), cfg.Records, err)
 	case <-ctx.Done():
 		stopWorker()
-		<-ran
+		<-ran //nolint:errcheck // waits for the worker; ctx's error is the one to report (`_ =` trips staticcheck S1005)
 		return fmt.Errorf("%d of %d records processed: %w", t.count(), cfg.Records, ctx.Err())
 	}
 	shards := t.shards()
-	fmt.Fprintf(out, "processed %d records from %d shards (%s); checkpoints are in %s.%s\n",
+	_, _ = fmt.Fprintf(out, "processed %d records from %d shards (%s); checkpoints are in %s.%s\n",
 		cfg.Records, len(shards), strings.Join(shards, ", "), cfg.Schema, cfg.Table)
 	return nil
 }
@@ -241,7 +241,7 @@ type tally struct {
 func (t *tally) add(shardID string, r consumer.Record) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fmt.Fprintf(t.out, "%s %s/%d %s: %s\n", shardID, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data)
+	_, _ = fmt.Fprintf(t.out, "%s %s/%d %s: %s\n", shardID, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data)
 	var run string
 	var i int
 	if _, err := fmt.Sscanf(string(r.Data), "run %s record %d", &run, &i); err != nil || run != t.runID {

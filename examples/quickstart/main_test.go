@@ -106,7 +106,7 @@ func TestQuickstart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }() // always nil
 	last := map[string]checkpoint.Checkpoint{}
 	for _, r := range recs {
 		cp := checkpoint.Checkpoint{SequenceNumber: r.seq, SubSequenceNumber: r.sub}

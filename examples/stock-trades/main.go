@@ -213,7 +213,7 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		// Until interrupted.
 		err := <-ran
 		agg.flush("at shutdown: may be incomplete")
-		fmt.Fprintln(out, agg.summary())
+		_, _ = fmt.Fprintln(out, agg.summary())
 		return err
 	}
 
@@ -228,14 +228,14 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 			produced = nil
 			if perr != nil {
 				stopWorker()
-				<-ran
+				<-ran //nolint:errcheck // waits for the worker; perr is the error to report (`_ =` trips staticcheck S1005)
 				return perr
 			}
 			continue
 		case <-agg.done:
 		case err := <-ran:
 			if produced != nil {
-				<-produced
+				<-produced //nolint:errcheck // waits for the producer; the consumer's error is the one to report (`_ =` trips staticcheck S1005)
 			}
 			return fmt.Errorf("consumer stopped early: %w", err)
 		case <-ctx.Done():
@@ -253,11 +253,11 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 	}
 	if err := ctx.Err(); err != nil {
 		agg.flush("at timeout: may be incomplete")
-		fmt.Fprintln(out, agg.summary())
+		_, _ = fmt.Fprintln(out, agg.summary())
 		return err
 	}
 	agg.flush("")
-	fmt.Fprintln(out, agg.summary())
+	_, _ = fmt.Fprintln(out, agg.summary())
 	return nil
 }
 
@@ -315,7 +315,7 @@ func produce(ctx context.Context, client producer.KinesisAPI, cfg config, out io
 	if err := p.Close(cctx); err != nil {
 		return fmt.Errorf("close producer: %w", err)
 	}
-	fmt.Fprintf(out, "produced %d trades (%d failed) to stream %s\n", n, failed.Load(), cfg.Stream)
+	_, _ = fmt.Fprintf(out, "produced %d trades (%d failed) to stream %s\n", n, failed.Load(), cfg.Stream)
 	if e, ok := firstErr.Load().(error); ok {
 		return fmt.Errorf("%d trades failed, the first with: %w", failed.Load(), e)
 	}

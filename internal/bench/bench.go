@@ -43,7 +43,7 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func mainUsage(out io.Writer) {
-	fmt.Fprint(out, `usage: shoal bench put|get|produce|fanout [flags]
+	_, _ = fmt.Fprint(out, `usage: shoal bench put|get|produce|fanout [flags]
 
 Load tool for any Kinesis Data Streams endpoint (shoal, kinesalite, AWS...).
   put      write records with PutRecords batches (or single PutRecord calls)
@@ -112,7 +112,7 @@ func newFlagSet(name, synopsis, text string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "usage: %s\n\n%s\nflags (-flag or --flag):\n", synopsis, text)
+		_, _ = fmt.Fprintf(out, "usage: %s\n\n%s\nflags (-flag or --flag):\n", synopsis, text)
 		fs.PrintDefaults()
 	}
 	return fs
@@ -176,7 +176,7 @@ func ensureStream(ctx context.Context, cl *Client, c *common, out io.Writer) (in
 		if err != nil && !errors.As(err, &inUse) {
 			return 0, fmt.Errorf("bench: create stream %s: %w", c.stream, err)
 		}
-		fmt.Fprintf(out, "created stream %s with %d shards\n", c.stream, c.shards)
+		_, _ = fmt.Fprintf(out, "created stream %s with %d shards\n", c.stream, c.shards)
 	case err != nil:
 		return 0, fmt.Errorf("bench: describe stream %s: %w", c.stream, err)
 	case sum.StreamStatus == types.StreamStatusActive:

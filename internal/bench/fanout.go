@@ -163,7 +163,7 @@ begin; after the puts they have -drain to catch up.
 			return true
 		}
 	}
-	fmt.Fprintf(out, "fanout: %s, %d consumers (%s), %d records/s for %v, %d B records\n",
+	_, _ = fmt.Fprintf(out, "fanout: %s, %d consumers (%s), %d records/s for %v, %d B records\n",
 		streamDesc(&f.c, open), f.consumers, f.mode, f.rate, f.c.duration, f.size)
 	for !ready() {
 		select {
@@ -175,7 +175,7 @@ begin; after the puts they have -drain to catch up.
 		}
 	}
 	time.Sleep(time.Second) // the last subscriptions' initial responses
-	fmt.Fprintf(out, "readers ready after %v\n", time.Since(start).Round(time.Millisecond))
+	_, _ = fmt.Fprintf(out, "readers ready after %v\n", time.Since(start).Round(time.Millisecond))
 
 	sent, putErr := putAtRate(ctx, wcl, f.c.stream, f.rate, total, f.size)
 	deadline := time.Now().Add(f.drain)
@@ -186,12 +186,12 @@ begin; after the puts they have -drain to catch up.
 	wg.Wait()
 
 	lat := summarize(rec.latencies())
-	fmt.Fprintf(out, "sent %d records\n", sent)
+	_, _ = fmt.Fprintf(out, "sent %d records\n", sent)
 	for i := range f.consumers {
 		d, dup := rec.counts(i, sent)
-		fmt.Fprintf(out, "consumer %d: delivered %d, missing %d, duplicates %d\n", i, d, sent-d, dup)
+		_, _ = fmt.Fprintf(out, "consumer %d: delivered %d, missing %d, duplicates %d\n", i, d, sent-d, dup)
 	}
-	fmt.Fprintf(out, "put->receive latency over %d deliveries: p50 %s  p90 %s  p99 %s  max %s\n",
+	_, _ = fmt.Fprintf(out, "put->receive latency over %d deliveries: p50 %s  p90 %s  p99 %s  max %s\n",
 		len(rec.latencies()), fmtLatency(lat.P50), fmtLatency(lat.P90), fmtLatency(lat.P99), fmtLatency(lat.Max))
 	first := ""
 	if putErr != nil {

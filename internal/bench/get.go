@@ -81,7 +81,7 @@ applications would, and every copy counts in the figures.
 			return err
 		}
 		d := time.Since(t0)
-		fmt.Fprintf(out, "prefill: %d records of %d B in %.2fs (%.1f records/s)\n",
+		_, _ = fmt.Fprintf(out, "prefill: %d records of %d B in %.2fs (%.1f records/s)\n",
 			gf.prefill, gf.size, d.Seconds(), float64(gf.prefill)/d.Seconds())
 	}
 	readers := make([]*reader, n)
@@ -108,7 +108,7 @@ applications would, and every copy counts in the figures.
 	if c.requests > 0 {
 		limit = fmt.Sprintf("%d requests", c.requests)
 	}
-	fmt.Fprintf(out, "bench get: %s, %s, %d shards listed, %d readers, limit %d, %s, warmup %v\n",
+	_, _ = fmt.Fprintf(out, "bench get: %s, %s, %d shards listed, %d readers, limit %d, %s, warmup %v\n",
 		c.endpoint, streamDesc(&c, open), len(shards), n, gf.limit, limit, c.warmup)
 	o := drive(ctx, c.plan(), workers, clients)
 	res := newResult(&o)

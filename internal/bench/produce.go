@@ -131,7 +131,7 @@ covers the puts and the flush.
 			rl = "rate limit 100% (default)"
 		}
 	}
-	fmt.Fprintf(out, "bench produce: %s, %s, %d writers, %d B/record, %d keys, %s, %s, %s, %s\n",
+	_, _ = fmt.Fprintf(out, "bench produce: %s, %s, %d writers, %d B/record, %d keys, %s, %s, %s, %s\n",
 		f.endpoint, streamDesc(&c, open), f.writers, f.size, f.keys, agg, order, rl, limit)
 
 	// The producer's first ListShards (its shard map) is part of the run:
@@ -325,18 +325,18 @@ func (r *produceResult) print(out io.Writer, p percentiles, cpuOK bool, asJSON b
 			float64(r.KinesisRecords)/float64(r.Calls), float64(r.Records)/float64(r.Calls),
 			fmtLatency(time.Duration(r.CallMeanMS*float64(time.Millisecond))))
 	}
-	fmt.Fprintf(out, "produce: %d records in %.2fs = %.1f records/s, %.2f MB/s (payload), %d PutRecords calls (%.1f/s%s)\n",
+	_, _ = fmt.Fprintf(out, "produce: %d records in %.2fs = %.1f records/s, %.2f MB/s (payload), %d PutRecords calls (%.1f/s%s)\n",
 		r.Records, r.Seconds, r.RecordsPerSec, r.MBPerSec, r.Calls, r.CallsPerSec, perCall)
 	if r.LatencySamples > 0 {
-		fmt.Fprintf(out, "latency put→result (1 in %d records): p50 %s p90 %s p99 %s p99.9 %s max %s (mean %s)\n",
+		_, _ = fmt.Fprintf(out, "latency put→result (1 in %d records): p50 %s p90 %s p99 %s p99.9 %s max %s (mean %s)\n",
 			latencySampleEvery, fmtLatency(p.P50), fmtLatency(p.P90), fmtLatency(p.P99),
 			fmtLatency(p.P999), fmtLatency(p.Max), fmtLatency(p.Mean))
 	}
 	if cpuOK && r.Seconds > 0 {
-		fmt.Fprintf(out, "cpu: %.0f ns per user record (this process, user+system: %.2fs, %.2f cores)\n",
+		_, _ = fmt.Fprintf(out, "cpu: %.0f ns per user record (this process, user+system: %.2fs, %.2f cores)\n",
 			r.CPUNsPerRecord, r.CPUSeconds, r.CPUSeconds/r.Seconds)
 	}
-	fmt.Fprintf(out, "errors: %d failed records%s, %d failed PutRecords calls, %d retried Kinesis records%s, %d failed puts\n",
+	_, _ = fmt.Fprintf(out, "errors: %d failed records%s, %d failed PutRecords calls, %d retried Kinesis records%s, %d failed puts\n",
 		r.FailedRecords, byCode(r.FailedByCode), r.FailedCalls, r.Retries, byCode(r.RetriesByCode), r.PutErrors)
 	return printTail(out, r.FirstError, r.Interrupted, asJSON, r)
 }

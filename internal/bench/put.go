@@ -78,7 +78,7 @@ from -keys distinct keys, so records spread over the shards.
 	if pf.mode == "records" {
 		batch = fmt.Sprintf(", batch %d", pf.batch)
 	}
-	fmt.Fprintf(out, "bench put: %s, %s, %d clients, mode %s%s, %d B/record, %d keys, %s, warmup %v\n",
+	_, _ = fmt.Fprintf(out, "bench put: %s, %s, %d clients, mode %s%s, %d B/record, %d keys, %s, warmup %v\n",
 		c.endpoint, streamDesc(&c, open), c.clients, pf.mode, batch, pf.size, pf.keys, limit, c.warmup)
 	o := drive(ctx, c.plan(), workers, clients)
 	r := newResult(&o)

@@ -141,19 +141,19 @@ func newResult(o *runOutcome) result {
 func (r *result) print(out io.Writer, o *runOutcome, callName string, asJSON bool) error {
 	p := r.pct
 	if o.warm.calls > 0 {
-		fmt.Fprintf(out, "warmup: %d calls, %d records (not counted below)\n", o.warm.calls, o.warm.records)
+		_, _ = fmt.Fprintf(out, "warmup: %d calls, %d records (not counted below)\n", o.warm.calls, o.warm.records)
 	}
-	fmt.Fprintf(out, "%s: %d records in %.2fs = %.1f records/s, %.2f MB/s (payload), %d %s calls (%.1f/s)\n",
+	_, _ = fmt.Fprintf(out, "%s: %d records in %.2fs = %.1f records/s, %.2f MB/s (payload), %d %s calls (%.1f/s)\n",
 		r.Op, r.Records, r.Seconds, r.RecordsPerSec, r.MBPerSec, r.Calls, callName, r.CallsPerSec)
-	fmt.Fprintf(out, "latency per call: p50 %s p90 %s p99 %s p99.9 %s max %s (mean %s)\n",
+	_, _ = fmt.Fprintf(out, "latency per call: p50 %s p90 %s p99 %s p99.9 %s max %s (mean %s)\n",
 		fmtLatency(p.P50), fmtLatency(p.P90), fmtLatency(p.P99), fmtLatency(p.P999), fmtLatency(p.Max), fmtLatency(p.Mean))
 	if r.Op == "put" && r.Mode == "records" {
-		fmt.Fprintf(out, "errors: %d failed records (PutRecords FailedRecordCount), %d failed calls, %d SDK retries\n",
+		_, _ = fmt.Fprintf(out, "errors: %d failed records (PutRecords FailedRecordCount), %d failed calls, %d SDK retries\n",
 			r.FailedRecords, r.FailedCalls, r.Retries)
 	} else if r.Op == "put" {
-		fmt.Fprintf(out, "errors: %d failed calls, %d SDK retries\n", r.FailedCalls, r.Retries)
+		_, _ = fmt.Fprintf(out, "errors: %d failed calls, %d SDK retries\n", r.FailedCalls, r.Retries)
 	} else {
-		fmt.Fprintf(out, "errors: %d failed calls, %d SDK retries; %d/%d shard cursors caught up\n",
+		_, _ = fmt.Fprintf(out, "errors: %d failed calls, %d SDK retries; %d/%d shard cursors caught up\n",
 			r.FailedCalls, r.Retries, r.CaughtUp, r.Cursors)
 	}
 	return printTail(out, r.FirstError, r.Interrupted, asJSON, r)
@@ -163,10 +163,10 @@ func (r *result) print(out io.Writer, o *runOutcome, callName string, asJSON boo
 // run was interrupted, and, if asked, the result r as one JSON line.
 func printTail(out io.Writer, firstError string, interrupted, asJSON bool, r any) error {
 	if firstError != "" {
-		fmt.Fprintf(out, "first error: %s\n", firstError)
+		_, _ = fmt.Fprintf(out, "first error: %s\n", firstError)
 	}
 	if interrupted {
-		fmt.Fprintln(out, "interrupted: figures cover the run until then")
+		_, _ = fmt.Fprintln(out, "interrupted: figures cover the run until then")
 	}
 	if asJSON {
 		b, err := json.Marshal(r)

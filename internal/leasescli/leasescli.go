@@ -57,8 +57,8 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 		timeout  = fs.Duration("timeout", 30*time.Second, "bound on the whole command")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(out, "usage: shoal leases --application NAME [flags]")
-		fmt.Fprintln(out, "Prints the leases of a consumer application: shard, owner, counter, checkpoint, expiry, parents, lag.")
+		_, _ = fmt.Fprintln(out, "usage: shoal leases --application NAME [flags]")
+		_, _ = fmt.Fprintln(out, "Prints the leases of a consumer application: shard, owner, counter, checkpoint, expiry, parents, lag.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -121,7 +121,7 @@ func readLeases(ctx context.Context, dbURL, schema, table, app string) ([]checkp
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("leases: %w", err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }() // always nil
 	leases, err := store.ListLeases(ctx, app)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("leases: %w", err)
@@ -201,7 +201,9 @@ func shardLag(ctx context.Context, client *kinesis.Client, stream string, l chec
 // render writes the table, a summary line and the notes.
 func render(out io.Writer, app string, leases []checkpoint.Lease, now time.Time, lags map[string]string, notes []string) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SHARD\tOWNER\tCOUNTER\tCHECKPOINT\tEXPIRES\tPARENTS\tLAG")
+	if _, err := fmt.Fprintln(tw, "SHARD\tOWNER\tCOUNTER\tCHECKPOINT\tEXPIRES\tPARENTS\tLAG"); err != nil {
+		return err
+	}
 	owners := map[string]int{}
 	unowned, expired := 0, 0
 	for _, l := range leases {
@@ -231,7 +233,9 @@ func render(out io.Writer, app string, leases []checkpoint.Lease, now time.Time,
 		if v, ok := lags[l.ShardID]; ok {
 			lag = v
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", l.ShardID, owner, l.Counter, cp, expires, parents, lag)
+		if _, err := fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", l.ShardID, owner, l.Counter, cp, expires, parents, lag); err != nil {
+			return err
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err

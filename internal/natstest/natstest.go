@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,7 +67,7 @@ func build() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer lock.Close()
+	defer func() { _ = lock.Close() }()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return "", err
 	}
@@ -80,9 +79,9 @@ func build() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
+	defer func() { _ = os.RemoveAll(tmp) }()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
 		goBin = "go"
 	}
 	cmd := exec.Command(goBin, "install", module+"@"+Version)
@@ -211,7 +210,7 @@ func (c *Cluster) Start(i int) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		c.tb.Fatalf("natstest: start %s: %v", nd.Name, err)
 	}
 	nd.cmd = cmd
@@ -219,7 +218,7 @@ func (c *Cluster) Start(i int) {
 	go func() {
 		defer nd.wg.Done()
 		_ = cmd.Wait()
-		logf.Close()
+		_ = logf.Close()
 	}()
 }
 
@@ -308,7 +307,7 @@ func waitHealthy(ctx context.Context, nd *Node) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -329,7 +328,7 @@ func freePorts(tb testing.TB, n int) []int {
 	var lns []net.Listener
 	defer func() {
 		for _, l := range lns {
-			l.Close()
+			_ = l.Close()
 		}
 	}()
 	var ports []int

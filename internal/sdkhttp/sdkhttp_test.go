@@ -30,9 +30,11 @@ func TestBodyFixHidesWriteTo(t *testing.T) {
 		t.Fatal(err)
 	}
 	inner := &captureRT{}
-	if _, err := (bodyFixTransport{base: inner}).RoundTrip(req); err != nil {
+	resp, err := (bodyFixTransport{base: inner}).RoundTrip(req)
+	if err != nil {
 		t.Fatal(err)
 	}
+	_ = resp.Body.Close() // http.NoBody
 	if _, ok := inner.got.Body.(io.WriterTo); ok {
 		t.Fatalf("body sent to the transport still has WriteTo (%T)", inner.got.Body)
 	}
@@ -52,9 +54,11 @@ func TestBodyFixHidesWriteTo(t *testing.T) {
 
 	// Requests without a body pass through untouched.
 	req2, _ := http.NewRequest(http.MethodGet, "http://example.invalid/", nil)
-	if _, err := (bodyFixTransport{base: inner}).RoundTrip(req2); err != nil || inner.got != req2 {
-		t.Errorf("bodiless request not passed through as is: %v", err)
+	resp2, err := (bodyFixTransport{base: inner}).RoundTrip(req2)
+	if err != nil || inner.got != req2 {
+		t.Fatalf("bodiless request not passed through as is: %v", err)
 	}
+	_ = resp2.Body.Close() // http.NoBody
 }
 
 func TestNewClientUsesBodyFix(t *testing.T) {

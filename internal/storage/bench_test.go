@@ -23,7 +23,7 @@ func BenchmarkAppend(b *testing.B) {
 		for _, batch := range []int{1, 125} {
 			b.Run(fmt.Sprintf("fsync=%s/batch=%d", mode, batch), func(b *testing.B) {
 				l := mustOpen(b, b.TempDir(), Options{Fsync: mode})
-				defer l.Close()
+				defer mustClose(b, l)
 				recs := benchRecords(batch)
 				b.SetBytes(int64(batch * 100))
 				b.ReportAllocs()
@@ -43,7 +43,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 	for _, batch := range []int{1, 125} {
 		b.Run(fmt.Sprintf("fsync=always/batch=%d", batch), func(b *testing.B) {
 			l := mustOpen(b, b.TempDir(), Options{})
-			defer l.Close()
+			defer mustClose(b, l)
 			recs := benchRecords(batch)
 			b.SetBytes(int64(batch * 100))
 			b.ReportAllocs()
@@ -65,7 +65,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 func BenchmarkRead(b *testing.B) {
 	const batch, batches = 125, 400
 	l := mustOpen(b, b.TempDir(), Options{Fsync: FsyncNever, SegmentBytes: 1 << 20})
-	defer l.Close()
+	defer mustClose(b, l)
 	recs := benchRecords(batch)
 	for i := 0; i < batches; i++ {
 		if _, _, err := l.Append(recs); err != nil {
@@ -107,7 +107,7 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 	size := l.Size()
-	l.Close()
+	mustClose(b, l)
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -115,6 +115,6 @@ func BenchmarkOpen(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		l.Close()
+		mustClose(b, l)
 	}
 }

@@ -17,7 +17,7 @@ func TestConcurrentAppendRead(t *testing.T) {
 	for _, mode := range []FsyncMode{FsyncAlways, FsyncNever} {
 		t.Run(mode.String(), func(t *testing.T) {
 			l := mustOpen(t, t.TempDir(), Options{Fsync: mode, SegmentBytes: 32 << 10})
-			defer l.Close()
+			defer mustClose(t, l)
 			const appenders, perAppender, readers = 8, 60, 4
 			var acked sync.Map // key -> Position
 			var done atomic.Bool
@@ -101,7 +101,9 @@ func TestConcurrentAppendRead(t *testing.T) {
 					t.Fatalf("record %q at %v, acknowledged at %v", e.PartitionKey, e.Pos, p)
 				}
 				var a, b, j int
-				fmt.Sscanf(e.PartitionKey, "%d-%d-%d", &a, &b, &j)
+				if _, err := fmt.Sscanf(e.PartitionKey, "%d-%d-%d", &a, &b, &j); err != nil {
+					t.Fatalf("record key %q: %v", e.PartitionKey, err)
+				}
 				if !bytes.Equal(e.Data, bytes.Repeat([]byte{byte(a)}, 50*j)) {
 					t.Fatalf("record %q has wrong data", e.PartitionKey)
 				}
@@ -128,7 +130,7 @@ func TestConcurrentAppendRead(t *testing.T) {
 // appenders write and share the next sync (group commit).
 func TestReadersSeeOnlyDurable(t *testing.T) {
 	l := mustOpen(t, t.TempDir(), Options{})
-	defer l.Close()
+	defer mustClose(t, l)
 	base := mustAppend(t, l, []Record{{PartitionKey: "durable"}})
 	var syncs atomic.Int32
 	entered := make(chan struct{}, 10)
@@ -189,7 +191,7 @@ func TestReadersSeeOnlyDurable(t *testing.T) {
 func TestConcurrentTrim(t *testing.T) {
 	clock := &fakeClock{ms: 1}
 	l := mustOpen(t, t.TempDir(), Options{Fsync: FsyncInterval, SegmentBytes: 2048, Now: clock.Now})
-	defer l.Close()
+	defer mustClose(t, l)
 	var done atomic.Bool
 	var wg sync.WaitGroup
 	for r := 0; r < 3; r++ {
@@ -222,7 +224,9 @@ func TestConcurrentTrim(t *testing.T) {
 			if _, err := l.TrimBefore(l.LastArrival() - 5); err != nil {
 				t.Error(err)
 			}
-			l.Sync()
+			if err := l.Sync(); err != nil {
+				t.Error(err)
+			}
 		}
 	}()
 	for i := 0; i < 2000; i++ {

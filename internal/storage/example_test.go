@@ -12,13 +12,17 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 
 	l, err := storage.Open(dir, storage.Options{Fsync: storage.FsyncAlways})
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
+	defer func() {
+		if err := l.Close(); err != nil {
+			panic(err)
+		}
+	}()
 
 	first, _, err := l.Append([]storage.Record{
 		{PartitionKey: "alpha", Data: []byte("hello")},

@@ -52,9 +52,9 @@ func TestWriteENOSPC(t *testing.T) {
 				t.Fatalf("retry landed at %v", want[1].pos)
 			}
 			checkEntries(t, readAll(t, l, 10), want)
-			l.Close()
+			mustClose(t, l)
 			l = mustOpen(t, dir, Options{Fsync: mode})
-			defer l.Close()
+			defer mustClose(t, l)
 			checkEntries(t, readAll(t, l, 10), want)
 		})
 	}
@@ -85,9 +85,9 @@ func TestSyncFailure(t *testing.T) {
 	if l.LastArrival() != want[1].ms {
 		t.Fatal("LastArrival wrong after sync failure")
 	}
-	l.Close()
+	mustClose(t, l)
 	l = mustOpen(t, dir, Options{})
-	defer l.Close()
+	defer mustClose(t, l)
 	checkEntries(t, readAll(t, l, 10), want)
 }
 
@@ -148,7 +148,7 @@ func TestSyncFailureConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	l = mustOpen(t, dir, Options{SegmentBytes: 8 << 10})
-	defer l.Close()
+	defer mustClose(t, l)
 	check(l)
 }
 
@@ -156,7 +156,7 @@ func TestSyncFailureConcurrent(t *testing.T) {
 func TestRollFailure(t *testing.T) {
 	dir := t.TempDir()
 	l := mustOpen(t, dir, Options{SegmentBytes: 100})
-	defer l.Close()
+	defer mustClose(t, l)
 	want := mustAppend(t, l, []Record{{PartitionKey: "a", Data: make([]byte, 90)}})
 	l.syncDir = func(string) error { return syscall.EIO }
 	if _, _, err := l.Append([]Record{{PartitionKey: "b"}}); !errors.Is(err, syscall.EIO) {
@@ -174,7 +174,7 @@ func TestRollFailure(t *testing.T) {
 // and keeps the (already acknowledged) data.
 func TestSyncFailureInterval(t *testing.T) {
 	l := mustOpen(t, t.TempDir(), Options{Fsync: FsyncInterval})
-	defer l.Close()
+	defer mustClose(t, l)
 	want := mustAppend(t, l, []Record{{PartitionKey: "a"}})
 	l.syncFile = func(*os.File) error { return syscall.EIO }
 	if err := l.Sync(); !errors.Is(err, syscall.EIO) {

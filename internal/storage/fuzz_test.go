@@ -138,7 +138,7 @@ func FuzzRecover(f *testing.F) {
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}
-		defer l.Close()
+		defer mustClose(t, l)
 		got := readAll(t, l, 4)
 		orig := map[Position]written{}
 		for _, w := range fb.want {

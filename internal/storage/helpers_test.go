@@ -2,7 +2,6 @@ package storage
 
 import (
 	"bytes"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -43,6 +42,23 @@ func mustOpen(t testing.TB, dir string, opts Options) *Log {
 		t.Fatalf("open: %v", err)
 	}
 	return l
+}
+
+// mustClose closes l, which syncs what is not yet durable, and reports a
+// failure as a test error (it is often deferred).
+func mustClose(t testing.TB, l *Log) {
+	t.Helper()
+	if err := l.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+}
+
+// mustWriteFile writes a (damaged or foreign) file for a test to find.
+func mustWriteFile(t testing.TB, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // written is one appended record as the test remembers it.
@@ -135,21 +151,3 @@ func segFiles(t testing.TB, dir string) []string {
 	slices.Sort(m)
 	return m
 }
-
-func copyDir(t testing.TB, src, dst string) {
-	t.Helper()
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range segFiles(t, src) {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, filepath.Base(p)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func fmtPos(p Position) string { return fmt.Sprint(p.Offset, ":", p.Index) }

@@ -140,7 +140,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	l.cond.L = &l.mu
 	if err := l.recover(); err != nil {
 		for _, s := range l.segs {
-			s.f.Close()
+			_ = s.f.Close() // the recovery error is the one to report
 		}
 		return nil, fmt.Errorf("storage: open: %w", err)
 	}
@@ -266,7 +266,9 @@ func (l *Log) waitLocked(w *waiter) error {
 			return ErrClosed
 		}
 		if !l.syncing {
-			l.leadSyncLocked()
+			// Only FsyncAlways waits here: a failed sync discards the batch
+			// and sets w.err, which the next iteration returns.
+			_ = l.leadSyncLocked()
 			continue
 		}
 		l.cond.Wait()
@@ -373,8 +375,9 @@ func (l *Log) rollLocked() error {
 	}
 	if l.opts.Fsync != FsyncNever {
 		if err := l.syncDir(l.dir); err != nil {
-			f.Close()
-			os.Remove(path)
+			// Best effort: the new segment is empty, and the sync error is what counts.
+			_ = f.Close()
+			_ = os.Remove(path)
 			return fmt.Errorf("roll: sync dir: %w", err)
 		}
 	}
@@ -454,7 +457,7 @@ func (l *Log) TrimBefore(ms int64) (removed int, err error) {
 		if rerr := os.Remove(filepath.Join(l.dir, segmentName(s.base))); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 			err = fmt.Errorf("storage: trim: %w", rerr)
 		}
-		s.release()
+		_ = s.release() // a trimmed segment: a failed close of its file loses nothing
 	}
 	if err == nil && l.opts.Fsync != FsyncNever {
 		if serr := l.syncDir(l.dir); serr != nil {

@@ -93,7 +93,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	l = mustOpen(t, dir, opts)
-	defer l.Close()
+	defer mustClose(t, l)
 	checkEntries(t, readAll(t, l, 100), want)
 	if got := l.LastArrival(); got != want[len(want)-1].ms {
 		t.Fatalf("LastArrival after reopen = %d, want %d", got, want[len(want)-1].ms)
@@ -108,7 +108,7 @@ func TestRoundTrip(t *testing.T) {
 func TestArrivalMonotonic(t *testing.T) {
 	clock := &fakeClock{ms: 5_000}
 	l := mustOpen(t, t.TempDir(), Options{Fsync: FsyncNever, Now: clock.Now})
-	defer l.Close()
+	defer mustClose(t, l)
 	_, a, _ := l.Append([]Record{{PartitionKey: "a"}})
 	clock.Set(4_000) // clock steps back
 	_, b, _ := l.Append([]Record{{PartitionKey: "b"}})
@@ -121,7 +121,7 @@ func TestArrivalMonotonic(t *testing.T) {
 
 func TestReadLimits(t *testing.T) {
 	l := mustOpen(t, t.TempDir(), Options{Fsync: FsyncNever, SegmentBytes: 4096})
-	defer l.Close()
+	defer mustClose(t, l)
 	var want []written
 	for i := 0; i < 50; i++ {
 		recs := make([]Record, 1+i%5)
@@ -194,7 +194,7 @@ func TestReadFromAnywhere(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		want = append(want, mustAppend(t, l, randRecords(rng, 1+rng.IntN(4), 20))...)
 	}
-	l.Close()
+	mustClose(t, l)
 	// Cut a middle segment in half to create a gap.
 	files := segFiles(t, dir)
 	if len(files) < 4 {
@@ -215,7 +215,7 @@ func TestReadFromAnywhere(t *testing.T) {
 		keep = append(keep, w)
 	}
 	l = mustOpen(t, dir, opts)
-	defer l.Close()
+	defer mustClose(t, l)
 	all := readAll(t, l, 3)
 	// The truncated segment keeps the batches wholly before the cut.
 	checkEntries(t, all, keep)
@@ -260,7 +260,7 @@ func TestReadFromAnywhere(t *testing.T) {
 func TestSeekTime(t *testing.T) {
 	clock := &fakeClock{ms: 100}
 	l := mustOpen(t, t.TempDir(), Options{Fsync: FsyncNever, SegmentBytes: 64 << 10, Now: clock.Now})
-	defer l.Close()
+	defer mustClose(t, l)
 	if got := l.SeekTime(0); got != l.End() {
 		t.Fatalf("SeekTime on empty log = %v", got)
 	}
@@ -292,7 +292,7 @@ func TestTrimBefore(t *testing.T) {
 	clock := &fakeClock{ms: 1000}
 	dir := t.TempDir()
 	l := mustOpen(t, dir, Options{Fsync: FsyncInterval, SegmentBytes: 1024, Now: clock.Now})
-	defer l.Close()
+	defer mustClose(t, l)
 	var want []written
 	for i := 0; i < 100; i++ {
 		clock.Add(10)
@@ -361,7 +361,7 @@ func TestTrimBefore(t *testing.T) {
 func TestLargeBatchOwnSegment(t *testing.T) {
 	dir := t.TempDir()
 	l := mustOpen(t, dir, Options{SegmentBytes: 1000})
-	defer l.Close()
+	defer mustClose(t, l)
 	var want []written
 	want = append(want, mustAppend(t, l, []Record{{PartitionKey: "a", Data: make([]byte, 10)}})...)
 	want = append(want, mustAppend(t, l, []Record{{PartitionKey: "b", Data: make([]byte, 5000)}})...)
@@ -380,7 +380,7 @@ func TestLargeBatchOwnSegment(t *testing.T) {
 
 func TestAppendInvalid(t *testing.T) {
 	l := mustOpen(t, t.TempDir(), Options{Fsync: FsyncNever})
-	defer l.Close()
+	defer mustClose(t, l)
 	if _, _, err := l.Append(nil); !errors.Is(err, ErrInvalidBatch) {
 		t.Fatalf("empty batch: %v", err)
 	}
@@ -429,13 +429,13 @@ func TestClosed(t *testing.T) {
 
 func TestIgnoresForeignFiles(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hi"), 0o644)
-	os.WriteFile(filepath.Join(dir, "123.log"), []byte("junk"), 0o644)
+	mustWriteFile(t, filepath.Join(dir, "notes.txt"), []byte("hi"))
+	mustWriteFile(t, filepath.Join(dir, "123.log"), []byte("junk"))
 	l := mustOpen(t, dir, Options{})
 	want := mustAppend(t, l, []Record{{PartitionKey: "a", Data: []byte("b")}})
-	l.Close()
+	mustClose(t, l)
 	l = mustOpen(t, dir, Options{})
-	defer l.Close()
+	defer mustClose(t, l)
 	checkEntries(t, readAll(t, l, 10), want)
 	if _, err := os.Stat(filepath.Join(dir, "123.log")); err != nil {
 		t.Fatal("foreign file removed")
@@ -444,7 +444,7 @@ func TestIgnoresForeignFiles(t *testing.T) {
 
 func TestSyncInterval(t *testing.T) {
 	l := mustOpen(t, t.TempDir(), Options{Fsync: FsyncInterval})
-	defer l.Close()
+	defer mustClose(t, l)
 	syncs := 0
 	l.syncFile = func(f *os.File) error { syncs++; return fdatasync(f) }
 	want := mustAppend(t, l, []Record{{PartitionKey: "a"}})

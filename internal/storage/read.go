@@ -130,7 +130,9 @@ func (l *Log) openCursorLocked(st *readState, off uint64) (c cursor, ok bool) {
 
 func (c *cursor) close() {
 	if c.seg != nil {
-		c.seg.release()
+		// A reader holds the last reference only once the segment was trimmed
+		// or the log closed; a failed close of its file loses nothing.
+		_ = c.seg.release()
 		c.seg = nil
 	}
 }

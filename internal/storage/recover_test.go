@@ -45,7 +45,7 @@ func survivors(want []written, cut uint64) []written {
 func reopenCheck(t *testing.T, dir string, want []written, wantEnd uint64) {
 	t.Helper()
 	l := mustOpen(t, dir, Options{Fsync: FsyncNever})
-	defer l.Close()
+	defer mustClose(t, l)
 	checkEntries(t, readAll(t, l, 5), want)
 	if l.End().Offset != wantEnd {
 		t.Fatalf("End = %v, want %d", l.End(), wantEnd)
@@ -65,7 +65,7 @@ func TestRecoverTornTail(t *testing.T) {
 	// Truncate at every byte offset inside the last batch (and at its end).
 	for cut := lastStart; cut <= uint64(len(orig)); cut++ {
 		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, filepath.Base(path)), orig[:cut], 0o644)
+		mustWriteFile(t, filepath.Join(dir, filepath.Base(path)), orig[:cut])
 		exp := survivors(want, cut)
 		end := lastStart
 		if cut == uint64(len(orig)) {
@@ -96,10 +96,10 @@ func TestRecoverGarbageTail(t *testing.T) {
 	for name, tail := range tails {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			os.WriteFile(filepath.Join(dir, filepath.Base(path)), append(append([]byte(nil), orig...), tail...), 0o644)
+			mustWriteFile(t, filepath.Join(dir, filepath.Base(path)), append(append([]byte(nil), orig...), tail...))
 			core, logs := observer.New(zap.WarnLevel)
 			l := mustOpen(t, dir, Options{Fsync: FsyncNever, Logger: zap.New(core)})
-			l.Close()
+			mustClose(t, l)
 			if logs.FilterMessage("truncating damaged segment tail").Len() != 1 {
 				t.Fatalf("no recovery warning logged: %v", logs.All())
 			}
@@ -121,7 +121,7 @@ func TestRecoverBitFlips(t *testing.T) {
 			b := append([]byte(nil), orig...)
 			b[off] ^= []byte{0x01, 0x80, 0x10}[off%3]
 			dir := t.TempDir()
-			os.WriteFile(filepath.Join(dir, filepath.Base(path)), b, 0o644)
+			mustWriteFile(t, filepath.Join(dir, filepath.Base(path)), b)
 			// The batch holding off and everything after it are lost.
 			var bstart uint64
 			for _, w := range want {
@@ -134,7 +134,7 @@ func TestRecoverBitFlips(t *testing.T) {
 			if l.End().Offset != bstart {
 				t.Fatalf("flip at %d: End %v, want %d", off, l.End(), bstart)
 			}
-			l.Close()
+			mustClose(t, l)
 		}
 	}
 }
@@ -151,7 +151,7 @@ func TestRecoverMiddleSegment(t *testing.T) {
 	base, _ := parseSegmentName(filepath.Base(victim))
 	b, _ := os.ReadFile(victim)
 	b[len(b)-1] ^= 0xFF // damage the segment's last batch
-	os.WriteFile(victim, append(b, bytes.Repeat([]byte{0}, 100)...), 0o644)
+	mustWriteFile(t, victim, append(b, bytes.Repeat([]byte{0}, 100)...))
 	var exp []written
 	var lostStart uint64
 	for _, w := range want {
@@ -162,7 +162,7 @@ func TestRecoverMiddleSegment(t *testing.T) {
 		exp = append(exp, w)
 	}
 	l := mustOpen(t, src, Options{Fsync: FsyncNever})
-	defer l.Close()
+	defer mustClose(t, l)
 	checkEntries(t, readAll(t, l, 1), exp)
 	checkEntries(t, readAll(t, l, 1000), exp)
 	es, _, err := l.Read(Position{Offset: lostStart}, 1, 0)
@@ -178,8 +178,8 @@ func TestRecoverMiddleSegment(t *testing.T) {
 func TestRecoverEmptySegments(t *testing.T) {
 	dir := t.TempDir()
 	// An empty first segment and an empty later one.
-	os.WriteFile(filepath.Join(dir, segmentName(0)), nil, 0o644)
-	os.WriteFile(filepath.Join(dir, segmentName(500)), nil, 0o644)
+	mustWriteFile(t, filepath.Join(dir, segmentName(0)), nil)
+	mustWriteFile(t, filepath.Join(dir, segmentName(500)), nil)
 	l := mustOpen(t, dir, Options{})
 	if l.End().Offset != 500 || l.Oldest() != l.End() {
 		t.Fatalf("End %v Oldest %v", l.End(), l.Oldest())
@@ -189,5 +189,5 @@ func TestRecoverEmptySegments(t *testing.T) {
 	if n, _ := l.TrimBefore(1); n != 1 {
 		t.Fatalf("empty first segment not trimmed: %d", n)
 	}
-	l.Close()
+	mustClose(t, l)
 }

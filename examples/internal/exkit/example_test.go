@@ -17,7 +17,11 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer srv.Stop()
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			panic(err)
+		}
+	}()
 	ctx := context.Background()
 	client := exkit.Client(srv.Endpoint)
 	if err := exkit.EnsureStream(ctx, client, "demo", 2); err != nil {

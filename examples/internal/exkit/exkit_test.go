@@ -116,7 +116,9 @@ func TestLockedWriterAndBuffer(t *testing.T) {
 	for g := range writers {
 		wg.Go(func() {
 			for i := range lines {
-				fmt.Fprintf(w, "%d-%d\n", g, i)
+				if _, err := fmt.Fprintf(w, "%d-%d\n", g, i); err != nil {
+					t.Error(err)
+				}
 			}
 		})
 	}

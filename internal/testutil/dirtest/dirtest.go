@@ -40,7 +40,7 @@ func Copy(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		defer in.Close()
+		defer func() { _ = in.Close() }() // read only
 		out, err := os.Create(to)
 		if err != nil {
 			return err

@@ -12,8 +12,8 @@ import (
 func ExampleCopy() {
 	src, _ := os.MkdirTemp("", "src")
 	dst, _ := os.MkdirTemp("", "dst")
-	defer os.RemoveAll(src)
-	defer os.RemoveAll(dst)
+	defer func() { _ = os.RemoveAll(src) }()
+	defer func() { _ = os.RemoveAll(dst) }()
 	_ = os.MkdirAll(filepath.Join(src, "a", "b"), 0o755)
 	_ = os.WriteFile(filepath.Join(src, "a", "b", "f.log"), []byte("records"), 0o644)
 	if err := dirtest.Copy(src, dst); err != nil {

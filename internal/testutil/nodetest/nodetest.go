@@ -97,7 +97,7 @@ func InstallLocked(t testing.TB, lockDir string) string {
 			t.Fatalf("nodetest: %v", err)
 		}
 		contents[i] = b
-		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		_, _ = fmt.Fprintf(h, "%s %d\n", f, len(b)) // writing to a hash never fails
 		h.Write(b)
 	}
 	key := "lock-" + filepath.Base(lockDir) + "-" + hex.EncodeToString(h.Sum(nil))[:16]
@@ -146,7 +146,7 @@ func install(key string, prepare func(tmp string) error, done func(dir string) b
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // best effort: after the rename nothing is left
 	if err := prepare(tmp); err != nil {
 		return "", err
 	}

@@ -58,7 +58,7 @@ func New(t testing.TB) (*pgxpool.Pool, string) {
 	if err != nil {
 		unreachable(t, err)
 	}
-	defer admin.Close(ctx)
+	defer func() { _ = admin.Close(ctx) }()
 	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
 		t.Fatalf("pgtest: create schema %s: %v", schema, err)
 	}
@@ -70,7 +70,7 @@ func New(t testing.TB) (*pgxpool.Pool, string) {
 			t.Errorf("pgtest: drop schema %s: %v", schema, err)
 			return
 		}
-		defer conn.Close(ctx)
+		defer func() { _ = conn.Close(ctx) }()
 		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
 			t.Errorf("pgtest: drop schema %s: %v", schema, err)
 		}
@@ -122,7 +122,7 @@ func Terminate(t testing.TB, name string) int {
 	if err != nil {
 		t.Fatalf("pgtest: terminate %s: %v", name, err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	var n int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
 FROM pg_stat_activity
