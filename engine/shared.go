@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // ErrIrreversible is returned by Unseal on an engine whose seal cannot be
@@ -46,4 +47,19 @@ func WithLabels(ctx context.Context, l Labels) context.Context {
 func LabelsFrom(ctx context.Context) (Labels, bool) {
 	l, ok := ctx.Value(labelsKey{}).(Labels)
 	return l, ok
+}
+
+// Leases is implemented by shared engines that can elect one process for a
+// job: the server holds the housekeeping lease ("coordinator") to run
+// retention and to finish the status transitions that servers which died
+// left behind. A lease is a hint, not a fence: two holders at once (clocks
+// that disagree by more than the lease's length) must be harmless, and
+// every job the server runs under it is idempotent.
+type Leases interface {
+	// AcquireLease takes lease name for holder, or renews it, until ttl
+	// from now. It reports whether holder holds the lease now: false when
+	// another holder's lease has not expired (or took it in between).
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives up the lease if holder holds it.
+	ReleaseLease(ctx context.Context, name, holder string) error
 }

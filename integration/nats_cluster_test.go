@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -239,4 +240,39 @@ func midKey(r *types.HashKeyRange) string {
 func isCode(err error, code string) bool {
 	var ae interface{ ErrorCode() string }
 	return errors.As(err, &ae) && ae.ErrorCode() == code
+}
+
+// The coordinator lease moves when its holder dies: a stream whose
+// CREATING period the dead server began becomes ACTIVE through the other,
+// once the other has taken the lease and resumed the transition.
+func TestNATSCoordinatorTakeover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs nats-server and shoal processes")
+	}
+	bin := shoalBinary(t)
+	cl := natstest.StartCluster(t, 3, natstest.Options{})
+	logs := newLogBook(t)
+	// A starts first and so takes the coordinator lease.
+	a := startServer(t, bin, logs, "shoal A", t.TempDir(), "--storage", "nats", "--nats-url", cl.URLs(), "--nats-prefix", "CRD", "--create-delay", "2s")
+	b := startServer(t, bin, logs, "shoal B", t.TempDir(), "--storage", "nats", "--nats-url", cl.URLs(), "--nats-prefix", "CRD", "--create-delay", "2s", "--log-level", "info")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ca, cb := servertest.Client(a.endpoint), servertest.Client(b.endpoint)
+	if _, err := ca.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orphan"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	a.kill() // before its 2 s CREATING timer
+	wait.Eventually(t, time.Minute, func() error {
+		out, err := cb.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("orphan")})
+		if err != nil {
+			return err
+		}
+		if s := out.StreamDescriptionSummary.StreamStatus; s != types.StreamStatusActive {
+			return fmt.Errorf("status %s through B", s)
+		}
+		return nil
+	})
+	if out, _ := b.log.contents(); !strings.Contains(out, `"holds_lease":true`) {
+		t.Fatalf("B never logged taking the coordinator lease:\n%s", out)
+	}
 }

@@ -251,6 +251,9 @@ func (s *Server) closeStreams() error {
 // enforceRetention asks the engine to delete what has expired: records older
 // than their stream's retention period.
 func (s *Server) enforceRetention() {
+	if !s.housekeeper() {
+		return // the coordinator of the shared catalog does it
+	}
 	now := s.cfg.Now()
 	s.expireClosedShards(now)
 	type job struct {

@@ -75,10 +75,12 @@
 // catalog and routes the records to the children. JetStream cannot unseal,
 // so a reshard whose catalog write fails after the seal is finished on top
 // of the current record rather than rolled back. Status periods (CREATING,
-// UPDATING, DELETING, consumers' CREATING and DELETING) end on the first
-// server whose timer runs out, so a server's death leaves none half way;
-// retention trims run on every server (idempotent). A server on a shared
-// catalog deletes no log at start, since another server may be creating it.
+// UPDATING, DELETING, consumers' CREATING and DELETING) end through the
+// server that began them or through the coordinator, the one server holding
+// the engine's "coordinator" lease (engine.Leases), which also runs
+// retention; a server that gains the lease finishes the periods a dead
+// server left half way. A server on a shared catalog deletes no log at
+// start, since another server may be creating it.
 //
 // Data-plane requests find streams in an immutable snapshot (replaced whole
 // when a stream is created or forgotten) and take no process-wide lock; a

@@ -61,8 +61,11 @@ type Server struct {
 	bgMu      sync.Mutex     // guards bgStopped and the Add of bg
 	bgStopped bool           // Shutdown is waiting for bg: no new background goroutines
 	bg        sync.WaitGroup // housekeeping, the auto-splitter, status timers
-	closeOnce sync.Once
-	closeErr  error
+	// coordinator reports that this server holds the coordinator lease of
+	// a shared catalog (coordinator.go).
+	coordinator atomic.Bool
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // opFunc runs one operation on a decoded request body.
@@ -135,6 +138,9 @@ func New(cfg Config) (*Server, error) {
 	s.goBackground(s.housekeeping)
 	if w, ok := s.eng.(engine.CatalogWatcher); ok {
 		s.goBackground(func() { s.followCatalog(w) })
+		if l, ok := s.eng.(engine.Leases); ok {
+			s.goBackground(func() { s.coordinate(l) })
+		}
 	}
 	if cfg.AutoSplitWindow > 0 {
 		s.goBackground(s.autoSplitter)

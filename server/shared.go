@@ -345,11 +345,13 @@ func (s *Server) shardOf(ctx context.Context, st *stream, m engine.ShardMeta) (*
 
 // resumeTransition starts this server's timer for a status transition it
 // sees in a shared catalog (from is the status before), so that the
-// transition ends even if the server that began it is gone. Whichever
-// server's timer runs first stores the change; the others lose the
-// compare-and-set and refresh.
+// transition ends even if the server that began it is gone. The
+// coordinator does this (every server, on an engine without leases);
+// whichever server's timer runs first, the beginner's or the
+// coordinator's, stores the change, and the other loses the
+// compare-and-set and refreshes.
 func (s *Server) resumeTransition(st *stream, from string) {
-	if !s.shared() {
+	if !s.shared() || !s.housekeeper() {
 		return
 	}
 	st.mu.RLock()
