@@ -40,12 +40,30 @@ run() { # name endpoint args...
   echo "== $name"
   "$work/shoal" bench "$@" --endpoint "$ep" | grep -E '^(put|get|fanout|latency|errors|sent|consumer [0-9]|put->receive)[: ]' || true
 }
-for target in "file http://127.0.0.1:4620" "nats-1 http://127.0.0.1:4621" "nats-2 http://127.0.0.1:4621,http://127.0.0.1:4622"; do
+targets=("file http://127.0.0.1:4620" "nats-1 http://127.0.0.1:4621" "nats-2 http://127.0.0.1:4621,http://127.0.0.1:4622")
+# Scenario by scenario, the three targets one after another, so that the machine's other load falls on all alike.
+for target in "${targets[@]}"; do
   set -- $target
-  n=$1 ep=$2 s=${1//-/}
-  run "$n: PutRecords 500 x 100 B, 4 shards, 8 clients" "$ep" put --stream p100$s --shards 4 --clients 8 --batch 500 --size 100 --duration "$dur"
-  run "$n: PutRecords 500 x 1 KiB, 4 shards, 8 clients" "$ep" put --stream p1k$s --shards 4 --clients 8 --batch 500 --size 1024 --duration "$dur"
-  run "$n: GetRecords read-back, 4 shards" "$ep" get --stream g100$s --shards 4 --prefill 200000 --size 100 --duration "$dur"
-  run "$n: sequential PutRecord, 1 client" "$ep" put --stream seq$s --shards 1 --clients 1 --mode record --size 100 --duration "$dur"
-  run "$n: fan-out put->receive, 1 subscriber, 1000 rec/s" "$ep" fanout --stream fan$s --shards 4 --consumers 1 --rate 1000 --mode subscriber --duration "$dur"
+  n=$1 ep=$2
+  run "$n: PutRecords 500 x 100 B, 4 shards, 8 clients" "$ep" put --stream p100${n//-/} --shards 4 --clients 8 --batch 500 --size 100 --duration "$dur"
+done
+for target in "${targets[@]}"; do
+  set -- $target
+  n=$1 ep=$2
+  run "$n: PutRecords 500 x 1 KiB, 4 shards, 8 clients" "$ep" put --stream p1k${n//-/} --shards 4 --clients 8 --batch 500 --size 1024 --duration "$dur"
+done
+for target in "${targets[@]}"; do
+  set -- $target
+  n=$1 ep=$2
+  run "$n: GetRecords read-back, 4 shards" "$ep" get --stream g100${n//-/} --shards 4 --prefill 200000 --size 100 --duration "$dur"
+done
+for target in "${targets[@]}"; do
+  set -- $target
+  n=$1 ep=$2
+  run "$n: sequential PutRecord, 1 client" "$ep" put --stream seq${n//-/} --shards 1 --clients 1 --mode record --size 100 --duration "$dur"
+done
+for target in "${targets[@]}"; do
+  set -- $target
+  n=$1 ep=$2
+  run "$n: fan-out put->receive, 1 subscriber, 1000 rec/s" "$ep" fanout --stream fan${n//-/} --shards 4 --consumers 1 --rate 1000 --mode subscriber --duration "$dur"
 done
