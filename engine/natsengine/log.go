@@ -57,9 +57,17 @@ type logState struct {
 	arrivalKnown bool
 	newestSeq    uint64 // the highest sequence whose arrival is known...
 	newestMs     int64  // ...and that arrival
-	sealed       bool
-	dead         bool          // deleted, or the engine closed
-	changed      chan struct{} // closed and cleared on a change; nil until asked for
+	// oldSeq is the oldest batch known retained and oldMs its arrival (0:
+	// unknown): SeekTime answers a cutoff at or before oldMs with it and no
+	// request, the common case of the server's trim horizon on every read.
+	// A purge only removes batches that arrived before its cutoff, so the
+	// batch stays while cutoffs stay at or before its arrival; a purge this
+	// process learns of (first beyond it) forgets it.
+	oldSeq  uint64
+	oldMs   int64
+	sealed  bool
+	dead    bool          // deleted, or the engine closed
+	changed chan struct{} // closed and cleared on a change; nil until asked for
 }
 
 func (e *Engine) newLogState(id engine.LogID) *logState {
@@ -115,6 +123,7 @@ func (ls *logState) observeInfo(si *jetstream.StreamInfo) {
 		changed = true
 	}
 	ls.first = max(ls.first, si.State.FirstSeq)
+	ls.forgetOldestLocked()
 	if si.Config.Sealed && !ls.sealed {
 		ls.sealed = true
 		changed = true
@@ -138,7 +147,37 @@ func (ls *logState) observeArrival(seq uint64, ms int64) {
 func (ls *logState) observeFirst(first uint64) {
 	ls.mu.Lock()
 	ls.first = max(ls.first, first)
+	ls.forgetOldestLocked()
 	ls.mu.Unlock()
+}
+
+// observeOldest records that the batch at seq, which arrived at ms, is the
+// oldest retained.
+func (ls *logState) observeOldest(seq uint64, ms int64) {
+	ls.mu.Lock()
+	if seq >= ls.first {
+		ls.oldSeq, ls.oldMs = seq, ms
+	}
+	ls.mu.Unlock()
+}
+
+// forgetOldestLocked drops oldSeq once a purge went past it. The caller
+// holds ls.mu.
+func (ls *logState) forgetOldestLocked() {
+	if ls.oldSeq != 0 && ls.oldSeq < ls.first {
+		ls.oldSeq, ls.oldMs = 0, 0
+	}
+}
+
+// seekOldest answers SeekTime(ms) without a request when the oldest batch
+// is known and arrived at or after ms.
+func (ls *logState) seekOldest(ms int64) (uint64, bool) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.oldSeq == 0 || ls.dead || ls.oldMs < ms {
+		return 0, false
+	}
+	return ls.oldSeq, true
 }
 
 func (ls *logState) snapshot() (seen, first uint64, sealed bool) {
@@ -476,6 +515,9 @@ func (ls *logState) seekSeq(ctx context.Context, ms int64, first, last uint64) (
 		return m.Seq, a, err
 	}
 	s, a, err := probe(first)
+	if err == nil && s != 0 {
+		ls.observeOldest(s, a)
+	}
 	if err != nil || s == 0 || a >= ms {
 		return s, err // the common case: nothing older than ms is left
 	}
@@ -508,6 +550,9 @@ func (h *handle) SeekTime(ctx context.Context, ms int64) (engine.Position, error
 		return engine.Position{}, err
 	}
 	ls := h.ls
+	if seq, ok := ls.seekOldest(ms); ok {
+		return engine.Position{Offset: seq}, nil
+	}
 	si, err := ls.info(ctx, "seek")
 	if err != nil {
 		return engine.Position{}, err
