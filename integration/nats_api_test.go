@@ -10,8 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/shoalstream/shoal/internal/natstest"
-	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/internal/testutil/wait"
 )
 
@@ -20,15 +18,8 @@ import (
 // tags, UpdateShardCount and MergeShards, every iterator type, and the
 // errors Kinesis gives for a stale or wrong request.
 func TestNATSTwoNodesAPI(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs nats-server and shoal processes")
-	}
-	bin := shoalBinary(t)
-	cl := natstest.StartCluster(t, 3, natstest.Options{})
-	logs := newLogBook(t)
-	a := startNATSShoal(t, bin, logs, "shoal A", cl, "API")
-	b := startNATSShoal(t, bin, logs, "shoal B", cl, "API")
-	ca, cb := servertest.Client(a.endpoint), servertest.Client(b.endpoint)
+	p := startNATSPair(t, "API")
+	ca, cb := p.ca, p.cb
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const name = "api"

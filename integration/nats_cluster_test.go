@@ -21,9 +21,33 @@ import (
 )
 
 // startNATSShoal starts "shoal server --storage nats" on cluster c.
-func startNATSShoal(t *testing.T, bin string, logs *logBook, label string, c *natstest.Cluster, prefix string) *proc {
+func startNATSShoal(t *testing.T, bin string, logs *logBook, label string, c *natstest.Cluster, prefix string, extra ...string) *proc {
 	t.Helper()
-	return startServer(t, bin, logs, label, t.TempDir(), "--storage", "nats", "--nats-url", c.URLs(), "--nats-prefix", prefix)
+	args := append([]string{"--storage", "nats", "--nats-url", c.URLs(), "--nats-prefix", prefix}, extra...)
+	return startServer(t, bin, logs, label, t.TempDir(), args...)
+}
+
+// natsPair is two shoal servers, A and B, on one 3-node NATS cluster.
+type natsPair struct {
+	bin    string
+	cl     *natstest.Cluster
+	logs   *logBook
+	a, b   *proc
+	ca, cb *kinesis.Client
+}
+
+// startNATSPair starts a 3-node NATS cluster and shoal servers A then B on
+// it (extra: more flags for both).
+func startNATSPair(t *testing.T, prefix string, extra ...string) *natsPair {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs nats-server and shoal processes")
+	}
+	p := &natsPair{bin: shoalBinary(t), cl: natstest.StartCluster(t, 3, natstest.Options{}), logs: newLogBook(t)}
+	p.a = startNATSShoal(t, p.bin, p.logs, "shoal A", p.cl, prefix, extra...)
+	p.b = startNATSShoal(t, p.bin, p.logs, "shoal B", p.cl, prefix, extra...)
+	p.ca, p.cb = servertest.Client(p.a.endpoint), servertest.Client(p.b.endpoint)
+	return p
 }
 
 // TestNATSTwoNodes runs two shoal servers on one 3-node NATS cluster and
@@ -32,15 +56,8 @@ func startNATSShoal(t *testing.T, bin string, logs *logBook, label string, c *na
 // what is put through the other, and killing one leaves the other serving
 // everything.
 func TestNATSTwoNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs nats-server and shoal processes")
-	}
-	bin := shoalBinary(t)
-	cl := natstest.StartCluster(t, 3, natstest.Options{})
-	logs := newLogBook(t)
-	a := startNATSShoal(t, bin, logs, "shoal A", cl, "TWO")
-	b := startNATSShoal(t, bin, logs, "shoal B", cl, "TWO")
-	ca, cb := servertest.Client(a.endpoint), servertest.Client(b.endpoint)
+	p := startNATSPair(t, "TWO")
+	bin, cl, logs, a, b, ca, cb := p.bin, p.cl, p.logs, p.a, p.b, p.ca, p.cb
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const name = "two-nodes"
@@ -246,18 +263,11 @@ func isCode(err error, code string) bool {
 // CREATING period the dead server began becomes ACTIVE through the other,
 // once the other has taken the lease and resumed the transition.
 func TestNATSCoordinatorTakeover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs nats-server and shoal processes")
-	}
-	bin := shoalBinary(t)
-	cl := natstest.StartCluster(t, 3, natstest.Options{})
-	logs := newLogBook(t)
 	// A starts first and so takes the coordinator lease.
-	a := startServer(t, bin, logs, "shoal A", t.TempDir(), "--storage", "nats", "--nats-url", cl.URLs(), "--nats-prefix", "CRD", "--create-delay", "2s")
-	b := startServer(t, bin, logs, "shoal B", t.TempDir(), "--storage", "nats", "--nats-url", cl.URLs(), "--nats-prefix", "CRD", "--create-delay", "2s", "--log-level", "info")
+	p := startNATSPair(t, "CRD", "--create-delay", "2s", "--log-level", "info")
+	a, b, ca, cb := p.a, p.b, p.ca, p.cb
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ca, cb := servertest.Client(a.endpoint), servertest.Client(b.endpoint)
 	if _, err := ca.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orphan"), ShardCount: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
