@@ -3,39 +3,36 @@ package server
 import (
 	"sync"
 	"time"
+
+	"github.com/shoalstream/shoal/internal/tokenbucket"
 )
 
 // rateLimiter is a pair of token buckets, for bytes and for operations
 // (records or calls), each refilled continuously at its rate per second and
 // holding at most one second's worth.
 type rateLimiter struct {
-	mu      sync.Mutex // guards the fields below
-	bytes   float64
-	ops     float64
-	last    time.Time
-	byteCap float64
-	opsCap  float64
+	mu    sync.Mutex // guards the buckets
+	bytes tokenbucket.Bucket
+	ops   tokenbucket.Bucket
 }
 
 func newRateLimiter(bytesPerSec, opsPerSec float64, now time.Time) *rateLimiter {
-	return &rateLimiter{bytes: bytesPerSec, ops: opsPerSec, last: now, byteCap: bytesPerSec, opsCap: opsPerSec}
+	return &rateLimiter{bytes: tokenbucket.New(bytesPerSec, now), ops: tokenbucket.New(opsPerSec, now)}
 }
 
 // take removes n bytes and one operation if both buckets hold enough, and
-// reports whether it did.
+// reports whether it did. A record larger than a second's worth of bytes
+// passes a full byte bucket, leaving it in debt.
 func (r *rateLimiter) take(now time.Time, n int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if dt := now.Sub(r.last).Seconds(); dt > 0 {
-		r.bytes = min(r.byteCap, r.bytes+dt*r.byteCap)
-		r.ops = min(r.opsCap, r.ops+dt*r.opsCap)
-		r.last = now
-	}
-	if r.ops < 1 || r.bytes < float64(n) && r.bytes < r.byteCap {
+	r.bytes.Refill(now)
+	r.ops.Refill(now)
+	if r.ops.Tokens() < 1 || !r.bytes.Enough(float64(n)) {
 		return false
 	}
-	r.ops--
-	r.bytes -= float64(n) // may go negative for a record larger than a second's worth
+	r.ops.Take(1)
+	r.bytes.Take(float64(n))
 	return true
 }
 
@@ -65,12 +62,12 @@ func (r *rateLimiter) allowCall(now time.Time) bool {
 func (r *rateLimiter) bytesLeft() float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.bytes
+	return r.bytes.Tokens()
 }
 
 // charge removes n bytes, possibly going into debt.
 func (r *rateLimiter) charge(n int) {
 	r.mu.Lock()
-	r.bytes -= float64(n)
+	r.bytes.Take(float64(n))
 	r.mu.Unlock()
 }

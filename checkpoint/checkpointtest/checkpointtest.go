@@ -1,5 +1,10 @@
-// Package checkpointtest is the conformance suite every checkpoint.Store
-// implementation passes.
+// Package checkpointtest is the conformance suite every [checkpoint.Store]
+// implementation passes ([checkpoint.PGStore] among them). A Store's tests
+// call [RunStoreTests] with a function that opens a new Store; the suite
+// checks lease creation, argument validation, taking, renewal and release,
+// fencing, checkpoint order, pending checkpoints, shard ends and child
+// leases, deletion, expiry, change events, Close, and the invariants of
+// concurrent workers.
 package checkpointtest
 
 import (
@@ -14,8 +19,8 @@ import (
 // RunStoreTests runs the conformance suite against the Stores newStore
 // returns.
 //
-// Every call of newStore returns a new Store, as another worker would have
-// (with its own connections). The Stores returned for one *testing.T share
+// Every call of newStore returns a new [checkpoint.Store], as another worker
+// would have (with its own connections). The Stores returned for one *testing.T share
 // one lease table; Stores of different tests do not. Their failover time
 // must be short, at most 1 second (300ms suits): the expiry tests wait for
 // it. newStore closes its Stores when the test ends. Subtests run in

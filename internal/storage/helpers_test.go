@@ -151,3 +151,17 @@ func segFiles(t testing.TB, dir string) []string {
 	slices.Sort(m)
 	return m
 }
+
+// diskBytes returns the total size of the segment files in dir.
+func diskBytes(t testing.TB, dir string) int64 {
+	t.Helper()
+	var n int64
+	for _, p := range segFiles(t, dir) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += fi.Size()
+	}
+	return n
+}

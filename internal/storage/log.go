@@ -467,17 +467,6 @@ func (l *Log) TrimBefore(ms int64) (removed int, err error) {
 	return k, err
 }
 
-// Size returns the bytes of retained segment data on disk.
-func (l *Log) Size() int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var n int64
-	for _, s := range l.segs {
-		n += s.size
-	}
-	return n
-}
-
 // End returns the position just after the last committed record. The next
 // Append's first position is at or after it.
 func (l *Log) End() Position {
@@ -546,13 +535,4 @@ func (l *Log) Close() error {
 		}
 	}
 	return err
-}
-
-// Remove closes the log and deletes its directory.
-func (l *Log) Remove() error {
-	_ = l.Close()
-	if err := os.RemoveAll(l.dir); err != nil {
-		return fmt.Errorf("storage: remove: %w", err)
-	}
-	return nil
 }

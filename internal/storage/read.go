@@ -350,32 +350,3 @@ func (l *Log) SeekTime(ms int64) Position {
 	l.mu.Unlock()
 	return endPos
 }
-
-// ArrivalAt returns the arrival time of the first committed record at or
-// after p (normally the batch holding p), and false if there is none.
-func (l *Log) ArrivalAt(p Position) (int64, bool) {
-	st := getReadState()
-	defer putReadState(st)
-	st.chunk = 4 << 10
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return 0, false
-	}
-	c, ok := l.openCursorLocked(st, p.Offset)
-	l.mu.Unlock()
-	if !ok {
-		return 0, false
-	}
-	defer c.close()
-	for {
-		h, ok, err := c.header(false)
-		if err != nil || !ok {
-			return 0, false
-		}
-		if c.pos > p.Offset || (c.pos == p.Offset && int(p.Index) < int(h.count)) {
-			return h.arrival, true
-		}
-		c.pos += uint64(h.length)
-	}
-}

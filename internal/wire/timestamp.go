@@ -29,11 +29,13 @@ func (ts Timestamp) Millis() int64 { return int64(ts) }
 // AppendJSON appends the JSON form of ts to b.
 func (ts Timestamp) AppendJSON(b []byte) []byte {
 	ms := int64(ts)
-	sec, frac := ms/1000, ms%1000
-	if frac < 0 {
-		sec--
-		frac += 1000
+	if ms < 0 {
+		// Before 1970: the sign applies to the whole number (-0.001 is
+		// -1 ms; -1.999 would be -1999 ms).
+		b = append(b, '-')
+		ms = -ms
 	}
+	sec, frac := ms/1000, ms%1000
 	b = strconv.AppendInt(b, sec, 10)
 	if frac != 0 {
 		b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))

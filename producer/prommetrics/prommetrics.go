@@ -1,4 +1,5 @@
-// Package prommetrics reports a producer's metrics to Prometheus.
+// Package prommetrics reports a producer's metrics to Prometheus: [Metrics]
+// implements [producer.Metrics], and goes in [producer.Config].Metrics.
 //
 //	m := prommetrics.New(prometheus.DefaultRegisterer, "orders")
 //	p, err := producer.New(client, producer.Config{StreamName: "orders", Metrics: m})
@@ -6,7 +7,9 @@
 //	m.RegisterBuffer(p) // optional: gauges of the records and bytes buffered
 //
 // Every metric is named shoal_producer_* and carries a "stream" label with
-// the name given to New, so that several producers can share a registry.
+// the name given to [New], so that several producers can share a registry.
+// [Metrics.RegisterBuffer] adds gauges of what a producer holds (any
+// [Buffer]; *[producer.Producer] is one).
 package prommetrics
 
 import (
