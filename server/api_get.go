@@ -26,17 +26,14 @@ const (
 )
 
 func (s *Server) getShardIterator(ctx context.Context, in *wire.GetShardIteratorInput) (*wire.GetShardIteratorOutput, error) {
-	var v validator
-	v.streamRef(in.StreamName, in.StreamARN)
-	v.reqStr("shardId", in.ShardID, 1, maxShardIDLen, shardIDRE)
-	if v.required("shardIteratorType", in.ShardIteratorType != nil) {
-		v.enum("shardIteratorType", in.ShardIteratorType, iterAfterSequenceNumber, iterAtSequenceNumber, iterAtTimestamp, iterTrimHorizon, iterLatest)
-	}
-	v.str("startingSequenceNumber", in.StartingSequenceNumber, 0, 0, sequenceNumberRE)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	st, err := s.lookupRef(in.StreamRef)
+	st, err := s.validStream(in.StreamRef, func() (v validator) {
+		v.reqStr("shardId", in.ShardID, 1, maxShardIDLen, shardIDRE)
+		if v.required("shardIteratorType", in.ShardIteratorType != nil) {
+			v.enum("shardIteratorType", in.ShardIteratorType, iterAfterSequenceNumber, iterAtSequenceNumber, iterAtTimestamp, iterTrimHorizon, iterLatest)
+		}
+		v.str("startingSequenceNumber", in.StartingSequenceNumber, 0, 0, sequenceNumberRE)
+		return v
+	})
 	if err != nil {
 		return nil, err
 	}

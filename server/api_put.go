@@ -88,17 +88,14 @@ func entryValid(r *wire.PutRecordsRequestEntry) bool {
 }
 
 func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.PutRecordOutput, error) {
-	var v validator
-	v.streamRef(in.StreamName, in.StreamARN)
-	v.required("data", in.Data != nil)
-	v.blobMax("data", in.Data, maxDataBytesModel)
-	v.str("partitionKey", in.PartitionKey, 1, maxPartitionKey, nil)
-	v.str("explicitHashKey", in.ExplicitHashKey, 0, 0, hashKeyRE)
-	v.str("sequenceNumberForOrdering", in.SequenceNumberForOrdering, 0, 0, sequenceNumberRE)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	st, err := s.lookupRef(in.StreamRef)
+	st, err := s.validStream(in.StreamRef, func() (v validator) {
+		v.required("data", in.Data != nil)
+		v.blobMax("data", in.Data, maxDataBytesModel)
+		v.str("partitionKey", in.PartitionKey, 1, maxPartitionKey, nil)
+		v.str("explicitHashKey", in.ExplicitHashKey, 0, 0, hashKeyRE)
+		v.str("sequenceNumberForOrdering", in.SequenceNumberForOrdering, 0, 0, sequenceNumberRE)
+		return v
+	})
 	if err != nil {
 		return nil, err
 	}

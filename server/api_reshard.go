@@ -295,14 +295,11 @@ func (s *Server) finishReshard(st *stream) {
 }
 
 func (s *Server) splitShard(ctx context.Context, in *wire.SplitShardInput) (*wire.Empty, error) {
-	var v validator
-	v.streamRef(in.StreamName, in.StreamARN)
-	v.reqStr("shardToSplit", in.ShardToSplit, 1, maxShardIDLen, shardIDRE)
-	v.reqStr("newStartingHashKey", in.NewStartingHashKey, 0, 0, hashKeyRE)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	st, err := s.lookupRef(in.StreamRef)
+	st, err := s.validStream(in.StreamRef, func() (v validator) {
+		v.reqStr("shardToSplit", in.ShardToSplit, 1, maxShardIDLen, shardIDRE)
+		v.reqStr("newStartingHashKey", in.NewStartingHashKey, 0, 0, hashKeyRE)
+		return v
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -333,14 +330,11 @@ func (s *Server) splitShard(ctx context.Context, in *wire.SplitShardInput) (*wir
 }
 
 func (s *Server) mergeShards(ctx context.Context, in *wire.MergeShardsInput) (*wire.Empty, error) {
-	var v validator
-	v.streamRef(in.StreamName, in.StreamARN)
-	v.reqStr("shardToMerge", in.ShardToMerge, 1, maxShardIDLen, shardIDRE)
-	v.reqStr("adjacentShardToMerge", in.AdjacentShardToMerge, 1, maxShardIDLen, shardIDRE)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	st, err := s.lookupRef(in.StreamRef)
+	st, err := s.validStream(in.StreamRef, func() (v validator) {
+		v.reqStr("shardToMerge", in.ShardToMerge, 1, maxShardIDLen, shardIDRE)
+		v.reqStr("adjacentShardToMerge", in.AdjacentShardToMerge, 1, maxShardIDLen, shardIDRE)
+		return v
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -370,18 +364,15 @@ func (s *Server) mergeShards(ctx context.Context, in *wire.MergeShardsInput) (*w
 }
 
 func (s *Server) updateShardCount(ctx context.Context, in *wire.UpdateShardCountInput) (*wire.UpdateShardCountOutput, error) {
-	var v validator
-	v.streamRef(in.StreamName, in.StreamARN)
-	if v.required("targetShardCount", in.TargetShardCount != nil) {
-		v.intRange("targetShardCount", in.TargetShardCount, 1, 1<<31-1)
-	}
-	if v.required("scalingType", in.ScalingType != nil) {
-		v.enum("scalingType", in.ScalingType, scalingUniform)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	st, err := s.lookupRef(in.StreamRef)
+	st, err := s.validStream(in.StreamRef, func() (v validator) {
+		if v.required("targetShardCount", in.TargetShardCount != nil) {
+			v.intRange("targetShardCount", in.TargetShardCount, 1, 1<<31-1)
+		}
+		if v.required("scalingType", in.ScalingType != nil) {
+			v.enum("scalingType", in.ScalingType, scalingUniform)
+		}
+		return v
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,28 @@ func (s *Server) lookupRef(ref wire.StreamRef) (*stream, error) {
 	return s.lookup(ref.StreamName, ref.StreamARN)
 }
 
+// validStream is the prologue of a request that names its stream by
+// StreamName and/or StreamARN: it validates those two members, then the
+// request's other members with members (when not nil), and returns the
+// ValidationException listing every violation in that order, or else the
+// stream as lookupRef finds it. The counterpart for consumers is
+// validConsumer.
+//
+// members returns its validator rather than filling in one it is handed: a
+// pointer passed to a function value escapes, and this way no validator of a
+// request that passes (PutRecord's, say) leaves the stack.
+func (s *Server) validStream(ref wire.StreamRef, members func() validator) (*stream, error) {
+	var v validator
+	v.streamRef(ref.StreamName, ref.StreamARN)
+	if members != nil {
+		v.errs = append(v.errs, members().errs...)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return s.lookupRef(ref)
+}
+
 func (s *Server) notFound(name string) error {
 	return ErrResourceNotFound.With("Stream %s under account %s not found.", name, s.cfg.AccountID)
 }
