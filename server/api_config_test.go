@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -334,9 +335,16 @@ func TestUpdateStreamMode(t *testing.T) {
 	wantRawError(t, rawCall(t, e.srv.Endpoint, "UpdateStreamMode", fmt.Sprintf(`{"StreamARN":%q}`, arn("s"))), "ValidationException")
 }
 
+// In a synctest bubble (newBubbleEnv): the stream is UPDATING for exactly
+// UpdateDelay, however long the calls take.
 func TestUpdateDelay(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, server.Config{UpdateDelay: 2 * time.Second})
+	synctest.Test(t, testUpdateDelay)
+}
+
+func testUpdateDelay(t *testing.T) {
+	const delay = 2 * time.Second
+	e := newBubbleEnv(t, server.Config{UpdateDelay: delay})
 	e.createStream("s", 1)
 	_, err := e.c.UpdateStreamMode(e.ctx, &kinesis.UpdateStreamModeInput{StreamARN: aws.String(arn("s")), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}})
 	noErr(t, err, "UpdateStreamMode")
@@ -349,12 +357,11 @@ func TestUpdateDelay(t *testing.T) {
 	wantErr[types.ResourceInUseException](t, err)
 	_, err = e.c.AddTagsToStream(e.ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("s"), Tags: map[string]string{"a": "b"}})
 	noErr(t, err, "AddTagsToStream while UPDATING")
-	eventually(t, 10*time.Second, func() error {
-		if st := e.summary("s").StreamStatus; st != types.StreamStatusActive {
-			return fmt.Errorf("status %s", st)
-		}
-		return nil
-	})
+	time.Sleep(delay)
+	synctest.Wait() // the status timer has saved the change
+	if st := e.summary("s").StreamStatus; st != types.StreamStatusActive {
+		t.Fatalf("status %s after UpdateDelay, want ACTIVE", st)
+	}
 	got := 0
 	for _, recs := range e.readAll("s") {
 		got += len(recs)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -236,10 +237,16 @@ func TestDeleteStreamWithConsumers(t *testing.T) {
 	noErr(t, err, "DeleteStream without consumers")
 }
 
+// In a synctest bubble (newBubbleEnv): a consumer is CREATING, and then
+// DELETING, for exactly the configured delay, however long the calls take.
 func TestConsumerStatusTransitions(t *testing.T) {
 	t.Parallel()
+	synctest.Test(t, testConsumerStatusTransitions)
+}
+
+func testConsumerStatusTransitions(t *testing.T) {
 	const delay = 400 * time.Millisecond
-	e := newEnv(t, server.Config{ConsumerCreateDelay: delay, ConsumerDeleteDelay: delay})
+	e := newBubbleEnv(t, server.Config{ConsumerCreateDelay: delay, ConsumerDeleteDelay: delay})
 	e.createStream("s", 1)
 	out, err := e.c.RegisterStreamConsumer(e.ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn("s")), ConsumerName: aws.String("c1")})
 	noErr(t, err, "RegisterStreamConsumer")
@@ -254,42 +261,36 @@ func TestConsumerStatusTransitions(t *testing.T) {
 		}
 		return d.ConsumerDescription.ConsumerStatus
 	}
-	// Before ACTIVE, SubscribeToShard refuses the consumer. (The check and
-	// the call race the delay only on a machine stalled for 400 ms.)
-	if status() == types.ConsumerStatusCreating {
-		_, err := e.c.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(c), ShardId: aws.String(shardID(0)),
-			StartingPosition: startPos(types.ShardIteratorTypeLatest)})
-		if err != nil {
-			wantErr[types.ResourceInUseException](t, err)
-		}
+	// Before ACTIVE, SubscribeToShard refuses the consumer.
+	if s := status(); s != types.ConsumerStatusCreating {
+		t.Fatalf("status %s before ConsumerCreateDelay, want CREATING", s)
 	}
-	eventually(t, 30*time.Second, func() error {
-		if s := status(); s != types.ConsumerStatusActive {
-			return fmt.Errorf("status %s", s)
-		}
-		return nil
-	})
+	_, err = e.c.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(c), ShardId: aws.String(shardID(0)),
+		StartingPosition: startPos(types.ShardIteratorTypeLatest)})
+	wantErr[types.ResourceInUseException](t, err)
+	time.Sleep(delay)
+	synctest.Wait() // the status timer has saved the change
+	if s := status(); s != types.ConsumerStatusActive {
+		t.Fatalf("status %s after ConsumerCreateDelay, want ACTIVE", s)
+	}
 	// At most 5 consumers CREATING at once.
 	for i := range 5 {
 		_, err := e.c.RegisterStreamConsumer(e.ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn("s")), ConsumerName: aws.String(fmt.Sprint("n", i))})
 		noErr(t, err, "RegisterStreamConsumer")
 	}
 	_, err = e.nr.RegisterStreamConsumer(e.ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn("s")), ConsumerName: aws.String("n5")})
-	if err != nil { // unless the first ones became ACTIVE in the meantime
-		wantErr[types.LimitExceededException](t, err)
-	}
+	wantErr[types.LimitExceededException](t, err)
 
 	_, err = e.c.DeregisterStreamConsumer(e.ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: aws.String(c)})
 	noErr(t, err, "DeregisterStreamConsumer")
-	if s := status(); s != types.ConsumerStatusDeleting && s != "gone" {
+	if s := status(); s != types.ConsumerStatusDeleting {
 		t.Fatalf("status %s right after deregistering, want DELETING", s)
 	}
-	eventually(t, 30*time.Second, func() error {
-		if s := status(); s != "gone" {
-			return fmt.Errorf("status %s", s)
-		}
-		return nil
-	})
+	time.Sleep(delay)
+	synctest.Wait() // the status timer has removed the consumer
+	if s := status(); s != "gone" {
+		t.Fatalf("status %s after ConsumerDeleteDelay, want gone", s)
+	}
 }
 
 func TestConsumersSurviveRestart(t *testing.T) {

@@ -61,19 +61,23 @@ type env struct {
 	// nr makes one attempt per call: for errors the SDK treats as throttling
 	// (LimitExceeded, ProvisionedThroughputExceeded), whose retries would only
 	// add back-off time to the test.
-	nr  *kinesis.Client
-	ctx context.Context
+	nr *kinesis.Client
+	// newClient returns a client of its own (see subscribe), with optFns
+	// applied.
+	newClient func(optFns ...func(*kinesis.Options)) *kinesis.Client
+	ctx       context.Context
 }
 
 func newEnv(t *testing.T, cfg server.Config) *env {
 	t.Helper()
 	srv := servertest.Start(t, cfg)
 	return &env{
-		t:   t,
-		srv: srv,
-		c:   srv.Client(),
-		nr:  srv.Client(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }),
-		ctx: context.Background(),
+		t:         t,
+		srv:       srv,
+		c:         srv.Client(),
+		nr:        srv.Client(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }),
+		newClient: srv.Client,
+		ctx:       context.Background(),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -115,21 +116,26 @@ func TestSplitShardErrors(t *testing.T) {
 	}
 }
 
+// In a synctest bubble (newBubbleEnv): the stream is UPDATING for exactly
+// UpdateDelay, however long the calls take.
 func TestSplitShardUpdating(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, server.Config{UpdateDelay: 300 * time.Millisecond})
+	synctest.Test(t, testSplitShardUpdating)
+}
+
+func testSplitShardUpdating(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	e := newBubbleEnv(t, server.Config{UpdateDelay: delay})
 	e.createStream("s", 1)
 	noErr(t, e.split("s", shardID(0), half), "SplitShard")
 	if st := e.summary("s").StreamStatus; st != types.StreamStatusUpdating {
 		t.Fatalf("status %s, want UPDATING", st)
 	}
 	wantErr[types.ResourceInUseException](t, e.split("s", shardID(1), "5"))
-	deadline := time.Now().Add(5 * time.Second)
-	for e.summary("s").StreamStatus != types.StreamStatusActive {
-		if time.Now().After(deadline) {
-			t.Fatal("stream never went back to ACTIVE")
-		}
-		time.Sleep(20 * time.Millisecond)
+	time.Sleep(delay)
+	synctest.Wait() // the status timer has saved the change
+	if st := e.summary("s").StreamStatus; st != types.StreamStatusActive {
+		t.Fatalf("status %s after UpdateDelay, want ACTIVE", st)
 	}
 }
 

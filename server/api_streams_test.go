@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -249,10 +250,16 @@ func TestDeleteStream(t *testing.T) {
 	wantErr[types.InvalidArgumentException](t, err)
 }
 
+// In a synctest bubble (newBubbleEnv): the stream is CREATING, and then
+// DELETING, for exactly the configured delay, however long the calls take.
 func TestStreamStatusDelays(t *testing.T) {
 	t.Parallel()
+	synctest.Test(t, testStreamStatusDelays)
+}
+
+func testStreamStatusDelays(t *testing.T) {
 	const delay = 2 * time.Second
-	e := newEnv(t, server.Config{CreateDelay: delay, DeleteDelay: delay})
+	e := newBubbleEnv(t, server.Config{CreateDelay: delay, DeleteDelay: delay})
 	status := func(name string) (types.StreamStatus, error) {
 		out, err := e.c.DescribeStreamSummary(e.ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
 		if err != nil {
@@ -277,16 +284,13 @@ func TestStreamStatusDelays(t *testing.T) {
 	_, err = e.c.IncreaseStreamRetentionPeriod(e.ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String("s"), RetentionPeriodHours: aws.Int32(48)})
 	wantErr[types.ResourceInUseException](t, err)
 
-	eventually(t, 10*time.Second, func() error {
-		st, err := status("s")
-		if err != nil {
-			return err
-		}
-		if st != types.StreamStatusActive {
-			return fmt.Errorf("status %s", st)
-		}
-		return nil
-	})
+	time.Sleep(delay)
+	synctest.Wait() // the status timer has saved the change
+	st, err = status("s")
+	noErr(t, err, "DescribeStreamSummary")
+	if st != types.StreamStatusActive {
+		t.Fatalf("status %s after CreateDelay, want ACTIVE", st)
+	}
 	e.put("s", "k", []byte("x"))
 
 	_, err = e.c.DeleteStream(e.ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("s")})
@@ -300,14 +304,10 @@ func TestStreamStatusDelays(t *testing.T) {
 	wantErr[types.ResourceNotFoundException](t, err)
 	_, err = e.c.CreateStream(e.ctx, &kinesis.CreateStreamInput{StreamName: aws.String("s"), ShardCount: aws.Int32(1)})
 	wantErr[types.ResourceInUseException](t, err)
-	eventually(t, 10*time.Second, func() error {
-		st, err := status("s")
-		var rnf *types.ResourceNotFoundException
-		if errors.As(err, &rnf) {
-			return nil
-		}
-		return fmt.Errorf("status %s, err %v", st, err)
-	})
+	time.Sleep(delay)
+	synctest.Wait() // the status timer has removed the stream
+	_, err = status("s")
+	wantErr[types.ResourceNotFoundException](t, err)
 }
 
 func TestDescribeStream(t *testing.T) {

@@ -1,10 +1,10 @@
 package server_test
 
 import (
-	"errors"
 	"fmt"
 	"math/big"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,7 +38,7 @@ type sub struct {
 // race the race detector reports in smithy-go's eventstream.Codec).
 func (e *env) subscribe(consumerARN, shard string, pos *types.StartingPosition) *sub {
 	e.t.Helper()
-	return e.subscribeWith(e.srv.Client(), consumerARN, shard, pos)
+	return e.subscribeWith(e.newClient(), consumerARN, shard, pos)
 }
 
 func (e *env) subscribeWith(c *kinesis.Client, consumerARN, shard string, pos *types.StartingPosition) *sub {
@@ -136,15 +136,21 @@ func seqsOf(recs []types.Record) []string {
 	return out
 }
 
+// In a synctest bubble (newBubbleEnv): the keep-alive comes after exactly
+// its period of silence, and the clock moves only when the test sleeps.
 func TestSubscribeToShardStartingPositions(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, server.Config{SubscriptionKeepAlive: 100 * time.Millisecond})
+	synctest.Test(t, testSubscribeToShardStartingPositions)
+}
+
+func testSubscribeToShardStartingPositions(t *testing.T) {
+	e := newBubbleEnv(t, server.Config{SubscriptionKeepAlive: 100 * time.Millisecond})
 	e.createStream("s", 1)
 	var seqs []string
 	var arrivals []time.Time
 	for i := range 5 {
 		seqs = append(seqs, *e.put("s", "pk", []byte(fmt.Sprint(i))).SequenceNumber)
-		time.Sleep(5 * time.Millisecond) // distinct arrival milliseconds for AT_TIMESTAMP
+		time.Sleep(time.Millisecond) // the bubble's clock: distinct arrival milliseconds for AT_TIMESTAMP
 	}
 	for _, r := range e.readShard("s", shardID(0)) {
 		arrivals = append(arrivals, *r.ApproximateArrivalTimestamp)
@@ -186,20 +192,33 @@ func TestSubscribeToShardStartingPositions(t *testing.T) {
 
 // An empty shard: the keep-alive's continuation, used with
 // AFTER_SEQUENCE_NUMBER (by SubscribeToShard or GetShardIterator), starts
-// at the first record put later.
+// at the first record put later. In a synctest bubble: the first event is
+// the keep-alive, whose period is shorter than the lifetime, however slow
+// the machine.
 func TestSubscribeToShardEmptyShardContinuation(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, server.Config{SubscriptionKeepAlive: 50 * time.Millisecond, SubscriptionLifetime: 500 * time.Millisecond})
+	synctest.Test(t, testSubscribeToShardEmptyShardContinuation)
+}
+
+func testSubscribeToShardEmptyShardContinuation(t *testing.T) {
+	e := newBubbleEnv(t, server.Config{SubscriptionKeepAlive: 50 * time.Millisecond, SubscriptionLifetime: 500 * time.Millisecond})
 	e.createStream("s", 1)
 	c := e.register("s", "c")
+	subscribed := time.Now()
 	s := e.subscribe(c, shardID(0), startPos(types.ShardIteratorTypeLatest))
 	ev, _ := s.next(30 * time.Second)
+	if d := time.Since(subscribed); d != 50*time.Millisecond {
+		t.Fatalf("first keep-alive after %v, want 50ms", d)
+	}
 	cont := aws.ToString(ev.ContinuationSequenceNumber)
 	if cont == "" || len(ev.Records) != 0 {
 		t.Fatalf("keep-alive %+v", ev)
 	}
 	for ev != nil { // until the lifetime ends the stream
 		ev, _ = s.next(30 * time.Second)
+	}
+	if d := time.Since(subscribed); d != 500*time.Millisecond {
+		t.Fatalf("the subscription ended after %v, want its lifetime of 500ms", d)
 	}
 	first := *e.put("s", "pk", []byte("a")).SequenceNumber
 	second := *e.put("s", "pk", []byte("b")).SequenceNumber
@@ -259,7 +278,7 @@ func TestSubscribeToShardInUse(t *testing.T) {
 	e.createStream("s", 1)
 	c := e.register("s", "c")
 	s := e.subscribe(c, shardID(0), startPos(types.ShardIteratorTypeLatest))
-	fresh := e.srv.Client(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
+	fresh := e.newClient(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
 	_, err := fresh.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(c), ShardId: aws.String(shardID(0)), StartingPosition: startPos(types.ShardIteratorTypeLatest)})
 	wantErr[types.ResourceInUseException](t, err)
 	// Another consumer on the same shard is independent.
@@ -338,23 +357,29 @@ func TestSubscribeToShardClosedShard(t *testing.T) {
 
 // Five seconds after a subscription started, a new one for the same
 // consumer and shard takes over, and the old one ends with
-// ResourceInUseException.
+// ResourceInUseException. In a synctest bubble, to the nanosecond.
 func TestSubscribeToShardTakeover(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, server.Config{SubscriptionKeepAlive: time.Hour})
+	synctest.Test(t, testSubscribeToShardTakeover)
+}
+
+func testSubscribeToShardTakeover(t *testing.T) {
+	e := newBubbleEnv(t, server.Config{SubscriptionKeepAlive: time.Hour})
 	e.createStream("s", 1)
 	c := e.register("s", "c")
 	old := e.subscribe(c, shardID(0), startPos(types.ShardIteratorTypeLatest))
-	fresh := e.srv.Client(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
-	var out *kinesis.SubscribeToShardOutput
-	eventually(t, 60*time.Second, func() error {
-		var err error
-		out, err = fresh.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(c), ShardId: aws.String(shardID(0)), StartingPosition: startPos(types.ShardIteratorTypeLatest)})
-		if err != nil {
-			wantErr[types.ResourceInUseException](t, err) // within the first 5 s
-		}
-		return err
-	})
+	fresh := e.newClient(func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
+	subscribe := func() (*kinesis.SubscribeToShardOutput, error) {
+		return fresh.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(c), ShardId: aws.String(shardID(0)), StartingPosition: startPos(types.ShardIteratorTypeLatest)})
+	}
+	_, err := subscribe()
+	wantErr[types.ResourceInUseException](t, err)
+	time.Sleep(5*time.Second - time.Nanosecond)
+	_, err = subscribe()
+	wantErr[types.ResourceInUseException](t, err) // still within the first 5 s
+	time.Sleep(time.Nanosecond)
+	out, err := subscribe()
+	noErr(t, err, "SubscribeToShard 5 s after the first")
 	t.Cleanup(func() { _ = out.GetStream().Close() })
 	for {
 		ev, err := old.next(30 * time.Second)
@@ -373,9 +398,15 @@ func TestSubscribeToShardTakeover(t *testing.T) {
 // TestSubscribeCallRate: with throughput enforced, a consumer may call
 // SubscribeToShard for a shard once per second (LimitExceededException
 // otherwise, before the in-use check); without it, there is no such limit.
+// In a synctest bubble: the second is exact, and synctest.Wait lets the
+// server finish with a subscription the client closed.
 func TestSubscribeCallRate(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, server.Config{EnforceThroughput: true})
+	synctest.Test(t, testSubscribeCallRate)
+}
+
+func testSubscribeCallRate(t *testing.T) {
+	e := newBubbleEnv(t, server.Config{EnforceThroughput: true})
 	e.createStream("s", 2)
 	carn := e.register("s", "c")
 	trim := &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}
@@ -386,37 +417,23 @@ func TestSubscribeCallRate(t *testing.T) {
 	wantErr[types.LimitExceededException](t, err)
 	// The limit is per shard: the other shard is free.
 	e.subscribe(carn, "shardId-000000000001", trim)
-	// A second later the call is allowed (once the closed subscription is gone).
-	time.Sleep(time.Second)
-	eventually(t, 10*time.Second, func() error {
-		out, err := e.nr.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(carn), ShardId: aws.String("shardId-000000000000"), StartingPosition: trim})
-		if err != nil {
-			var inUse *types.ResourceInUseException
-			var limit *types.LimitExceededException
-			if !errors.As(err, &inUse) && !errors.As(err, &limit) {
-				t.Fatalf("SubscribeToShard after a second: %v", err)
-			}
-			return err
-		}
-		_ = out.GetStream().Close()
-		return nil
-	})
+	// Just before a second has passed the call is still refused; a second
+	// after the first call it is allowed.
+	time.Sleep(time.Second - time.Nanosecond)
+	_, err = e.nr.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(carn), ShardId: aws.String("shardId-000000000000"), StartingPosition: trim})
+	wantErr[types.LimitExceededException](t, err)
+	time.Sleep(time.Nanosecond)
+	out, err := e.nr.SubscribeToShard(e.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(carn), ShardId: aws.String("shardId-000000000000"), StartingPosition: trim})
+	noErr(t, err, "SubscribeToShard a second later")
+	_ = out.GetStream().Close()
 
-	free := newEnv(t, server.Config{})
+	free := newBubbleEnv(t, server.Config{})
 	free.createStream("s", 1)
 	fcarn := free.register("s", "c")
 	s1 := free.subscribe(fcarn, "shardId-000000000000", trim)
 	_ = s1.out.GetStream().Close()
-	eventually(t, 10*time.Second, func() error {
-		out, err := free.nr.SubscribeToShard(free.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(fcarn), ShardId: aws.String("shardId-000000000000"), StartingPosition: trim})
-		if err != nil {
-			var limit *types.LimitExceededException
-			if errors.As(err, &limit) {
-				t.Fatalf("LimitExceeded without EnforceThroughput: %v", err)
-			}
-			return err
-		}
-		_ = out.GetStream().Close()
-		return nil
-	})
+	synctest.Wait() // the server has ended the closed subscription
+	out, err = free.nr.SubscribeToShard(free.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(fcarn), ShardId: aws.String("shardId-000000000000"), StartingPosition: trim})
+	noErr(t, err, "SubscribeToShard again at once without EnforceThroughput")
+	_ = out.GetStream().Close()
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,9 +52,9 @@ func (e *env) readWhole(name, shard string) []types.Record {
 }
 
 // hotWriter writes batches of small records with the given keys to a stream
-// as fast as it can until stop closes, and records what was acknowledged:
-// record "key:n" is the n-th record of its key, and the n of a key grow by
-// one with every acknowledged record.
+// until stop closes, and records what was acknowledged: record "key:n" is
+// the n-th record of its key, and the n of a key grow by one with every
+// acknowledged record.
 type hotWriter struct {
 	e      *env
 	stream string
@@ -63,19 +64,13 @@ type hotWriter struct {
 	acked map[string]int // key -> records of it acknowledged
 }
 
-func (w *hotWriter) run(stop <-chan struct{}, paceEvery time.Duration) {
+// run puts a batch of records at once and then every interval. In a
+// synctest bubble the clock moves only while every goroutine waits, so the
+// load is exactly batch records per interval, however slow the machine.
+func (w *hotWriter) run(stop <-chan struct{}, batch int, interval time.Duration) {
 	w.acked = map[string]int{}
 	next := map[string]int{}
-	batch := 500
-	if paceEvery > 0 {
-		batch = 20
-	}
 	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
 		var recs []types.PutRecordsRequestEntry
 		var keys []string
 		for i := range batch {
@@ -100,12 +95,10 @@ func (w *hotWriter) run(stop <-chan struct{}, paceEvery time.Duration) {
 			w.acked[keys[i]]++
 		}
 		w.mu.Unlock()
-		if paceEvery > 0 {
-			select {
-			case <-stop:
-				return
-			case <-time.After(paceEvery):
-			}
+		select {
+		case <-stop:
+			return
+		case <-time.After(interval):
 		}
 	}
 }
@@ -149,11 +142,24 @@ func (w *hotWriter) checkExactlyOnceInOrder(t *testing.T) {
 // the same load on a PROVISIONED stream, on a stream switched from ON_DEMAND
 // to PROVISIONED, and a load below capacity on an ON_DEMAND stream split
 // nothing.
+//
+// It runs in a synctest bubble (newBubbleEnv), where the auto-splitter's
+// ticker and clock are the bubble's: each measurement bucket holds exactly
+// the load the writers put in it, and the split comes when the window is
+// over, not when a loaded machine gets round to it.
 func TestOnDemandAutoSplit(t *testing.T) {
 	t.Parallel()
-	// No fsync: a slow sync on a loaded machine would leave a measurement
-	// bucket cold and restart the window; durability is not under test.
-	e := newEnv(t, server.Config{AutoSplitWindow: 2 * time.Second, AutoSplitCooldown: time.Minute, Fsync: server.FsyncNever})
+	synctest.Test(t, testOnDemandAutoSplit)
+}
+
+func testOnDemandAutoSplit(t *testing.T) {
+	const window = 2 * time.Second
+	const bucket = window / 10 // the auto-splitter's measurement bucket
+	// No fsync: durability is not under test, and the test runs faster.
+	e := newBubbleEnv(t, server.Config{AutoSplitWindow: window, AutoSplitCooldown: time.Minute, Fsync: server.FsyncNever})
+	// The bubble's clock has not moved since server.New started the
+	// auto-splitter: its buckets end at start + k*bucket.
+	start := time.Now()
 	e.createOnDemand("hot")
 	e.createStream("prov", 4)
 	e.createOnDemand("switched")
@@ -171,15 +177,20 @@ func TestOnDemandAutoSplit(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var writers []*hotWriter
+	// Every writer puts a batch every half bucket, so that every bucket
+	// holds at least one of its batches whole; a batch due at a bucket's end
+	// runs concurrently with the auto-splitter's round (and the split). A
+	// threshold of 1.0 makes a bucket hot above 200 records (1,000
+	// records/s).
 	for _, name := range []string{"hot", "prov", "switched", "cool"} {
-		pace, n := time.Duration(0), 2 // two writers that overlap their calls, each with its own keys
+		batch, n := 150, 2 // two writers that overlap their calls, each with its own keys: 3,000 records/s
 		if name == "cool" {
-			pace, n = 100*time.Millisecond, 1 // at most 200 records/s
+			batch, n = 20, 1 // 200 records/s, at most 60 records in a bucket
 		}
 		for i := range n {
 			w := &hotWriter{e: e, stream: name, keys: keys[i*len(keys)/n : (i+1)*len(keys)/n]}
 			writers = append(writers, w)
-			wg.Go(func() { w.run(stop, pace) })
+			wg.Go(func() { w.run(stop, batch, bucket/2) })
 		}
 	}
 	defer func() {
@@ -191,14 +202,17 @@ func TestOnDemandAutoSplit(t *testing.T) {
 		wg.Wait()
 	}()
 
-	deadline := time.Now().Add(90 * time.Second)
-	for len(e.shards("hot")) == 4 {
-		if time.Now().After(deadline) {
-			t.Fatal("the hot shard was not split")
-		}
-		time.Sleep(100 * time.Millisecond)
+	// The checks fall between the writers' batches and the buckets' ends.
+	time.Sleep(time.Until(start.Add(window - bucket/4)))
+	if n := len(e.shards("hot")); n != 4 {
+		t.Fatalf("%d shards before the window is over, want 4", n)
 	}
-	// Keep writing across the split for a moment, into the children.
+	time.Sleep(time.Until(start.Add(window + bucket/4)))
+	if n := len(e.shards("hot")); n != 6 {
+		t.Fatalf("%d shards once the window is over, want 6: the hot shard was not split", n)
+	}
+	// Keep writing for a moment, into the children: the batches due at the
+	// split's instant raced it.
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
 	wg.Wait()
@@ -255,28 +269,42 @@ func TestOnDemandAutoSplit(t *testing.T) {
 }
 
 // TestOnDemandAutoSplitCap checks that automatic splits stop at
-// OnDemandMaxShards.
+// OnDemandMaxShards. In a synctest bubble, as TestOnDemandAutoSplit.
 func TestOnDemandAutoSplitCap(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, server.Config{AutoSplitWindow: time.Second, AutoSplitCooldown: 10 * time.Millisecond, OnDemandMaxShards: 5, Fsync: server.FsyncNever})
+	synctest.Test(t, testOnDemandAutoSplitCap)
+}
+
+func testOnDemandAutoSplitCap(t *testing.T) {
+	const window = time.Second
+	const bucket = window / 10
+	e := newBubbleEnv(t, server.Config{AutoSplitWindow: window, AutoSplitCooldown: 10 * time.Millisecond, OnDemandMaxShards: 5, Fsync: server.FsyncNever})
+	start := time.Now() // buckets end at start + k*bucket, as in testOnDemandAutoSplit
 	e.createOnDemand("s")
-	// Keys spread over shards 0 and 1: both become hot, only one may split.
+	// Keys spread over shards 0 and 1 (16 each): both become hot, only one
+	// may split. 300 records every half bucket: 150 a shard, above the 100
+	// of a hot bucket.
 	keys := keysBelow(new(big.Int).Lsh(big.NewInt(1), 127), 32)
 	w := &hotWriter{e: e, stream: "s", keys: keys}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { w.run(stop, 0) })
-	deadline := time.Now().Add(90 * time.Second)
-	for len(e.shards("s")) == 4 {
-		if time.Now().After(deadline) {
+	wg.Go(func() { w.run(stop, 300, bucket/2) })
+	defer func() {
+		select {
+		case <-stop:
+		default:
 			close(stop)
-			wg.Wait()
-			t.Fatal("no shard was split")
 		}
-		time.Sleep(100 * time.Millisecond)
+		wg.Wait()
+	}()
+	time.Sleep(time.Until(start.Add(window + bucket/4)))
+	if open := openShards(e.shards("s")); len(open) != 5 {
+		t.Fatalf("%d open shards once the window is over, want 5 (one split)", len(open))
 	}
-	// Several more windows of load: still no more than 5 open shards.
-	time.Sleep(3 * time.Second)
+	// Two more windows of load, in which the other hot shard and then the
+	// children are refused a split at every bucket's end: still no more
+	// than 5 open shards.
+	time.Sleep(2 * window)
 	close(stop)
 	wg.Wait()
 	if open := openShards(e.shards("s")); len(open) != 5 {

@@ -19,8 +19,10 @@ import (
 //     the body of an error response to an event-stream operation: its
 //     operation deserializer leaves event-stream bodies to the event
 //     stream deserializer, which returns early on the error. Every
-//     SubscribeToShard answered with an error (the tests provoke hundreds,
-//     e.g. TestSubscribeToShardTakeover) leaves one behind for a minute.
+//     SubscribeToShard answered with an error (TestSubscribeToShardErrors
+//     provokes a dozen) leaves one behind for a minute. The tests in a
+//     synctest bubble (newBubbleEnv) leave none: their clients have no
+//     Timeout, and their calls' ctx ends with the test.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),

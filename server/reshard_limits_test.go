@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -171,10 +172,17 @@ func TestShardFiltersAroundReshards(t *testing.T) {
 // TestReshardErrorsUpdatingAndMissing covers the resharding errors that
 // TestSplitShardErrors does not: every resharding call on an UPDATING
 // stream (ResourceInUse) and on a missing stream (ResourceNotFound), by
-// name and by ARN, and a hash key above 2^128-1.
+// name and by ARN, and a hash key above 2^128-1. In a synctest bubble
+// (newBubbleEnv): the stream stays UPDATING for exactly UpdateDelay,
+// however long the calls take.
 func TestReshardErrorsUpdatingAndMissing(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, server.Config{UpdateDelay: 500 * time.Millisecond})
+	synctest.Test(t, testReshardErrorsUpdatingAndMissing)
+}
+
+func testReshardErrorsUpdatingAndMissing(t *testing.T) {
+	const delay = 500 * time.Millisecond
+	e := newBubbleEnv(t, server.Config{UpdateDelay: delay})
 	e.createStream("s", 2)
 	wantErr[types.InvalidArgumentException](t, e.split("s", shardID(0), "340282366920938463463374607431768211456"))
 	noErr(t, e.split("s", shardID(0), "5"), "SplitShard")
@@ -195,17 +203,10 @@ func TestReshardErrorsUpdatingAndMissing(t *testing.T) {
 	_, err = e.nr.UpdateShardCount(e.ctx, &kinesis.UpdateShardCountInput{StreamARN: aws.String(arn("nope")), TargetShardCount: aws.Int32(2), ScalingType: types.ScalingTypeUniformScaling})
 	wantErr[types.ResourceNotFoundException](t, err)
 	// Back to ACTIVE, the calls refused above work.
-	eventuallyActive(t, e, "s")
-	noErr(t, e.merge("s", shardID(3), shardID(1)), "MergeShards once ACTIVE")
-}
-
-func eventuallyActive(t *testing.T, e *env, name string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for e.summary(name).StreamStatus != types.StreamStatusActive {
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s never went back to ACTIVE", name)
-		}
-		time.Sleep(20 * time.Millisecond)
+	time.Sleep(delay)
+	synctest.Wait() // the status timer has saved the change
+	if st := e.summary("s").StreamStatus; st != types.StreamStatusActive {
+		t.Fatalf("status %s after UpdateDelay, want ACTIVE", st)
 	}
+	noErr(t, e.merge("s", shardID(3), shardID(1)), "MergeShards once ACTIVE")
 }
