@@ -329,7 +329,7 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 	defer keepAlive.Stop()
 	var pace *pacer
 	if s.cfg.EnforceThroughput {
-		pace = &pacer{rate: subscribeBytesPerSec, avail: subscribeBytesPerSec, last: s.cfg.Now()}
+		pace = newPacer(subscribeBytesPerSec, s.cfg.Now())
 	}
 	ended := func() error {
 		switch cause := context.Cause(ctx); {
@@ -495,25 +495,4 @@ func (e *eventWriter) exception(ae *APIError) error {
 	}
 	msg.Payload = e.buf.Bytes()
 	return e.write(msg)
-}
-
-// pacer spaces a subscription's events to a byte rate, allowing a burst of
-// one second's worth.
-type pacer struct {
-	rate  float64 // bytes per second
-	avail float64 // may go negative: the debt is the wait
-	last  time.Time
-}
-
-// delay charges n bytes and returns how long to wait before sending them.
-func (p *pacer) delay(now time.Time, n int) time.Duration {
-	if dt := now.Sub(p.last).Seconds(); dt > 0 {
-		p.avail = min(p.rate, p.avail+dt*p.rate)
-		p.last = now
-	}
-	p.avail -= float64(n)
-	if p.avail >= 0 {
-		return 0
-	}
-	return time.Duration(-p.avail / p.rate * float64(time.Second))
 }

@@ -8,7 +8,7 @@ import (
 
 func TestPacerDelay(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	p := &pacer{rate: 1000, avail: 1000, last: t0}
+	p := newPacer(1000, t0)
 	if d := p.delay(t0, 600); d != 0 {
 		t.Fatalf("within the burst: delay %v", d)
 	}

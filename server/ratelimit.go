@@ -71,3 +71,21 @@ func (r *rateLimiter) charge(n int) {
 	r.bytes.Take(float64(n))
 	r.mu.Unlock()
 }
+
+// pacer spaces a subscription's events to a byte rate, allowing a burst of
+// one second's worth.
+type pacer struct {
+	b tokenbucket.Bucket // in debt while events are sent faster than the rate
+}
+
+func newPacer(bytesPerSec float64, now time.Time) *pacer {
+	return &pacer{b: tokenbucket.New(bytesPerSec, now)}
+}
+
+// delay charges n bytes and returns how long to wait before sending them:
+// until the refill has paid back the debt they leave.
+func (p *pacer) delay(now time.Time, n int) time.Duration {
+	p.b.Refill(now)
+	p.b.Take(float64(n))
+	return p.b.Wait(0)
+}
