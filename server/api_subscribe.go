@@ -292,7 +292,7 @@ func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c code
 		cutoffMu.Lock()
 		defer cutoffMu.Unlock()
 		if !finished {
-			_ = rc.SetWriteDeadline(time.Now().Add(endGrace))
+			_ = rc.SetWriteDeadline(time.Now().Add(endGrace)) //nolint:forbidigo // a socket deadline is wall-clock time
 		}
 	})
 	defer func() {

@@ -384,14 +384,15 @@ func (s *Server) staleError(st *stream) error {
 // does not show it closed within a few seconds or ctx ends: the append
 // then fails and the caller retries.
 func (s *Server) awaitClosed(ctx context.Context, st *stream, sh *shard) bool {
-	deadline := time.Now().Add(5 * time.Second)
+	if sh.closed.Load() {
+		return true
+	}
+	if !s.shared() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 250*time.Millisecond) {
-		if sh.closed.Load() {
-			return true
-		}
-		if !s.shared() || time.Now().After(deadline) {
-			return false
-		}
 		s.refresh(ctx, st.name)
 		if sh.closed.Load() {
 			return true
@@ -437,7 +438,8 @@ func (s *Server) rollForward(st *stream, p *reshardPlan, cause error) error {
 		premade[sh.index] = sh
 	}
 	delay := 50 * time.Millisecond
-	deadline := time.Now().Add(30 * time.Second)
+	giveUp := time.NewTimer(30 * time.Second)
+	defer giveUp.Stop()
 	for attempt := 1; ; attempt++ {
 		m, v, err := s.cat.Stream(ctx, st.name)
 		if err == nil {
@@ -480,10 +482,11 @@ func (s *Server) rollForward(st *stream, p *reshardPlan, cause error) error {
 		} else {
 			cause = err
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-giveUp.C:
 			return fmt.Errorf("reshard %s: parents sealed but the catalog write keeps failing: %w", st.name, cause)
+		case <-time.After(delay):
 		}
-		time.Sleep(delay)
 		delay = min(2*delay, time.Second)
 	}
 }
