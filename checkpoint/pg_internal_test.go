@@ -96,10 +96,24 @@ func TestRetryBounds(t *testing.T) {
 	s := newTestStore(t, PGConfig{MaxRetryTime: time.Second})
 	attempts := 0
 	transient := &pgconn.PgError{Code: "40001"}
-	s.afterAttempt = func(string, int) error { attempts++; return transient }
+	start := time.Now()
+	var first time.Duration // how long the first attempt took
+	s.afterAttempt = func(string, int) error {
+		if attempts++; attempts == 1 {
+			first = time.Since(start)
+		}
+		return transient
+	}
 	_, err := s.ListLeases(t.Context(), "app")
-	if !errors.Is(err, transient) || !strings.Contains(err.Error(), "gave up") || attempts < 2 {
+	if !errors.Is(err, transient) || !strings.Contains(err.Error(), "gave up") {
 		t.Fatalf("after %d attempts: %v", attempts, err)
+	}
+	// It retried, unless the first attempt alone used up most of
+	// MaxRetryTime (a stalled machine; the first back-off is at most
+	// 37.5ms). Judged from how long the attempt took, not from a guess of
+	// how fast the database answers.
+	if attempts < 2 && first < s.cfg.MaxRetryTime/2 {
+		t.Fatalf("gave up after %d attempt, the first took %v of MaxRetryTime %v: %v", attempts, first, s.cfg.MaxRetryTime, err)
 	}
 
 	// The caller's ctx ends during the back-off after the third attempt.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,19 +19,14 @@ import (
 	"github.com/shoalstream/shoal/aggregation"
 )
 
-// The measurements below run only with SHOAL_BENCH=1 and print their
-// results (go test -v):
+// Benchmarks of the consumer on a real server (fsync never, on loopback)
+// and the real PostgreSQL. They run only when asked for:
 //
-//	SHOAL_BENCH=1 go test -run 'TestBench' -v -count=1 ./consumer/
+//	go test -run '^$' -bench . -benchtime 1x ./consumer/
 //
-// Each uses a real server (fsync never, on loopback) and the real
-// PostgreSQL.
-
-func benchOnly(t *testing.T) {
-	if os.Getenv("SHOAL_BENCH") != "1" {
-		t.Skip("set SHOAL_BENCH=1 to run the measurements")
-	}
-}
+// Each documents its op and the -benchtime that repeats the earlier
+// measurement; the figures are reported with b.ReportMetric (ns/op, the
+// pace or the set-up of a scenario, is left out where it means nothing).
 
 // quietWorker starts a worker without test logging.
 func (e *env) quietWorker(id string, mod func(*Config), factory ProcessorFactory) *running {
@@ -78,14 +72,18 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return ds[min(len(ds)-1, int(float64(len(ds))*p))]
 }
 
-// TestBenchLatency measures put -> ProcessRecords latency with polling:
-// one worker on 4 shards, records put one PutRecords call at a time at
-// about 200/s, for several idle intervals.
-func TestBenchLatency(t *testing.T) {
-	benchOnly(t)
+// ms converts a duration to the float milliseconds of a metric.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkLatency measures put -> ProcessRecords latency with polling: one
+// worker on 4 shards, records put one PutRecord call at a time at 200/s,
+// for several idle intervals (IdleTimeBetweenReads). An op is one record;
+// -benchtime 1000x repeats the earlier measurement (1,000 records). Metrics:
+// p50-ms, p99-ms, max-ms of the latency.
+func BenchmarkLatency(b *testing.B) {
 	for _, idle := range []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond, time.Second} {
-		t.Run(idle.String(), func(t *testing.T) {
-			e := newEnv(t, envOptions{shards: 4})
+		b.Run("idle="+idle.String(), func(b *testing.B) {
+			e := newEnv(b, envOptions{shards: 4})
 			var mu sync.Mutex
 			var lat []time.Duration
 			var n atomic.Int64
@@ -96,50 +94,54 @@ func TestBenchLatency(t *testing.T) {
 					mu.Unlock()
 				}}
 			})
-			eventually(t, 20*time.Second, func() error { return balanced([]*running{w}, 4, 4, 4) })
-			const total = 1000
+			eventually(b, 20*time.Second, func() error { return balanced([]*running{w}, 4, 4, 4) })
 			tick := time.NewTicker(5 * time.Millisecond)
-			for i := range total {
+			defer tick.Stop()
+			i := 0
+			for b.Loop() {
 				<-tick.C
 				data := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
 				if _, err := e.client.PutRecord(context.Background(), &kinesis.PutRecordInput{
 					StreamName: aws.String(testStream), PartitionKey: aws.String(strconv.Itoa(i)), Data: data,
 				}); err != nil {
-					t.Fatal(err)
+					b.Fatal(err)
 				}
+				i++
 			}
-			tick.Stop()
-			eventually(t, 30*time.Second, func() error {
-				if n.Load() < total {
-					return fmt.Errorf("%d of %d", n.Load(), total)
+			eventually(b, 30*time.Second, func() error {
+				if n.Load() < int64(i) {
+					return fmt.Errorf("%d of %d", n.Load(), i)
 				}
 				return nil
 			})
-			_ = w.stop(t)
+			_ = w.stop(b)
 			mu.Lock()
 			defer mu.Unlock()
-			t.Logf("idle %v: put->process latency p50 %v p99 %v max %v (%d records, 4 shards, 1 worker)",
-				idle, percentile(lat, 0.50).Round(100*time.Microsecond), percentile(lat, 0.99).Round(100*time.Microsecond),
-				percentile(lat, 1).Round(100*time.Microsecond), len(lat))
+			b.ReportMetric(0, "ns/op") // the put pace
+			b.ReportMetric(ms(percentile(lat, 0.50)), "p50-ms")
+			b.ReportMetric(ms(percentile(lat, 0.99)), "p99-ms")
+			b.ReportMetric(ms(percentile(lat, 1)), "max-ms")
 		})
 	}
 }
 
-// TestBenchThroughput measures how many user records per second one worker
-// processes from 4 shards filled beforehand (the processor counts and
-// checkpoints every batch), plain and KPL-aggregated.
-func TestBenchThroughput(t *testing.T) {
-	benchOnly(t)
+// BenchmarkThroughput measures how many user records per second one worker
+// processes from 4 shards filled beforehand with 100,000 records each (the
+// processor counts and checkpoints every batch), plain and KPL-aggregated.
+// An op is one worker reading all of them, from the start (its own
+// application, so its own leases); -benchtime 1x is the earlier
+// measurement. Metric: records/s.
+func BenchmarkThroughput(b *testing.B) {
 	const perShard = 100_000
 	payload := make([]byte, 100)
 	for _, agg := range []bool{false, true} {
-		t.Run(fmt.Sprintf("aggregated=%v", agg), func(t *testing.T) {
-			e := newEnv(t, envOptions{shards: 4})
+		b.Run(fmt.Sprintf("aggregated=%v", agg), func(b *testing.B) {
+			e := newEnv(b, envOptions{shards: 4})
 			shards := e.shardIDs()
 			// Explicit hash keys place records on each shard evenly.
 			out, err := e.client.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String(testStream)})
 			if err != nil {
-				t.Fatal(err)
+				b.Fatal(err)
 			}
 			var entries []types.PutRecordsRequestEntry
 			for _, s := range out.Shards {
@@ -167,56 +169,87 @@ func TestBenchThroughput(t *testing.T) {
 				}
 			}
 			e.putEntries(entries)
-			var n atomic.Int64
-			start := time.Now()
-			w := e.quietWorker("w", nil, func(string) Processor { return &countingProc{n: &n} })
 			total := int64(perShard * len(shards))
-			eventually(t, 5*time.Minute, func() error {
-				if n.Load() < total {
-					return fmt.Errorf("%d of %d", n.Load(), total)
-				}
-				return nil
-			})
-			d := time.Since(start)
-			_ = w.stop(t)
-			t.Logf("aggregated=%v: %d user records (%d Kinesis records, 100-byte payloads) from 4 shards in %v: %.0f records/s, one worker",
-				agg, total, len(entries), d.Round(time.Millisecond), float64(total)/d.Seconds())
+			var took time.Duration
+			run := 0
+			for b.Loop() {
+				var n atomic.Int64
+				start := time.Now()
+				app := fmt.Sprintf("%s-%d", testApp, run)
+				w := e.quietWorker("w", func(c *Config) { c.ApplicationName = app }, func(string) Processor { return &countingProc{n: &n} })
+				eventually(b, 5*time.Minute, func() error {
+					if n.Load() < total {
+						return fmt.Errorf("%d of %d", n.Load(), total)
+					}
+					return nil
+				})
+				took += time.Since(start)
+				_ = w.stop(b)
+				run++
+			}
+			b.Logf("aggregated=%v: %d user records (%d Kinesis records, 100-byte payloads) from 4 shards, %d times, one worker: %.0f records/s",
+				agg, total, len(entries), run, float64(total)*float64(run)/took.Seconds())
+			b.ReportMetric(0, "ns/op") // includes the worker's stop
+			b.ReportMetric(float64(total)*float64(run)/took.Seconds(), "records/s")
 		})
 	}
 }
 
-// TestBenchRebalance measures how long leases take to rebalance when a
+// BenchmarkRebalance measures how long leases take to rebalance when a
 // worker joins, leaves gracefully, or crashes, on 8 shards, with the
-// default failover (10s, take interval 20s) and the tests' (2s, 1s).
-func TestBenchRebalance(t *testing.T) {
-	benchOnly(t)
+// default failover (10s, take interval 20s) and the tests' (2s, 1s). An op
+// is the whole scenario with new workers (and their own application);
+// -benchtime 1x is the earlier measurement. Metrics, means over the ops:
+// join2-ms (the second worker joins: 4/4), join3-ms (the third: 3/3/2),
+// leave-ms (one stops gracefully: 4/4 again), crash-ms (one crashes: its
+// leases taken over).
+func BenchmarkRebalance(b *testing.B) {
 	for _, tc := range []struct{ failover, take time.Duration }{{2 * time.Second, time.Second}, {10 * time.Second, 20 * time.Second}} {
-		t.Run(fmt.Sprintf("failover %v take %v", tc.failover, tc.take), func(t *testing.T) {
-			e := newEnv(t, envOptions{shards: 8})
-			mod := func(c *Config) { c.FailoverTime, c.TakeInterval = tc.failover, tc.take }
-			var n atomic.Int64
-			factory := func(string) Processor { return &countingProc{n: &n} }
+		b.Run(fmt.Sprintf("failover=%v,take=%v", tc.failover, tc.take), func(b *testing.B) {
+			e := newEnv(b, envOptions{shards: 8})
 			e.storeFailover = tc.failover
-			a := e.quietWorker("a", mod, factory)
-			eventually(t, time.Minute, func() error { return balanced([]*running{a}, 8, 8, 8) })
-			b := e.quietWorker("b", mod, factory)
-			start := time.Now()
-			eventually(t, 5*time.Minute, func() error { return balanced([]*running{a, b}, 8, 4, 4) })
-			t.Logf("second worker joins: balanced 4/4 in %v", time.Since(start).Round(time.Millisecond))
-			c := e.quietWorker("c", mod, factory)
-			start = time.Now()
-			eventually(t, 5*time.Minute, func() error { return balanced([]*running{a, b, c}, 8, 2, 3) })
-			t.Logf("third worker joins: balanced 3/3/2 in %v", time.Since(start).Round(time.Millisecond))
-			start = time.Now()
-			_ = c.stop(t)
-			stopped := time.Since(start)
-			eventually(t, 5*time.Minute, func() error { return balanced([]*running{a, b}, 8, 4, 4) })
-			t.Logf("worker leaves gracefully: balanced 4/4 in %v (its Run returned after %v)", time.Since(start).Round(time.Millisecond), stopped.Round(time.Millisecond))
-			start = time.Now()
-			b.crash(t)
-			eventually(t, 5*time.Minute, func() error { return balanced([]*running{a}, 8, 8, 8) })
-			t.Logf("worker crashes: its leases taken over in %v", time.Since(start).Round(time.Millisecond))
-			_ = a.stop(t)
+			var join2, join3, leave, crash time.Duration
+			run := 0
+			for b.Loop() {
+				app := fmt.Sprintf("%s-%d", testApp, run)
+				mod := func(c *Config) { c.FailoverTime, c.TakeInterval, c.ApplicationName = tc.failover, tc.take, app }
+				var n atomic.Int64
+				factory := func(string) Processor { return &countingProc{n: &n} }
+				w1 := e.quietWorker("a", mod, factory)
+				eventually(b, time.Minute, func() error { return balanced([]*running{w1}, 8, 8, 8) })
+				w2 := e.quietWorker("b", mod, factory)
+				start := time.Now()
+				eventually(b, 5*time.Minute, func() error { return balanced([]*running{w1, w2}, 8, 4, 4) })
+				d := time.Since(start)
+				join2 += d
+				b.Logf("second worker joins: balanced 4/4 in %v", d.Round(time.Millisecond))
+				w3 := e.quietWorker("c", mod, factory)
+				start = time.Now()
+				eventually(b, 5*time.Minute, func() error { return balanced([]*running{w1, w2, w3}, 8, 2, 3) })
+				d = time.Since(start)
+				join3 += d
+				b.Logf("third worker joins: balanced 3/3/2 in %v", d.Round(time.Millisecond))
+				start = time.Now()
+				_ = w3.stop(b)
+				stopped := time.Since(start)
+				eventually(b, 5*time.Minute, func() error { return balanced([]*running{w1, w2}, 8, 4, 4) })
+				d = time.Since(start)
+				leave += d
+				b.Logf("worker leaves gracefully: balanced 4/4 in %v (its Run returned after %v)", d.Round(time.Millisecond), stopped.Round(time.Millisecond))
+				start = time.Now()
+				w2.crash(b)
+				eventually(b, 5*time.Minute, func() error { return balanced([]*running{w1}, 8, 8, 8) })
+				d = time.Since(start)
+				crash += d
+				b.Logf("worker crashes: its leases taken over in %v", d.Round(time.Millisecond))
+				_ = w1.stop(b)
+				run++
+			}
+			b.ReportMetric(0, "ns/op") // the scenario, set-up included
+			b.ReportMetric(ms(join2)/float64(run), "join2-ms")
+			b.ReportMetric(ms(join3)/float64(run), "join3-ms")
+			b.ReportMetric(ms(leave)/float64(run), "leave-ms")
+			b.ReportMetric(ms(crash)/float64(run), "crash-ms")
 		})
 	}
 }

@@ -67,8 +67,9 @@ func TestFanOutCrashFailover(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 
-	cfg := a.w.Config()
-	bound := cfg.FailoverTime + cfg.TakeInterval + 2*time.Second
+	// How soon the leases move is TestCrashTakeoverTiming's to check, on a
+	// fake clock (it does not depend on the retrieval mode); here the time
+	// is only reported.
 	tns := e.ledger.tenures()
 	ds, _ := e.ledger.snapshot()
 	// Deliveries of each record, in order.
@@ -93,6 +94,7 @@ func TestFanOutCrashFailover(t *testing.T) {
 			}
 		}
 	}
+	var worst time.Duration
 	for _, s := range lost {
 		var prev, next *tenure
 		for _, tn := range tns[s] {
@@ -109,9 +111,7 @@ func TestFanOutCrashFailover(t *testing.T) {
 		if next.worker != "b" {
 			t.Errorf("%s: successor %s, want b", s, next.worker)
 		}
-		if took := next.initAt.Sub(crashAt); took > bound {
-			t.Errorf("%s resumed %v after the crash; bound %v", s, took, bound)
-		}
+		worst = max(worst, next.initAt.Sub(crashAt))
 		// From the last checkpoint (a write in flight at the crash may
 		// still have landed after the test read it)...
 		if next.initCP.Compare(left[s]) < 0 || next.initCP.Compare(prev.last()) > 0 {
@@ -144,7 +144,8 @@ func TestFanOutCrashFailover(t *testing.T) {
 	if n := m.getCalls.Load(); n != 0 {
 		t.Errorf("%d GetRecords calls in fan-out mode", n)
 	}
-	t.Logf("%d records, %d deliveries, %d processed twice (%d of them the crashed worker's, after the takeover)", len(p.all()), len(ds), dups, crashDups)
+	t.Logf("%d records, %d deliveries, %d processed twice (%d of them the crashed worker's, after the takeover); its shards resumed within %v of the crash",
+		len(p.all()), len(ds), dups, crashDups, worst.Round(time.Millisecond))
 	e.ledger.checkOrder(t)
 	checkNoLeaks(t)
 }
@@ -307,7 +308,8 @@ func eventStreamGoroutines() int {
 }
 
 // TestFanOutStealCancelsSubscription: when another worker steals a lease
-// in fan-out mode, the old owner gets LeaseLost promptly, closes its
+// in fan-out mode, the old owner gets LeaseLost promptly (from the Store's
+// event of the steal, before any renewal or take round), closes its
 // subscription (the server accepts a new one for the same consumer and
 // shard at once, without ResourceInUseException), and processes nothing
 // more of that shard afterwards, although records keep coming.
@@ -315,7 +317,15 @@ func TestFanOutStealCancelsSubscription(t *testing.T) {
 	e := newEnv(t, envOptions{shards: 1})
 	p := e.startProducer(10, 20*time.Millisecond)
 	m := &testMetrics{}
-	a := e.startWorker("a", fanOutMod(m), nil)
+	// a renews every 20 minutes and runs no take round of its own: within
+	// this test only the Store's event of the steal can tell it. Its lease
+	// lasts as long, so that a slow run cannot let it expire either.
+	e.storeFailover = time.Hour
+	a := e.startWorker("a", func(c *Config) {
+		fanOutMod(m)(c)
+		c.FailoverTime = time.Hour
+		c.TakeInterval = time.Hour
+	}, nil)
 	eventually(t, 20*time.Second, func() error {
 		if e.ledger.seen() < 50 {
 			return fmt.Errorf("%d records processed", e.ledger.seen())
@@ -329,11 +339,12 @@ func TestFanOutStealCancelsSubscription(t *testing.T) {
 	// The owner's checkpoints move the lease counter on, so a copy may be
 	// stale by the time the take runs: like a real thief, try again with a
 	// fresh copy.
-	var stolen checkpoint.Lease
+	// The thief's lease lasts an hour (e.storeFailover), so it keeps it
+	// without renewing and a cannot take it back.
+	thief := e.newStore(e.pool)
 	stealAt := time.Now()
 	for attempt := 0; ; attempt++ {
-		var err error
-		stolen, err = e.store.TakeLease(context.Background(), e.lease(shard), "thief")
+		_, err := thief.TakeLease(context.Background(), e.lease(shard), "thief")
 		if err == nil {
 			break
 		}
@@ -342,34 +353,10 @@ func TestFanOutStealCancelsSubscription(t *testing.T) {
 		}
 		stealAt = time.Now()
 	}
-	// The thief keeps its lease, so that a does not take it back once it
-	// expires.
-	renewCtx, stopRenew := context.WithCancel(context.Background())
-	renewDone := make(chan struct{})
-	go func() {
-		defer close(renewDone)
-		for {
-			select {
-			case <-renewCtx.Done():
-				return
-			case <-time.After(300 * time.Millisecond):
-			}
-			l, err := e.store.RenewLease(renewCtx, stolen)
-			if err != nil {
-				if renewCtx.Err() == nil {
-					t.Errorf("thief's renewal: %v", err)
-				}
-				return
-			}
-			stolen = l
-		}
-	}()
-	defer func() {
-		stopRenew()
-		<-renewDone
-	}()
+	// Promptly: a's renewals and take rounds are an hour apart (the
+	// timeout only bounds a failing run), so the steal's event told it.
 	var lostAt time.Time
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		_, evs := e.ledger.snapshot()
 		for _, ev := range evs {
 			if ev.kind == "lost" && ev.worker == "a" && ev.shard == shard {
@@ -379,9 +366,6 @@ func TestFanOutStealCancelsSubscription(t *testing.T) {
 		}
 		return errors.New("no LeaseLost")
 	})
-	if d := lostAt.Sub(stealAt); d > 5*time.Second {
-		t.Errorf("LeaseLost %v after the steal", d)
-	}
 	eventually(t, 10*time.Second, func() error {
 		if n := eventStreamGoroutines(); n > 0 {
 			return fmt.Errorf("%d event stream goroutines after LeaseLost", n)

@@ -194,7 +194,7 @@ func TestFanOutReshardParentsFirst(t *testing.T) {
 		t.Fatalf("SplitShard: %v", err)
 	}
 	e.waitActive()
-	time.Sleep(500 * time.Millisecond) // records on the children too
+	p.putSince(t, 100) // records on the children too
 	kids := e.openShards()
 	if len(kids) != 2 {
 		t.Fatalf("%d open shards after the split", len(kids))
@@ -205,7 +205,7 @@ func TestFanOutReshardParentsFirst(t *testing.T) {
 		t.Fatalf("MergeShards: %v", err)
 	}
 	e.waitActive()
-	time.Sleep(500 * time.Millisecond)
+	p.putSince(t, 100) // records on the merge child
 	p.halt()
 	waitAllProcessed(t, e, p, 30*time.Second)
 	merged := e.openShards()[0]

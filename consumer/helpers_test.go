@@ -288,6 +288,21 @@ func (e *env) lease(shard string) checkpoint.Lease {
 	return l
 }
 
+// longStore returns a Store on the test's pool whose leases last an hour:
+// a thief that takes a lease through it keeps it for the rest of the test
+// without renewing it.
+func (e *env) longStore() checkpoint.Store {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := checkpoint.NewPGStore(ctx, e.pool, checkpoint.PGConfig{Schema: e.schema, FailoverTime: time.Hour})
+	if err != nil {
+		e.t.Fatalf("new store: %v", err)
+	}
+	e.t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // ---- the ledger: what every processor saw ----
 
 type delivery struct {
@@ -302,7 +317,7 @@ type procEvent struct {
 	proc   int
 	worker string
 	shard  string
-	kind   string // init, lost, ended, shutdown
+	kind   string // init, lost, ending (ShardEnded called), ended (and checkpointed), shutdown
 	cp     checkpoint.Checkpoint
 	at     time.Time
 }
@@ -431,6 +446,7 @@ func (p *ledgerProc) LeaseLost(context.Context, LeaseLostInput) {
 }
 
 func (p *ledgerProc) ShardEnded(ctx context.Context, in ShardEndedInput) error {
+	p.l.event(procEvent{proc: p.id, worker: p.worker, shard: p.shard, kind: "ending"})
 	if err := in.Checkpointer.Checkpoint(ctx); err != nil {
 		return err
 	}

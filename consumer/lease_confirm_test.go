@@ -55,10 +55,11 @@ func TestStaleLeaseConfirmedBeforeDelivery(t *testing.T) {
 	}
 	firstBatch := e.ledger.seen()
 
-	// Another worker takes the lease while a is "paused" ...
+	// Another worker takes the lease while a is "paused" (for an hour: a
+	// cannot take it back when it expires) ...
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := e.store.TakeLease(ctx, e.lease(shard), "thief"); err != nil {
+	if _, err := e.longStore().TakeLease(ctx, e.lease(shard), "thief"); err != nil {
 		t.Fatalf("steal: %v", err)
 	}
 	// ... for longer than the failover time, by a's clock.

@@ -239,24 +239,35 @@ func TestReshardChildrenAfterParents(t *testing.T) {
 			if len(ds) != 24 {
 				t.Errorf("%d deliveries of 24 records", len(ds))
 			}
-			endedAt := map[string]time.Time{}
-			startedAt := map[string]time.Time{}
-			for _, ev := range evs {
+			// In the ledger's order (one lock, so one sequence): each
+			// child's first Initialize comes after its parents' ShardEnded
+			// began, and each parent's ShardEnded checkpointed (the
+			// onInit check above says the checkpoint was in the table
+			// before the child started; the ledger notes "ended" only
+			// after that checkpoint returned, which may be after the child
+			// started, so "ending" is the event to order by).
+			endingAt, startedAt := map[string]int{}, map[string]int{}
+			ended := map[string]bool{}
+			for i, ev := range evs {
 				switch ev.kind {
+				case "ending":
+					if _, ok := endingAt[ev.shard]; !ok {
+						endingAt[ev.shard] = i
+					}
 				case "ended":
-					endedAt[ev.shard] = ev.at
+					ended[ev.shard] = true
 				case "init":
 					if _, ok := startedAt[ev.shard]; !ok {
-						startedAt[ev.shard] = ev.at
+						startedAt[ev.shard] = i
 					}
 				}
 			}
 			for _, s := range f.shards {
 				for _, p := range s.parents {
-					// The ledger's "ended" is noted after the checkpoint
-					// returned, so a child may start a moment before it.
-					if startedAt[s.id].Before(endedAt[p].Add(-time.Second)) || endedAt[p].IsZero() {
-						t.Errorf("%s started at %v, its parent %s ended at %v", s.id, startedAt[s.id], p, endedAt[p])
+					e, eok := endingAt[p]
+					st, sok := startedAt[s.id]
+					if !eok || !sok || !ended[p] || st < e {
+						t.Errorf("%s started at ledger event %d (%v), its parent %s's ShardEnded began at %d (%v), checkpointed %v", s.id, st, sok, p, e, eok, ended[p])
 					}
 				}
 				if s.id == f.shards[0].id && !hide {

@@ -98,6 +98,19 @@ func (p *producer) halt() {
 	<-p.done
 }
 
+// putSince waits until the producer has put n more records than it had
+// when called: once a reshard is ACTIVE, they all go to the new shards.
+func (p *producer) putSince(t testing.TB, n int) {
+	t.Helper()
+	from := len(p.all())
+	eventually(t, 20*time.Second, func() error {
+		if got := len(p.all()) - from; got < n {
+			return fmt.Errorf("%d of %d records put", got, n)
+		}
+		return nil
+	})
+}
+
 func (p *producer) all() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -264,7 +277,8 @@ func (l *ledger) tenures() map[string][]*tenure {
 
 // TestCrashFailover: a worker that dies without shutting down loses its
 // leases after the failover time, and the others resume its shards from the
-// last checkpoint without losing a record.
+// last checkpoint without losing a record. (The timing of the takeover:
+// TestCrashTakeoverTiming.)
 func TestCrashFailover(t *testing.T) {
 	e := newEnv(t, envOptions{shards: 8})
 	p := e.startProducer(20, 20*time.Millisecond)
@@ -289,8 +303,11 @@ func TestCrashFailover(t *testing.T) {
 	p.halt()
 	waitAllProcessed(t, e, p, 20*time.Second)
 
+	// How soon the leases move (after they expire, within FailoverTime +
+	// TakeInterval) is TestCrashTakeoverTiming's to check, on a fake clock:
+	// on the wall clock of a loaded machine any bound is a guess. Here the
+	// time is only reported.
 	cfg := victim.w.Config()
-	bound := cfg.FailoverTime + cfg.TakeInterval + 500*time.Millisecond
 	tns := e.ledger.tenures()
 	var worst time.Duration
 	for _, s := range lost {
@@ -306,11 +323,7 @@ func TestCrashFailover(t *testing.T) {
 		if next == nil || next.first == nil || prev == nil {
 			t.Fatalf("%s: no successor delivered records", s)
 		}
-		took := next.initAt.Sub(crashAt)
-		worst = max(worst, took)
-		if took > bound {
-			t.Errorf("%s resumed %v after the crash; bound (failover + take interval + 500ms) %v", s, took, bound)
-		}
+		worst = max(worst, next.initAt.Sub(crashAt))
 		// The successor starts from the last checkpoint, which covers only
 		// records the dead worker processed...
 		lastDone := prev.last()
@@ -335,12 +348,15 @@ func TestCrashFailover(t *testing.T) {
 
 // TestGracefulHandoff: a worker that shuts down checkpoints in
 // ShutdownRequested and releases its leases; the other worker takes them
-// at once and repeats nothing.
+// at once (on the release events) and repeats nothing.
 func TestGracefulHandoff(t *testing.T) {
 	e := newEnv(t, envOptions{shards: 4})
 	p := e.startProducer(20, 20*time.Millisecond)
 	a := e.startWorker("a", nil, nil)
-	b := e.startWorker("b", nil, nil)
+	// b never runs a take round on a timer of its own (only on lease
+	// events, and after a steal): if it takes a's leases, the releases made
+	// it, at once rather than at its next round.
+	b := e.startWorker("b", func(c *Config) { c.TakeInterval = time.Hour }, nil)
 	eventually(t, 20*time.Second, func() error { return balanced([]*running{a, b}, 4, 2, 2) })
 	waitAllProcessed(t, e, p, 20*time.Second)
 
@@ -388,11 +404,9 @@ func TestGracefulHandoff(t *testing.T) {
 		if old.worker != "a" || next.worker != "b" {
 			t.Fatalf("%s: handed from %s to %s", s, old.worker, next.worker)
 		}
-		gap := next.initAt.Sub(released[s])
-		worst = max(worst, gap)
-		if gap >= time.Second {
-			t.Errorf("%s: successor initialized %v after the release", s, gap)
-		}
+		// Reported only: that no timer is involved is shown above (b's
+		// TakeInterval) and, on a fake clock, by TestGracefulHandoffTiming.
+		worst = max(worst, next.initAt.Sub(released[s]))
 		// No reprocessing: the successor starts right after the last
 		// record the old owner processed.
 		last := old.last() // where the old owner's tenure ended
@@ -647,7 +661,9 @@ func TestStolenLeaseCallsLeaseLost(t *testing.T) {
 		t.Fatal("no batch")
 	}
 	before := e.lease(shard)
-	stolen, err := e.store.TakeLease(context.Background(), before, "thief")
+	// The thief's lease lasts an hour: a cannot take it back when it
+	// expires, however long the checks below take.
+	stolen, err := e.longStore().TakeLease(context.Background(), before, "thief")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +19,12 @@ import (
 // Narrow unit tests of the re-subscription logic, against a scripted
 // event stream. The behaviour against the real server is tested in
 // subscriber_test.go.
+//
+// Each runs in a synctest bubble: the scripted streams are goroutines and
+// channels of the bubble, and the idle timeouts and back-offs run on its
+// fake clock, so neither a slow machine nor a fast one changes what
+// happens, and "nothing more happened" is checked with synctest.Wait (every
+// goroutine of the bubble blocked) rather than after a guessed sleep.
 
 // session is one scripted subscription: the events it sends, then the
 // error it ends with (nil: a clean end); or openErr, the SubscribeToShard
@@ -120,6 +127,10 @@ func fastOpts(t *testing.T) Options {
 }
 
 func TestSubscribeShardResumesAfterContinuation(t *testing.T) {
+	synctest.Test(t, testSubscribeShardResumesAfterContinuation)
+}
+
+func testSubscribeShardResumesAfterContinuation(t *testing.T) {
 	o := &fakeOpener{sessions: []session{
 		{events: []types.SubscribeToShardEvent{ev("2", 1, 2), ev("3", 3)}}, // expires cleanly
 		{openErr: &types.ResourceInUseException{Message: aws.String("within 5s")}},
@@ -158,6 +169,10 @@ func TestSubscribeShardResumesAfterContinuation(t *testing.T) {
 }
 
 func TestSubscribeShardFatalErrors(t *testing.T) {
+	synctest.Test(t, testSubscribeShardFatalErrors)
+}
+
+func testSubscribeShardFatalErrors(t *testing.T) {
 	for _, fatal := range []error{
 		&types.ResourceNotFoundException{Message: aws.String("no consumer")},
 		&types.InvalidArgumentException{Message: aws.String("bad seq")},
@@ -177,6 +192,10 @@ func TestSubscribeShardFatalErrors(t *testing.T) {
 }
 
 func TestSubscribeShardHandlerErrorKeepsPosition(t *testing.T) {
+	synctest.Test(t, testSubscribeShardHandlerErrorKeepsPosition)
+}
+
+func testSubscribeShardHandlerErrorKeepsPosition(t *testing.T) {
 	o := &fakeOpener{sessions: []session{{events: []types.SubscribeToShardEvent{ev("1", 1), ev("2", 2)}}}}
 	boom := errors.New("boom")
 	calls := 0
@@ -199,79 +218,110 @@ func TestSubscribeShardHandlerErrorKeepsPosition(t *testing.T) {
 	}
 }
 
+// TestSubscribeShardIdleTimeoutResubscribes: a subscription that opened but
+// sends nothing is given up after exactly IdleTimeout (the default, 30s, on
+// the bubble's clock) and replaced; one that delivered its events and ended
+// cleanly is not mistaken for an idle one, however long the handler or the
+// scheduler takes.
 func TestSubscribeShardIdleTimeoutResubscribes(t *testing.T) {
-	o := &fakeOpener{sessions: []session{
-		{events: []types.SubscribeToShardEvent{ev("1", 1)}, hang: false, endErr: nil},
-		{hang: true},
-		{events: []types.SubscribeToShardEvent{endEv("c")}},
-	}}
-	opts := fastOpts(t)
-	opts.IdleTimeout = 50 * time.Millisecond
-	children, err := subscribeShard(t.Context(), o.open, ShardSubscription{
-		ConsumerARN: "arn", ShardID: "s", Options: opts,
-		Handler: func(context.Context, Event) error { return nil },
-	})
-	if err != nil || len(children) != 1 {
-		t.Fatalf("children %v, err %v", children, err)
-	}
-	if n := len(o.asked()); n != 3 {
-		t.Errorf("%d subscriptions, want 3 (the idle one replaced)", n)
-	}
-}
-
-func TestSubscribeShardBackPressure(t *testing.T) {
-	var evs []types.SubscribeToShardEvent
-	for i := 1; i <= 50; i++ {
-		evs = append(evs, ev(fmt.Sprint(i), i))
-	}
-	o := &fakeOpener{sessions: []session{{events: append(evs, endEv("c"))}}}
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	var once sync.Once
-	errc := make(chan error, 1)
-	go func() {
-		_, err := subscribeShard(t.Context(), o.open, ShardSubscription{
-			ConsumerARN: "arn", ShardID: "s", Options: fastOpts(t),
-			Handler: func(context.Context, Event) error {
-				once.Do(func() { close(entered) })
-				<-release
-				return nil
-			},
-		})
-		errc <- err
-	}()
-	<-entered
-	time.Sleep(50 * time.Millisecond) // give a buffering reader the chance to run ahead
-	if n := o.sent.Load(); n > 1 {
-		t.Errorf("%d events read while the handler held the first, want at most 1", n)
-	}
-	close(release)
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	if n := o.sent.Load(); n != 51 {
-		t.Errorf("%d events sent, want 51", n)
-	}
-}
-
-func TestSubscribeShardStopsOnCancel(t *testing.T) {
-	o := &fakeOpener{sessions: []session{{hang: true}}}
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := subscribeShard(ctx, o.open, ShardSubscription{
-			ConsumerARN: "arn", ShardID: "s", Options: fastOpts(t),
+	synctest.Test(t, func(t *testing.T) {
+		o := &fakeOpener{sessions: []session{
+			{events: []types.SubscribeToShardEvent{ev("1", 1)}},
+			{hang: true},
+			{events: []types.SubscribeToShardEvent{endEv("c")}},
+		}}
+		opts := fastOpts(t) // IdleTimeout: the default
+		var opened []time.Time
+		opts.OnSubscribe = func(string, Position) { opened = append(opened, time.Now()) }
+		children, err := subscribeShard(t.Context(), o.open, ShardSubscription{
+			ConsumerARN: "arn", ShardID: "s", Options: opts,
 			Handler: func(context.Context, Event) error { return nil },
 		})
-		errc <- err
-	}()
-	for len(o.asked()) == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("err %v, want context.Canceled", err)
-	}
+		if err != nil || len(children) != 1 {
+			t.Fatalf("children %v, err %v", children, err)
+		}
+		if n := len(o.asked()); n != 3 {
+			t.Fatalf("%d subscriptions, want 3 (the idle one replaced)", n)
+		}
+		// The first ended cleanly after an event: the next one at once.
+		if d := opened[1].Sub(opened[0]); d != 0 {
+			t.Errorf("second subscription %v after the first ended cleanly, want at once", d)
+		}
+		// The silent one is given up after IdleTimeout, then the back-off.
+		idle, b := defaultIdleTimeout, opts.Backoff
+		if d := opened[2].Sub(opened[1]); d < idle || d > idle+b.Max {
+			t.Errorf("silent subscription replaced after %v, want IdleTimeout %v plus at most the back-off %v", d, idle, b.Max)
+		}
+	})
+}
+
+// TestSubscribeShardBackPressure: while the handler holds an event, nothing
+// more is read from the subscription.
+func TestSubscribeShardBackPressure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var evs []types.SubscribeToShardEvent
+		for i := 1; i <= 50; i++ {
+			evs = append(evs, ev(fmt.Sprint(i), i))
+		}
+		o := &fakeOpener{sessions: []session{{events: append(evs, endEv("c"))}}}
+		release := make(chan struct{})
+		entered := make(chan struct{})
+		var once sync.Once
+		errc := make(chan error, 1)
+		go func() {
+			_, err := subscribeShard(t.Context(), o.open, ShardSubscription{
+				ConsumerARN: "arn", ShardID: "s", Options: fastOpts(t),
+				Handler: func(context.Context, Event) error {
+					once.Do(func() { close(entered) })
+					<-release
+					return nil
+				},
+			})
+			errc <- err
+		}()
+		<-entered
+		// Every goroutine is blocked now: a reader that buffered would have
+		// run ahead of the handler by then.
+		synctest.Wait()
+		if n := o.sent.Load(); n != 1 {
+			t.Errorf("%d events read while the handler held the first, want 1", n)
+		}
+		close(release)
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if n := o.sent.Load(); n != 51 {
+			t.Errorf("%d events sent, want 51", n)
+		}
+	})
+}
+
+// TestSubscribeShardStopsOnCancel: cancelling ctx ends a subscription that
+// is waiting for events.
+func TestSubscribeShardStopsOnCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := &fakeOpener{sessions: []session{{hang: true}}}
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := subscribeShard(ctx, o.open, ShardSubscription{
+				ConsumerARN: "arn", ShardID: "s", Options: fastOpts(t),
+				Handler: func(context.Context, Event) error { return nil },
+			})
+			errc <- err
+		}()
+		synctest.Wait() // subscribed, and waiting for an event
+		if n := len(o.asked()); n != 1 {
+			t.Fatalf("%d subscriptions before the cancel, want 1", n)
+		}
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want context.Canceled", err)
+		}
+		if n := len(o.asked()); n != 1 {
+			t.Errorf("%d subscriptions, want 1", n)
+		}
+	})
 }
 
 func TestPositionValidate(t *testing.T) {
