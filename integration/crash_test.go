@@ -134,7 +134,7 @@ const gracefulTimeout = 10 * time.Second
 // waited for idle connections.
 const slowExit = 2 * time.Second
 
-func envInt(t *testing.T, name string, def int) int {
+func envInt(t testing.TB, name string, def int) int {
 	s := os.Getenv(name)
 	if s == "" {
 		return def

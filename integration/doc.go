@@ -26,9 +26,9 @@
 // a shard closed by an acknowledged reshard stays closed), per-key order
 // across shards read parents first, and that no shard directory exists that
 // ListShards does not report. SHOAL_CRASH_CYCLES sets the cycles (8).
-// TestBenchScale (SHOAL_BENCH=1) measures CreateStream latency with 1,000
-// streams of 10 shards, restart time with 10,000 shards and the server's
-// open file descriptors.
+// BenchmarkScale (go test -run '^$' -bench BenchmarkScale -benchtime 1x)
+// measures CreateStream latency with 1,000 streams of 10 shards, restart
+// time with 10,000 shards and the server's open file descriptors.
 //
 // Records whose PutRecords call failed, or whose result entry failed, have an
 // unknown outcome: they may be present or not, but never twice and never out

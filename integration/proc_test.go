@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 // shoalBinary builds ./cmd/shoal once per test binary run and returns its path.
-func shoalBinary(t *testing.T) string {
+func shoalBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		start := time.Now()
@@ -113,7 +113,7 @@ type logBook struct {
 	logs []*procLog
 }
 
-func newLogBook(t *testing.T) *logBook {
+func newLogBook(t testing.TB) *logBook {
 	lb := &logBook{}
 	t.Cleanup(func() {
 		if !t.Failed() {
@@ -262,7 +262,7 @@ func startServer(t *testing.T, bin string, logs *logBook, label, dataDir string,
 }
 
 // freeAddr picks a loopback port that is free right now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

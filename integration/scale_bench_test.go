@@ -23,35 +23,84 @@ import (
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 )
 
-// TestBenchScale measures how the real binary copes with many streams and
+// BenchmarkScale measures how the real binary copes with many streams and
 // shards: (a) the latency of CreateStream, one client creating
 // SHOAL_BENCH_STREAMS (default 1,000) streams of SHOAL_BENCH_SHARDS (default
 // 10) shards one after the other; (b) a graceful stop and a restart with all
-// those shards: the time from the process start until it answers ListStreams,
-// and until a first PutRecord to a random stream succeeds; (c) the server's
-// open file descriptors after the restart, after one record was written to
-// every shard, and after every shard was read back. It fails only if the
-// server misbehaves (an error, a record not read back); the numbers and the
-// targets (CreateStream p50 < 5 ms, restart < 1 s, a few hundred descriptors
-// at most) are logged. SHOAL_BENCH_BIN runs a given binary instead of
-// building ./cmd/shoal, to compare with another version:
+// those shards (SHOAL_BENCH_RESTARTS times, default 3): the time from the
+// process start until it answers ListStreams, and until a first PutRecord to
+// a random stream succeeds; (c) the server's open file descriptors after the
+// restart, after one record was written to every shard, and after every
+// shard was read back. It fails only if the server misbehaves (an error, a
+// record not read back); the numbers and the targets (CreateStream p50 <
+// 5 ms, restart < 1 s, a few hundred descriptors at most) are logged, and
+// reported as metrics:
 //
-//	SHOAL_BENCH=1 go test -run TestBenchScale -v -count=1 -timeout 60m ./integration/
-//	SHOAL_BENCH=1 SHOAL_BENCH_BIN=/tmp/oldshoal-bin go test -run TestBenchScale -v -count=1 -timeout 60m ./integration/
-func TestBenchScale(t *testing.T) {
-	if os.Getenv("SHOAL_BENCH") != "1" {
-		t.Skip("set SHOAL_BENCH=1 to run the measurement")
-	}
-	begin := time.Now()
+//   - create-p50-ms, create-p99-ms: CreateStream latency;
+//   - ready-ms: a restart until ListStreams answers (median of the
+//     restarts), first-put-ms: until a first PutRecord succeeds (median);
+//   - stop-ms: SIGTERM until the process exited (median);
+//   - fds-max: the most open descriptors seen after the first restart and
+//     in the write and read passes (target: below the file engine's
+//     open-log cap plus about 60).
+//
+// An op is the whole scenario, on a new data directory; run it once.
+// SHOAL_BENCH_BIN runs a given binary instead of building ./cmd/shoal, to
+// compare with another version:
+//
+//	go test -run '^$' -bench BenchmarkScale -benchtime 1x -timeout 60m ./integration/
+//	SHOAL_BENCH_BIN=/tmp/oldshoal-bin go test -run '^$' -bench BenchmarkScale -benchtime 1x -timeout 60m ./integration/
+func BenchmarkScale(b *testing.B) {
 	bin := os.Getenv("SHOAL_BENCH_BIN")
 	if bin == "" {
-		bin = shoalBinary(t)
-		t.Logf("binary: ./cmd/shoal of this module, built in %v", buildTime.Round(time.Millisecond))
+		bin = shoalBinary(b)
+		b.Logf("binary: ./cmd/shoal of this module, built in %v", buildTime.Round(time.Millisecond))
 	} else {
-		t.Logf("binary: %s (SHOAL_BENCH_BIN)", bin)
+		b.Logf("binary: %s (SHOAL_BENCH_BIN)", bin)
 	}
-	nStreams := envInt(t, "SHOAL_BENCH_STREAMS", 1000)
-	perStream := envInt(t, "SHOAL_BENCH_SHARDS", 10)
+	cfg := scaleConfig{
+		bin:       bin,
+		streams:   envInt(b, "SHOAL_BENCH_STREAMS", 1000),
+		perStream: envInt(b, "SHOAL_BENCH_SHARDS", 10),
+		restarts:  envInt(b, "SHOAL_BENCH_RESTARTS", 3),
+	}
+	var all scaleResult
+	for b.Loop() {
+		r := runScale(b, cfg)
+		all.create = append(all.create, r.create...)
+		all.ready = append(all.ready, r.ready...)
+		all.firstPut = append(all.firstPut, r.firstPut...)
+		all.stop = append(all.stop, r.stop...)
+		all.fdsMax = max(all.fdsMax, r.fdsMax)
+	}
+	b.ReportMetric(0, "ns/op") // the whole scenario, set-up included
+	b.ReportMetric(scaleMs(scaleSlicePct(all.create, 50)), "create-p50-ms")
+	b.ReportMetric(scaleMs(scaleSlicePct(all.create, 99)), "create-p99-ms")
+	b.ReportMetric(scaleMs(scaleSlicePct(all.ready, 50)), "ready-ms")
+	b.ReportMetric(scaleMs(scaleSlicePct(all.firstPut, 50)), "first-put-ms")
+	b.ReportMetric(scaleMs(scaleSlicePct(all.stop, 50)), "stop-ms")
+	b.ReportMetric(float64(all.fdsMax), "fds-max")
+}
+
+// scaleConfig is what one BenchmarkScale scenario runs.
+type scaleConfig struct {
+	bin                          string
+	streams, perStream, restarts int
+}
+
+// scaleResult is what one scenario measured.
+type scaleResult struct {
+	create, ready, firstPut, stop []time.Duration
+	fdsMax                        int
+}
+
+func scaleMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// runScale runs BenchmarkScale's scenario once, on a new data directory.
+func runScale(t testing.TB, sc scaleConfig) scaleResult {
+	begin := time.Now()
+	bin, nStreams, perStream := sc.bin, sc.streams, sc.perStream
+	var res scaleResult
 	total := nStreams * perStream
 	logs := newLogBook(t)
 	dataDir := t.TempDir()
@@ -81,6 +130,7 @@ func TestBenchScale(t *testing.T) {
 		}
 	}
 	createTotal := time.Since(createStart)
+	res.create = lat
 	sorted := slices.Clone(lat)
 	slices.Sort(sorted)
 	p50 := scalePct(sorted, 50)
@@ -103,7 +153,7 @@ func TestBenchScale(t *testing.T) {
 
 	// ---- (b) graceful stop and restart ----
 	// The first restart is the measurement; the others show the spread.
-	restarts := envInt(t, "SHOAL_BENCH_RESTARTS", 3)
+	restarts := sc.restarts
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	want := map[[2]string]int{} // records expected per stream and shard
 	var fdsRestart int
@@ -114,6 +164,7 @@ func TestBenchScale(t *testing.T) {
 		if !ok {
 			t.Fatalf("the server did not exit within 10m of SIGTERM")
 		}
+		res.stop = append(res.stop, took)
 		if err != nil {
 			t.Errorf("the server exited after SIGTERM with %v, want exit status 0", err)
 		}
@@ -247,6 +298,8 @@ func TestBenchScale(t *testing.T) {
 		t.Errorf("final SIGTERM: exited %v after %v, error %v", ok, took, err)
 	}
 	t.Logf("total %v", time.Since(begin).Round(time.Millisecond))
+	res.ready, res.firstPut, res.fdsMax = readies, firstPuts, most
+	return res
 }
 
 // scaleProc is a server process and the time it was started.
@@ -258,7 +311,7 @@ type scaleProc struct {
 // scaleStart starts the server on dataDir and returns once it answers
 // ListStreams, with the time from the process start until then (polled
 // every millisecond).
-func scaleStart(t *testing.T, bin string, logs *logBook, label, dataDir, shardLimit string) (*scaleProc, time.Duration) {
+func scaleStart(t testing.TB, bin string, logs *logBook, label, dataDir, shardLimit string) (*scaleProc, time.Duration) {
 	t.Helper()
 	for attempt := 1; attempt <= 5; attempt++ {
 		addr := freeAddr(t)
@@ -295,7 +348,7 @@ func scaleStart(t *testing.T, bin string, logs *logBook, label, dataDir, shardLi
 }
 
 // scaleFDs counts the open file descriptors of the server process.
-func scaleFDs(t *testing.T, p *scaleProc) int {
+func scaleFDs(t testing.TB, p *scaleProc) int {
 	t.Helper()
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
 	if err != nil {
@@ -306,7 +359,7 @@ func scaleFDs(t *testing.T, p *scaleProc) int {
 
 // scaleEach runs fn(0..n-1) on par goroutines and fails the test with the
 // first error.
-func scaleEach(t *testing.T, n, par int, fn func(i int) error) {
+func scaleEach(t testing.TB, n, par int, fn func(i int) error) {
 	t.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
