@@ -54,7 +54,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // env is one running server and clients for it.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	srv *servertest.Server
 	// c retries as the SDK does by default.
 	c *kinesis.Client
@@ -68,7 +68,7 @@ type env struct {
 	ctx       context.Context
 }
 
-func newEnv(t *testing.T, cfg server.Config) *env {
+func newEnv(t testing.TB, cfg server.Config) *env {
 	t.Helper()
 	srv := servertest.Start(t, cfg)
 	return &env{

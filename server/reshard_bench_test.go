@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -16,16 +17,14 @@ import (
 	"github.com/shoalstream/shoal/server"
 )
 
-// TestBenchReshardFullStream measures how long SplitShard and MergeShards
+// BenchmarkReshardFullStream measures how long SplitShard and MergeShards
 // take, from the call to the stream being ACTIVE with the children listed,
 // on a one-shard stream holding SHOAL_BENCH_BYTES (default 1 GiB) of 1 MiB
-// records. It runs only with SHOAL_BENCH=1:
+// records (five of each, after one fill, whatever b.N is):
 //
-//	SHOAL_BENCH=1 go test -run TestBenchReshardFullStream -v -count=1 ./server/
-func TestBenchReshardFullStream(t *testing.T) {
-	if os.Getenv("SHOAL_BENCH") != "1" {
-		t.Skip("set SHOAL_BENCH=1 to run the measurement")
-	}
+//	go test -run '^$' -bench BenchmarkReshardFullStream -benchtime 1x ./server/
+func BenchmarkReshardFullStream(b *testing.B) {
+	var t testing.TB = b
 	total := int64(1 << 30)
 	if v := os.Getenv("SHOAL_BENCH_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -88,6 +87,10 @@ func TestBenchReshardFullStream(t *testing.T) {
 	}
 	t.Logf("%d MiB in shard 0; the first SplitShard splits shard 0, each later one the previous merge's child: SplitShard -> ACTIVE with children listed: %v; MergeShards: %v",
 		put>>20, fmtDurations(splits), fmtDurations(merges))
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(put>>20), "MiB-in-parent")
+	b.ReportMetric(float64(slices.Max(splits))/float64(time.Millisecond), "split-max-ms")
+	b.ReportMetric(float64(slices.Max(merges))/float64(time.Millisecond), "merge-max-ms")
 }
 
 func fmtDurations(ds []time.Duration) string {
