@@ -96,11 +96,35 @@ func (s *Server) resyncAll(ctx context.Context) {
 		seen[r.Meta.Name] = true
 		s.refreshWith(ctx, r.Meta.Name, &r.Meta, r.Version)
 	}
-	for name := range s.snapshot() {
-		if !seen[name] {
+	for name, st := range s.snapshot() {
+		if !seen[name] && s.gone(ctx, st) {
 			s.refreshWith(ctx, name, nil, 0)
 		}
 	}
+}
+
+// gone confirms that st, missing from a listing of the catalog, was deleted:
+// its record reads as not found and its first log is gone too. A listing
+// taken while the engine recovers (a NATS cluster restarting) can come back
+// short; forgetting a stream on its word alone would answer
+// ResourceNotFoundException for a stream that exists. A deletion that this
+// check misses (its logs not yet removed) is applied at a later comparison
+// or by the watch event of the deletion, which refresh handles directly.
+func (s *Server) gone(ctx context.Context, st *stream) bool {
+	if _, _, err := s.cat.Stream(ctx, st.name); !errors.Is(err, engine.ErrNotFound) {
+		return false // there, or unknown: keep it
+	}
+	st.mu.RLock()
+	var first *shard
+	if len(st.shards) > 0 {
+		first = st.shards[0]
+	}
+	st.mu.RUnlock()
+	if first == nil {
+		return true
+	}
+	_, err := first.log.Info(ctx)
+	return errors.Is(err, engine.ErrClosed) || errors.Is(err, engine.ErrNotFound)
 }
 
 // refresh brings the server's view of stream name up to date with the

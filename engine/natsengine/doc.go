@@ -99,6 +99,13 @@
 // sequence, seal and existence, so a lost notice delays a waiter by one
 // interval. The engine has one wildcard subscription for all notices.
 //
+// A log is deleted for this process when it deletes it, when another
+// process's deletion notice arrives, or when JetStream has answered "stream
+// not found" for it for 30 seconds without a success in between; a shorter
+// run of such answers (a cluster restarting answers so for streams it has
+// not recovered yet) fails operations with an ordinary error, not
+// engine.ErrClosed, so that the server does not report the stream deleted.
+//
 // # Catalog
 //
 // Versions are KV revisions (stream sequences): they never repeat. Reads

@@ -694,8 +694,10 @@ func (e *Engine) poll() {
 			cancel()
 			switch {
 			case errors.Is(err, jetstream.ErrStreamNotFound):
-				ls.kill()
-				e.forget(ls)
+				if ls.notFound() { // see missingGrace
+					ls.kill()
+					e.forget(ls)
+				}
 			case err == nil:
 				ls.observeInfo(si)
 			}

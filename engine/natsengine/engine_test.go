@@ -770,3 +770,34 @@ func TestCatalogWriteResends(t *testing.T) {
 		t.Fatalf("Stream = %+v, %d, %v; want NextIndex 19 at version %d", got, gv, err, v)
 	}
 }
+
+// A log whose JetStream stream JetStream reports missing, with no deletion
+// notice (as a cluster restarting answers for streams it has not recovered
+// yet), is not declared deleted at once: its handle fails with an ordinary
+// error, not ErrClosed, until the answer has held for missingGrace.
+func TestMissingStreamNotDeletedAtOnce(t *testing.T) {
+	e := openTest(t, Config{})
+	l, err := e.CreateLog(t.Context(), lid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Append(t.Context(), rec("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	// Remove the stream behind the engine's back: no notice.
+	if err := e.js.DeleteStream(t.Context(), e.streamName(lid)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Info(t.Context())
+	if err == nil || errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("Info right after the stream vanished: %v, want an error that is not ErrClosed", err)
+	}
+	// Once the answer has held for the grace period, the log is deleted.
+	h := l.(*handle)
+	h.ls.mu.Lock()
+	h.ls.missingSince = time.Now().Add(-missingGrace)
+	h.ls.mu.Unlock()
+	if _, err := l.Info(t.Context()); !errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("Info after the grace period: %v, want ErrClosed", err)
+	}
+}

@@ -63,11 +63,14 @@ type logState struct {
 	// A purge only removes batches that arrived before its cutoff, so the
 	// batch stays while cutoffs stay at or before its arrival; a purge this
 	// process learns of (first beyond it) forgets it.
-	oldSeq  uint64
-	oldMs   int64
-	sealed  bool
-	dead    bool          // deleted, or the engine closed
-	changed chan struct{} // closed and cleared on a change; nil until asked for
+	oldSeq uint64
+	oldMs  int64
+	// missingSince is when JetStream first answered "stream not found" for
+	// the log since its last successful operation (zero: not missing).
+	missingSince time.Time
+	sealed       bool
+	dead         bool          // deleted, or the engine closed
+	changed      chan struct{} // closed and cleared on a change; nil until asked for
 }
 
 func (e *Engine) newLogState(id engine.LogID) *logState {
@@ -96,6 +99,7 @@ func (ls *logState) kill() {
 func (ls *logState) observeSeq(seq uint64) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	ls.foundLocked()
 	if seq > ls.seen {
 		ls.seen = seq
 		ls.notifyLocked()
@@ -117,6 +121,7 @@ func (ls *logState) observeSealed() {
 func (ls *logState) observeInfo(si *jetstream.StreamInfo) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	ls.foundLocked()
 	changed := false
 	if si.State.LastSeq > ls.seen {
 		ls.seen = si.State.LastSeq
@@ -193,11 +198,38 @@ func (ls *logState) hasWaiter() bool {
 	return ls.changed != nil && !ls.dead
 }
 
+// missingGrace is how long JetStream must keep answering "stream not
+// found" for a log this process knew before the log counts as deleted
+// without a deletion notice. A cluster restarting answers so for streams it
+// has not recovered yet; a real deletion by another process is normally
+// learned at once from its notice (or the process's own DeleteLog).
+const missingGrace = 30 * time.Second
+
+// notFound records a "stream not found" answer and reports whether the log
+// now counts as deleted: the answer has held for missingGrace.
+func (ls *logState) notFound() bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	now := time.Now()
+	if ls.missingSince.IsZero() {
+		ls.missingSince = now
+	}
+	return now.Sub(ls.missingSince) >= missingGrace
+}
+
+// foundLocked clears notFound's record after a successful operation. The
+// caller holds ls.mu.
+func (ls *logState) foundLocked() { ls.missingSince = time.Time{} }
+
 // lost turns the failure of an operation on the log into the error to
-// return: a stream that no longer exists was deleted, so the log is dead
-// and the error wraps ErrClosed.
+// return: a stream that JetStream has reported missing for missingGrace was
+// deleted, so the log is dead and the error wraps ErrClosed; before that
+// the error is an ordinary (retryable) one.
 func (ls *logState) lost(op string, err error) error {
 	if errors.Is(err, jetstream.ErrStreamNotFound) || apiCode(err) == codeStreamNotFound {
+		if !ls.notFound() {
+			return fmt.Errorf("natsengine: %s %v: stream not found (a recovering cluster, or deleted): %w", op, ls.id, err)
+		}
 		ls.kill()
 		ls.e.forget(ls)
 		return errClosed(op + " " + ls.id.String() + ": stream deleted")
