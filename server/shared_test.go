@@ -312,12 +312,19 @@ func TestSharedStaleChangeConflicts(t *testing.T) {
 		_, err := b.nr.AddTagsToStream(b.ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("s"), Tags: map[string]string{"also": "b"}})
 		return err
 	})
-	tags, err := a.c.ListTagsForStream(a.ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("s")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tags.Tags) != 2 {
-		t.Fatalf("tags after both changes: %+v, want both", tags.Tags)
+	// B's retry kept A's tag: B lists both at once; A, which learns of B's
+	// change through its catalog watch, lists both soon after.
+	for _, e := range []*env{b, a} {
+		wait.Eventually(t, 10*time.Second, func() error {
+			tags, err := e.c.ListTagsForStream(e.ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("s")})
+			if err != nil {
+				return err
+			}
+			if len(tags.Tags) != 2 {
+				return fmt.Errorf("tags after both changes: %d, want both", len(tags.Tags))
+			}
+			return nil
+		})
 	}
 	wb.release()
 }
