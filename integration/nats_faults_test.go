@@ -410,8 +410,7 @@ func (f *faultLedger) verify(ctx context.Context, t *testing.T, c *kinesis.Clien
 func shardStreams(ctx context.Context, t *testing.T, js jetstream.JetStream, prefix string) map[string]*jetstream.StreamInfo {
 	t.Helper()
 	out := map[string]*jetstream.StreamInfo{}
-	var err error
-	for attempt := 0; attempt < 30; attempt++ {
+	wait.Eventually(t, 30*time.Second, func() error { // the cluster may be electing
 		lister := js.ListStreams(ctx)
 		clear(out)
 		for si := range lister.Info() {
@@ -419,13 +418,9 @@ func shardStreams(ctx context.Context, t *testing.T, js jetstream.JetStream, pre
 				out[si.Config.Name] = si
 			}
 		}
-		if err = lister.Err(); err == nil {
-			return out
-		}
-		time.Sleep(time.Second) // the cluster is electing: try again
-	}
-	t.Fatalf("list JetStream streams: %v", err)
-	return nil
+		return lister.Err()
+	})
+	return out
 }
 
 // busiestLeader returns the node leading the most shard streams.
