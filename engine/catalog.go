@@ -11,18 +11,19 @@ import "context"
 type Catalog interface {
 	// Streams returns every stream record with its version, in no order.
 	Streams(ctx context.Context) ([]VersionedStream, error)
-	// Stream returns the record of one stream name, or ErrNotFound.
-	Stream(ctx context.Context, name string) (StreamMeta, uint64, error)
-	// PutStream stores m under m.Name if the stored version is expect, and
+	// Stream returns the record of one stream key (StreamMeta.Key), or
+	// ErrNotFound.
+	Stream(ctx context.Context, key string) (StreamMeta, uint64, error)
+	// PutStream stores m under m.Key() if the stored version is expect, and
 	// returns the new version (always > 0). expect 0 means the name must
 	// not exist (else ErrExists); otherwise a missing record or another
 	// version fails with ErrConflict. An error means the stored record did
 	// not change: an engine that cannot undo a write that failed halfway
 	// refuses every later write of the name instead (until a restart).
 	PutStream(ctx context.Context, m StreamMeta, expect uint64) (uint64, error)
-	// DeleteStream removes the record of name if its version is expect
+	// DeleteStream removes the record of key if its version is expect
 	// (ErrConflict otherwise, ErrNotFound when missing).
-	DeleteStream(ctx context.Context, name string, expect uint64) error
+	DeleteStream(ctx context.Context, key string, expect uint64) error
 	// Account returns the account record and its version (0 and a zero
 	// record if it was never stored).
 	Account(ctx context.Context) (AccountMeta, uint64, error)
@@ -50,7 +51,10 @@ type AccountMeta struct {
 // StreamMeta is one stream's metadata: its settings, its shards and lineage,
 // and its enhanced fan-out consumers. Times are unix milliseconds.
 type StreamMeta struct {
-	Name           string            `json:"name"`
+	Name string `json:"name"`
+	// Account owns the stream when it is not the server's own account
+	// (empty); the same name in two accounts is two streams.
+	Account        string            `json:"account,omitempty"`
 	ID             string            `json:"id"` // incarnation: a re-created stream gets a new id; names LogID.Stream
 	Created        int64             `json:"created"`
 	Status         string            `json:"status"`
@@ -66,6 +70,22 @@ type StreamMeta struct {
 	ScaleTimes     []int64           `json:"scaleTimes,omitempty"`
 	Shards         []ShardMeta       `json:"shards"`
 	Consumers      []ConsumerMeta    `json:"consumers,omitempty"`
+	// Policy is the stream's resource-based policy document, as stored by
+	// PutResourcePolicy ("" when none).
+	Policy string `json:"policy,omitempty"`
+}
+
+// Key is the catalog key of the stream: its name for the server's own
+// account, else "<account>/<name>" (a stream name never holds '/').
+func (m StreamMeta) Key() string { return StreamKey(m.Account, m.Name) }
+
+// StreamKey is the catalog key of a stream name in an account ("" for the
+// server's own account).
+func StreamKey(account, name string) string {
+	if account == "" {
+		return name
+	}
+	return account + "/" + name
 }
 
 // ShardMeta is one shard: its index (its log is LogID{stream ID, Index}),
@@ -88,6 +108,7 @@ type ConsumerMeta struct {
 	Created int64             `json:"created"`
 	Status  string            `json:"status"`
 	Tags    map[string]string `json:"tags,omitempty"`
+	Policy  string            `json:"policy,omitempty"` // resource-based policy document, "" when none
 }
 
 // Clone returns a deep copy of m.

@@ -19,6 +19,7 @@ var catalogTests = []test{
 	{name: "StreamsList", fn: testStreamsList},
 	{name: "DeepCopies", fn: testCatalogDeepCopies},
 	{name: "DeleteStream", fn: testDeleteStream},
+	{name: "Accounts", fn: testCatalogAccounts},
 	{name: "Account", fn: testAccount},
 	{name: "RacingCreate", fn: testRacingCreate},
 	{name: "RacingUpdates", fn: testRacingUpdates},
@@ -34,6 +35,7 @@ func sampleStream(name, id string) engine.StreamMeta {
 		MaxRecordKiB: 1024, WarmMiBps: &warm, Distribution: "uniform",
 		Metrics: []string{"IncomingBytes", "IncomingRecords"}, TrimFloorMs: 1_699_000_000_000,
 		NextIndex: 3, ScaleTimes: []int64{1_700_000_000_500},
+		Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kinesis:GetRecords","Resource":"*"}]}`,
 		Shards: []engine.ShardMeta{
 			{Index: 0, Start: "0", End: "170141183460469231731687303715884105727", CreatedMs: 1_700_000_000_123,
 				EndSeq: "49590338271490256608559692538361571095921575989136588802", ClosedMs: 1_700_000_001_000},
@@ -42,7 +44,7 @@ func sampleStream(name, id string) engine.StreamMeta {
 				End: "170141183460469231731687303715884105727", CreatedMs: 1_700_000_001_000},
 		},
 		Consumers: []engine.ConsumerMeta{
-			{Name: "c1", Created: 1_700_000_000_999, Status: "ACTIVE", Tags: map[string]string{"k": "v"}},
+			{Name: "c1", Created: 1_700_000_000_999, Status: "ACTIVE", Tags: map[string]string{"k": "v"}, Policy: `{"Statement":[]}`},
 			{Name: "c2", Created: 1_700_000_001_999, Status: "CREATING"},
 		},
 	}
@@ -51,15 +53,15 @@ func sampleStream(name, id string) engine.StreamMeta {
 // checkStream fails the test unless name's record is want at version v.
 func checkStream(t *testing.T, x *env, want engine.StreamMeta, v uint64) {
 	t.Helper()
-	got, gv, err := x.e.Catalog().Stream(x.ctx, want.Name)
+	got, gv, err := x.e.Catalog().Stream(x.ctx, want.Key())
 	if err != nil {
-		t.Fatalf("Stream(%q): %v", want.Name, err)
+		t.Fatalf("Stream(%q): %v", want.Key(), err)
 	}
 	if gv != v {
-		t.Fatalf("Stream(%q) version = %d, want %d", want.Name, gv, v)
+		t.Fatalf("Stream(%q) version = %d, want %d", want.Key(), gv, v)
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("Stream(%q) =\n%+v\nwant\n%+v", want.Name, got, want)
+		t.Fatalf("Stream(%q) =\n%+v\nwant\n%+v", want.Key(), got, want)
 	}
 }
 
@@ -396,4 +398,33 @@ func testRacingAccountUpdates(t *testing.T, x *env) {
 	if err != nil || a.CommitmentStart != writers*updates {
 		t.Fatalf("Account after %d updates = %+v, %v", writers*updates, a, err)
 	}
+}
+
+// The same stream name in two accounts is two records, each under its own
+// key (StreamMeta.Key), changed and deleted independently.
+func testCatalogAccounts(t *testing.T, x *env) {
+	own := sampleStream("orders", "id-own")
+	other := sampleStream("orders", "id-other")
+	other.Account = "111122223333"
+	if own.Key() == other.Key() || other.Key() != "111122223333/orders" {
+		t.Fatalf("keys %q and %q", own.Key(), other.Key())
+	}
+	vo := x.put(own, 0)
+	va := x.put(other, 0)
+	checkStream(t, x, own, vo)
+	checkStream(t, x, other, va)
+	ss, err := x.e.Catalog().Streams(x.ctx)
+	if err != nil || len(ss) != 2 {
+		t.Fatalf("Streams = %d records, %v; want 2", len(ss), err)
+	}
+	other.RetentionHours = 48
+	va = x.put(other, va)
+	checkStream(t, x, own, vo)
+	checkStream(t, x, other, va)
+	if err := x.e.Catalog().DeleteStream(x.ctx, other.Key(), va); err != nil {
+		t.Fatalf("DeleteStream(%q): %v", other.Key(), err)
+	}
+	checkStream(t, x, own, vo)
+	_, _, err = x.e.Catalog().Stream(x.ctx, other.Key())
+	wantErr(t, "Stream of the deleted account's record", err, engine.ErrNotFound)
 }

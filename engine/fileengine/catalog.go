@@ -140,7 +140,7 @@ func (c *catalog) load() error {
 		return err
 	}
 	for _, f := range files {
-		c.streams[f.Stream.Name] = &catEntry{name: f.Stream.Name, meta: f.Stream, version: f.Version, last: f.Version}
+		c.streams[f.Stream.Key()] = &catEntry{name: f.Stream.Key(), meta: f.Stream, version: f.Version, last: f.Version}
 	}
 	des, err = os.ReadDir(c.dir)
 	if err != nil {
@@ -176,8 +176,8 @@ func (c *catalog) readStream(name string) (streamFile, error) {
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return f, fmt.Errorf("catalog: %s: %w: %v", name, engine.ErrCorrupt, err)
 	}
-	if f.Version == 0 || streamFileName(f.Stream.Name) != name {
-		return f, fmt.Errorf("catalog: %s: %w: holds stream %q version %d", name, engine.ErrCorrupt, f.Stream.Name, f.Version)
+	if f.Version == 0 || streamFileName(f.Stream.Key()) != name {
+		return f, fmt.Errorf("catalog: %s: %w: holds stream %q version %d", name, engine.ErrCorrupt, f.Stream.Key(), f.Version)
 	}
 	return f, nil
 }
@@ -259,8 +259,9 @@ func (c *catalog) PutStream(ctx context.Context, m engine.StreamMeta, expect uin
 	if m.Name == "" {
 		return 0, errors.New("fileengine: catalog: put stream: empty name")
 	}
-	what := fmt.Sprintf("put stream %q", m.Name)
-	ent := c.entry(m.Name, true)
+	key := m.Key()
+	what := fmt.Sprintf("put stream %q", key)
+	ent := c.entry(key, true)
 	ent.mu.Lock()
 	defer ent.mu.Unlock()
 	c.mu.Lock()
@@ -270,7 +271,7 @@ func (c *catalog) PutStream(ctx context.Context, m engine.StreamMeta, expect uin
 		return 0, err
 	}
 	if c.hookWrite != nil {
-		c.hookWrite(m.Name)
+		c.hookWrite(key)
 	}
 	m = m.Clone()
 	raw, err := json.Marshal(streamFile{Version: v, Stream: m})
@@ -280,7 +281,7 @@ func (c *catalog) PutStream(ctx context.Context, m engine.StreamMeta, expect uin
 	if ent.broken != nil {
 		return 0, fmt.Errorf("fileengine: catalog: %s: an earlier write failed halfway (restart to recover): %w", what, ent.broken)
 	}
-	renamed, err := writeFileAtomic(c.streamsDir, streamFileName(m.Name), raw)
+	renamed, err := writeFileAtomic(c.streamsDir, streamFileName(key), raw)
 	if err == nil {
 		c.mu.Lock()
 		ent.meta, ent.version, ent.last = m, v, v
@@ -294,9 +295,9 @@ func (c *catalog) PutStream(ctx context.Context, m engine.StreamMeta, expect uin
 		c.mu.Lock()
 		old, oldVersion := ent.meta, ent.version
 		c.mu.Unlock()
-		if uerr := c.restoreStream(m.Name, old, oldVersion); uerr != nil {
+		if uerr := c.restoreStream(key, old, oldVersion); uerr != nil {
 			ent.broken = errors.Join(err, uerr)
-			c.lg.Error("catalog write failed and could not be undone", zap.String("stream", m.Name), zap.Error(ent.broken))
+			c.lg.Error("catalog write failed and could not be undone", zap.String("stream", key), zap.Error(ent.broken))
 		}
 	}
 	return 0, fmt.Errorf("fileengine: catalog: %s: %w", what, err)

@@ -79,13 +79,13 @@ func (c *catalog) PutStream(_ context.Context, m engine.StreamMeta, expect uint6
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return 0, fmt.Errorf("memengine: put stream %q: %w", m.Name, engine.ErrClosed)
+		return 0, fmt.Errorf("memengine: put stream %q: %w", m.Key(), engine.ErrClosed)
 	}
-	if stored := c.streams[m.Name].Version; casErr(stored, expect) != nil {
-		return 0, fmt.Errorf("memengine: put stream %q: %w: expected version %d, stored %d", m.Name, casErr(stored, expect), expect, stored)
+	if stored := c.streams[m.Key()].Version; casErr(stored, expect) != nil {
+		return 0, fmt.Errorf("memengine: put stream %q: %w: expected version %d, stored %d", m.Key(), casErr(stored, expect), expect, stored)
 	}
 	c.version++
-	c.streams[m.Name] = engine.VersionedStream{Meta: m, Version: c.version}
+	c.streams[m.Key()] = engine.VersionedStream{Meta: m, Version: c.version}
 	return c.version, nil
 }
 

@@ -168,8 +168,8 @@ func decodeStream(name string, m *storedMsg) (engine.StreamMeta, error) {
 	if err := json.Unmarshal(m.Data, &meta); err != nil {
 		return engine.StreamMeta{}, fmt.Errorf("natsengine: stream record %q (revision %d): %w: %w", name, m.Seq, engine.ErrCorrupt, err)
 	}
-	if meta.Name != name {
-		return engine.StreamMeta{}, fmt.Errorf("natsengine: stream record %q (revision %d) names %q: %w", name, m.Seq, meta.Name, engine.ErrCorrupt)
+	if meta.Key() != name {
+		return engine.StreamMeta{}, fmt.Errorf("natsengine: stream record %q (revision %d) names %q: %w", name, m.Seq, meta.Key(), engine.ErrCorrupt)
 	}
 	return meta, nil
 }
@@ -198,7 +198,7 @@ func (c *catalog) Stream(ctx context.Context, name string) (engine.StreamMeta, u
 
 // PutStream stores m if its stored revision is expect.
 func (c *catalog) PutStream(ctx context.Context, m engine.StreamMeta, expect uint64) (uint64, error) {
-	op := "put stream " + strconv.Quote(m.Name)
+	op := "put stream " + strconv.Quote(m.Key())
 	if err := c.closedErr(op); err != nil {
 		return 0, err
 	}
@@ -209,7 +209,7 @@ func (c *catalog) PutStream(ctx context.Context, m engine.StreamMeta, expect uin
 	if err != nil {
 		return 0, fmt.Errorf("natsengine: %s: %w", op, err)
 	}
-	return c.write(ctx, op, streamKey(m.Name), data, expect, false)
+	return c.write(ctx, op, streamKey(m.Key()), data, expect, false)
 }
 
 // DeleteStream writes a delete marker for name if its stored revision is
