@@ -28,6 +28,7 @@ import (
 // config is what the flags set.
 type config struct {
 	Endpoint     string        // shoal server URL; "" runs an embedded one
+	Profile      string        // AWS profile to sign with; "" means the SDK's default chain
 	DataDir      string        // the embedded server's data
 	Stream       string        // stream the lines go to
 	Shards       int           // shards, if the stream has to be created
@@ -60,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Endpoint, "endpoint", "", "shoal server URL; empty runs an embedded server (see -data-dir)")
+	fs.StringVar(&c.Profile, "profile", "", exkit.ProfileUsage)
 	fs.StringVar(&c.DataDir, "data-dir", "./shoal-agent-data", "data directory of the embedded server")
 	fs.StringVar(&c.Stream, "stream", "logs", "stream the lines are put to (created if missing)")
 	fs.IntVar(&c.Shards, "shards", 2, "shard count, if the stream has to be created")
@@ -133,7 +135,11 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if srv.Embedded() {
 		_, _ = fmt.Fprintf(out, "embedded shoal server at %s, data in %s\n", srv.Endpoint, cfg.DataDir)
 	}
-	client := exkit.Client(srv.Endpoint)
+	creds, err := srv.Credentials(ctx, cfg.Profile)
+	if err != nil {
+		return err
+	}
+	client := exkit.Client(srv.Endpoint, creds)
 	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 // config is what the flags set.
 type config struct {
 	Endpoint    string        // shoal server URL; "" runs an embedded one
+	Profile     string        // AWS profile to sign with; "" means the SDK's default chain
 	DataDir     string        // the embedded server's data; "" means a temporary directory
 	DatabaseURL string        // PostgreSQL for leases and checkpoints
 	Schema      string        // schema of the lease table
@@ -49,6 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Endpoint, "endpoint", "", "shoal server URL, e.g. http://127.0.0.1:4567; empty runs an embedded server")
+	fs.StringVar(&c.Profile, "profile", "", exkit.ProfileUsage)
 	fs.StringVar(&c.DataDir, "data-dir", "", "data directory of the embedded server; empty means a temporary one")
 	fs.StringVar(&c.DatabaseURL, "database-url", exkit.DatabaseURL(), "PostgreSQL URL for leases and checkpoints (default: $DATABASE_URL)")
 	fs.StringVar(&c.Schema, "schema", "shoal_examples", "PostgreSQL schema of the lease table (created if missing)")
@@ -102,7 +104,11 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if srv.Embedded() {
 		_, _ = fmt.Fprintf(out, "embedded shoal server at %s\n", srv.Endpoint)
 	}
-	client := exkit.Client(srv.Endpoint)
+	creds, err := srv.Credentials(ctx, cfg.Profile)
+	if err != nil {
+		return err
+	}
+	client := exkit.Client(srv.Endpoint, creds)
 	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ const (
 type config struct {
 	Mode        string
 	Endpoint    string // "" runs an embedded server (mode both only)
+	Profile     string // AWS profile to sign with; "" means the SDK's default chain
 	DataDir     string
 	DatabaseURL string
 	Schema      string
@@ -70,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Mode, "mode", modeBoth, "produce, consume, or both")
 	fs.StringVar(&c.Endpoint, "endpoint", "", "shoal server URL; empty runs an embedded server (mode both only)")
+	fs.StringVar(&c.Profile, "profile", "", exkit.ProfileUsage)
 	fs.StringVar(&c.DataDir, "data-dir", "", "data directory of the embedded server; empty means a temporary one")
 	fs.StringVar(&c.DatabaseURL, "database-url", exkit.DatabaseURL(), "PostgreSQL URL for leases and checkpoints (default: $DATABASE_URL)")
 	fs.StringVar(&c.Schema, "schema", "shoal_examples", "PostgreSQL schema of the lease table")
@@ -161,7 +163,11 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		return err
 	}
 	defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
-	client := exkit.Client(srv.Endpoint)
+	creds, err := srv.Credentials(ctx, cfg.Profile)
+	if err != nil {
+		return err
+	}
+	client := exkit.Client(srv.Endpoint, creds)
 	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
 		return err
 	}

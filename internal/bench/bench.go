@@ -70,6 +70,8 @@ type common struct {
 	warmup   time.Duration
 	retries  int
 	json     bool
+	profile  string                  // -profile: the AWS profile to sign with
+	creds    aws.CredentialsProvider // set by loadCredentials
 }
 
 func (c *common) register(fs *flag.FlagSet, clientsDefault int, clientsDoc string, warmupDefault time.Duration) {
@@ -84,6 +86,7 @@ func (c *common) register(fs *flag.FlagSet, clientsDefault int, clientsDoc strin
 	fs.DurationVar(&c.warmup, "warmup", warmupDefault, "time spent calling before measuring; those calls are reported apart and excluded from the figures")
 	fs.IntVar(&c.retries, "retries", 2, "SDK retries per call after the first attempt (standard retryer; 0 disables)")
 	fs.BoolVar(&c.json, "json", false, "also print the result as one JSON line")
+	registerProfile(fs, &c.profile)
 }
 
 func (c *common) validate() error {
@@ -138,7 +141,7 @@ func newClients(c *common, n int) []*Client {
 	eps := endpoints(c.endpoint)
 	cs := make([]*Client, n)
 	for i := range cs {
-		cs[i] = NewClient(eps[i%len(eps)], c.region, c.retries)
+		cs[i] = c.newClient(eps[i%len(eps)], c.retries)
 	}
 	return cs
 }

@@ -8,17 +8,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/shoalstream/shoal/internal/awscreds"
 	"github.com/shoalstream/shoal/internal/sdkhttp"
 )
 
 // Client is a Kinesis client built for load generation: it owns its HTTP
 // connection pool (so that no two Clients share a connection), signs with the
-// fake static credentials "shoal"/"shoal", works around the aws-sdk-go-v2
-// "use of closed network connection" problem (see NewHTTPClient) and counts
-// the retries its SDK retryer makes.
+// credentials it is given (the bench subcommands resolve them once per run
+// with awscreds.Provider: the SDK's default chain, or --profile), works
+// around the aws-sdk-go-v2 "use of closed network connection" problem (see
+// NewHTTPClient) and counts the retries its SDK retryer makes.
 //
 // A Client is safe for concurrent use, but the tool gives each load goroutine
 // its own Client so that Retries can be attributed to that goroutine's calls.
@@ -33,20 +34,39 @@ type Client struct {
 // backoff with jitter; client-side retry quotas are disabled so that a long
 // run does not start failing fast once the quota bucket is empty). A negative
 // retries is taken as 0.
+//
+// It signs with the placeholder credentials of awscreds.Placeholder, which
+// only a server without --auth-config accepts; NewClientWithCredentials
+// takes others.
 func NewClient(endpoint, region string, retries int) *Client {
-	return newClient(endpoint, region, retries, NewHTTPClient(4))
+	return NewClientWithCredentials(endpoint, region, retries, nil)
+}
+
+// NewClientWithCredentials is NewClient signing with creds; nil means the
+// placeholder credentials (awscreds.Placeholder).
+func NewClientWithCredentials(endpoint, region string, retries int, creds aws.CredentialsProvider) *Client {
+	return newClient(endpoint, region, retries, NewHTTPClient(4), creds)
 }
 
 // NewStreamingClient is NewClient for event streams (SubscribeToShard): its
 // HTTP client has no overall timeout, which would cut a subscription short,
 // and bounds only the wait for response headers (sdkhttp.NewStreamingClient).
 func NewStreamingClient(endpoint, region string, retries int) *Client {
-	return newClient(endpoint, region, retries, sdkhttp.NewStreamingClient(4))
+	return NewStreamingClientWithCredentials(endpoint, region, retries, nil)
 }
 
-func newClient(endpoint, region string, retries int, hc *http.Client) *Client {
+// NewStreamingClientWithCredentials is NewStreamingClient signing with
+// creds; nil means the placeholder credentials (awscreds.Placeholder).
+func NewStreamingClientWithCredentials(endpoint, region string, retries int, creds aws.CredentialsProvider) *Client {
+	return newClient(endpoint, region, retries, sdkhttp.NewStreamingClient(4), creds)
+}
+
+func newClient(endpoint, region string, retries int, hc *http.Client, creds aws.CredentialsProvider) *Client {
 	if retries < 0 {
 		retries = 0
+	}
+	if creds == nil {
+		creds = awscreds.Placeholder()
 	}
 	c := &Client{}
 	std := retry.NewStandard(func(o *retry.StandardOptions) {
@@ -55,7 +75,7 @@ func newClient(endpoint, region string, retries int, hc *http.Client) *Client {
 	})
 	cfg := aws.Config{
 		Region:      region,
-		Credentials: credentials.NewStaticCredentialsProvider("shoal", "shoal", ""),
+		Credentials: creds,
 		HTTPClient:  hc,
 	}
 	c.Client = kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {

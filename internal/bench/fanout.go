@@ -65,6 +65,7 @@ begin; after the puts they have -drain to catch up.
 	fs.StringVar(&f.dbURL, "database-url", "postgres://postgres@127.0.0.1:5432/postgres", "PostgreSQL for -mode consumer's leases")
 	fs.BoolVar(&f.noCP, "no-checkpoint", false, "-mode consumer: do not checkpoint after each batch")
 	fs.DurationVar(&f.drain, "drain", 10*time.Second, "how long the readers get to catch up after the puts")
+	registerProfile(fs, &f.c.profile)
 	if done, err := parse(fs, args); done {
 		return err
 	}
@@ -80,11 +81,14 @@ begin; after the puts they have -drain to catch up.
 	case f.c.duration <= 0:
 		return errors.New("bench: -duration must be > 0")
 	}
+	if err := f.c.loadCredentials(ctx); err != nil {
+		return err
+	}
 	eps := endpoints(f.c.endpoint)
-	cl := NewStreamingClient(eps[len(eps)-1], f.c.region, f.c.retries) // readers
-	wcl := cl                                                          // the writer
+	cl := f.c.newStreamingClient(eps[len(eps)-1]) // readers
+	wcl := cl                                     // the writer
 	if len(eps) > 1 {
-		wcl = NewClient(eps[0], f.c.region, f.c.retries)
+		wcl = f.c.newClient(eps[0], f.c.retries)
 	}
 	open, err := ensureStream(ctx, cl, &f.c, out)
 	if err != nil {

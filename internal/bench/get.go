@@ -58,7 +58,10 @@ applications would, and every copy counts in the figures.
 	case gf.size < 0:
 		return fmt.Errorf("bench: -size must be >= 0, got %d", gf.size)
 	}
-	setup := NewClient(endpoints(c.endpoint)[0], c.region, c.retries)
+	if err := c.loadCredentials(ctx); err != nil {
+		return err
+	}
+	setup := c.newClient(endpoints(c.endpoint)[0], c.retries)
 	open, err := ensureStream(ctx, setup, &c, out)
 	if err != nil {
 		return err

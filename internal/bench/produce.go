@@ -19,6 +19,7 @@ import (
 // produceFlags are the flags of "bench produce".
 type produceFlags struct {
 	endpoint, region, stream string
+	profile                  string
 	shards                   int
 	create                   bool
 	records                  int64
@@ -64,6 +65,7 @@ covers the puts and the flush.
 	fs.BoolVar(&f.noRateLimit, "no-rate-limit", false, "disable the producer's rate limiter (Config.DisableRateLimit)")
 	fs.IntVar(&f.maxBuffered, "max-buffered-records", 0, "Config.MaxBufferedRecords (0: the producer's default, 100000)")
 	fs.BoolVar(&f.json, "json", false, "also print the result as one JSON line")
+	registerProfile(fs, &f.profile)
 	if done, err := parse(fs, args); done {
 		return err
 	}
@@ -89,8 +91,11 @@ covers the puts and the flush.
 		rate = 0
 	}
 
-	cl := NewClient(f.endpoint, f.region, 2) // the producer turns SDK retries off for PutRecords
-	c := common{endpoint: f.endpoint, region: f.region, stream: f.stream, shards: f.shards, create: f.create}
+	c := common{endpoint: f.endpoint, region: f.region, stream: f.stream, shards: f.shards, create: f.create, profile: f.profile}
+	if err := c.loadCredentials(ctx); err != nil {
+		return err
+	}
+	cl := c.newClient(f.endpoint, 2) // the producer turns SDK retries off for PutRecords
 	open, err := ensureStream(ctx, cl, &c, out)
 	if err != nil {
 		return err

@@ -60,6 +60,9 @@ from -keys distinct keys, so records spread over the shards.
 	case pf.keys < 1:
 		return fmt.Errorf("bench: -keys must be >= 1, got %d", pf.keys)
 	}
+	if err := c.loadCredentials(ctx); err != nil {
+		return err
+	}
 	clients := newClients(&c, c.clients)
 	open, err := ensureStream(ctx, clients[0], &c, out)
 	if err != nil {

@@ -4,10 +4,19 @@
 // checkpoint is.
 //
 //	shoal leases --application orders-app [--database-url URL] [--schema S] [--table T]
-//	             [--stream orders [--endpoint http://127.0.0.1:4567] [--region R]]
+//	             [--stream orders [--endpoint http://127.0.0.1:4567] [--region R] [--profile P]]
 //
 // It only reads: it refuses to run against a lease table that does not
 // exist rather than create one.
+//
+// With --stream, its Kinesis calls are signed with the credentials of the
+// AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+// AWS_PROFILE or --profile, the shared config files, SSO...; see package
+// awscreds): a shoal server started with --auth-config needs those of a
+// principal allowed GetShardIterator and GetRecords on the stream. When the
+// chain has none, placeholder credentials are used, which a server without
+// --auth-config accepts; without --endpoint (AWS itself) that is an error
+// instead.
 package leasescli
 
 import (
@@ -24,13 +33,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/shoalstream/shoal/checkpoint"
+	"github.com/shoalstream/shoal/internal/awscreds"
 	"github.com/shoalstream/shoal/internal/bench"
 )
 
@@ -54,6 +63,7 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 		stream   = fs.String("stream", "", "stream name: show each shard's lag (MillisBehindLatest from its checkpoint)")
 		endpoint = fs.String("endpoint", "", "Kinesis endpoint URL for --stream (e.g. http://127.0.0.1:4567); empty: AWS's endpoint for --region")
 		region   = fs.String("region", envOr("AWS_REGION", "us-east-1"), "AWS region for --stream")
+		profile  = fs.String("profile", "", "AWS shared config profile that signs --stream's calls; empty: the SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws files...), else placeholder credentials, which only a server without --auth-config accepts")
 		timeout  = fs.Duration("timeout", 30*time.Second, "bound on the whole command")
 	)
 	fs.Usage = func() {
@@ -74,17 +84,27 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 	if *endpoint != "" && *stream == "" {
 		return errors.New("leases: --endpoint needs --stream")
 	}
+	if *profile != "" && *stream == "" {
+		return errors.New("leases: --profile needs --stream")
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
+	var client *kinesis.Client // for --stream; credentials first, so that a bad --profile fails fast
+	if *stream != "" {
+		var err error
+		if client, err = kinesisClient(ctx, *endpoint, *region, *profile); err != nil {
+			return err
+		}
+	}
 	leases, now, err := readLeases(ctx, *dbURL, *schema, *table, *app)
 	if err != nil {
 		return err
 	}
 	var lags map[string]string
 	var notes []string
-	if *stream != "" {
-		lags, notes = lagOf(ctx, kinesisClient(*endpoint, *region), *stream, leases)
+	if client != nil {
+		lags, notes = lagOf(ctx, client, *stream, leases)
 	}
 	return render(out, *app, leases, now, lags, notes)
 }
@@ -133,17 +153,25 @@ func readLeases(ctx context.Context, dbURL, schema, table, app string) ([]checkp
 	return leases, now, nil
 }
 
-// kinesisClient returns a client for endpoint (AWS's own when empty) with
-// the credentials of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
-// AWS_SESSION_TOKEN, or placeholder ones (shoal does not check them).
-func kinesisClient(endpoint, region string) *kinesis.Client {
-	creds := credentials.NewStaticCredentialsProvider(envOr("AWS_ACCESS_KEY_ID", "shoal"), envOr("AWS_SECRET_ACCESS_KEY", "shoal"), os.Getenv("AWS_SESSION_TOKEN"))
+// kinesisClient returns a client for endpoint (AWS's own when empty) that
+// signs with the credentials of profile or the SDK's default chain
+// (awscreds.Provider), or placeholder ones when it has none, which a
+// server without --auth-config accepts; AWS would refuse them, so without
+// an endpoint that is an error.
+func kinesisClient(ctx context.Context, endpoint, region, profile string) (*kinesis.Client, error) {
+	creds, err := awscreds.Provider(ctx, profile)
+	if err != nil {
+		return nil, fmt.Errorf("leases: %w", err)
+	}
+	if endpoint == "" && awscreds.IsPlaceholder(creds) {
+		return nil, errors.New("leases: no AWS credentials found for --stream without --endpoint (AWS itself): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile")
+	}
 	return kinesis.NewFromConfig(aws.Config{Region: region, Credentials: creds, HTTPClient: bench.NewHTTPClient(lagConcurrency)},
 		func(o *kinesis.Options) {
 			if endpoint != "" {
 				o.BaseEndpoint = aws.String(endpoint)
 			}
-		})
+		}), nil
 }
 
 // lagOf returns, for each lease, how far its checkpoint is behind the

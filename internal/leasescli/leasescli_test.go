@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -17,6 +19,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shoalstream/shoal/checkpoint"
+	"github.com/shoalstream/shoal/internal/awscreds"
+	"github.com/shoalstream/shoal/internal/awscreds/awscredstest"
 	"github.com/shoalstream/shoal/internal/storage"
 	"github.com/shoalstream/shoal/internal/testutil/pgtest"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
@@ -37,6 +41,7 @@ func mustStore(t *testing.T, ctx context.Context, schema string, failover time.D
 }
 
 func TestLeasesTable(t *testing.T) {
+	awscredstest.Isolate(t) // the placeholder credentials; the server does not check them
 	ctx := context.Background()
 	var skew atomic.Int64
 	srv := servertest.Start(t, server.Config{Fsync: storage.FsyncNever, Logger: zap.NewNop(),
@@ -166,6 +171,7 @@ func TestLeasesTable(t *testing.T) {
 }
 
 func TestLeasesErrors(t *testing.T) {
+	awscredstest.Isolate(t)
 	ctx := context.Background()
 	_, schema := pgtest.New(t)
 	var out bytes.Buffer
@@ -176,6 +182,9 @@ func TestLeasesErrors(t *testing.T) {
 		{[]string{}, "--application is required"},
 		{[]string{"--application", "a", "extra"}, "unexpected arguments"},
 		{[]string{"--application", "a", "--endpoint", "http://x"}, "--endpoint needs --stream"},
+		{[]string{"--application", "a", "--profile", "p"}, "--profile needs --stream"},
+		// The credentials come before the database: a bad profile fails first.
+		{[]string{"--application", "a", "--stream", "s", "--endpoint", "http://x", "--profile", "nosuch", "--database-url", "::bad"}, `"nosuch"`},
 		{[]string{"--application", "a", "--database-url", pgtest.URL(), "--schema", schema, "--table", "nope"}, "no lease table " + schema + ".nope"},
 		{[]string{"--application", "a", "--database-url", "::bad"}, "--database-url"},
 	} {
@@ -195,4 +204,61 @@ func TestLeasesErrors(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", schema+".nope").Scan(&exists); err != nil || exists {
 		t.Errorf("table created: %v %v", exists, err)
 	}
+}
+
+// TestLeasesCredentials: --stream's calls are signed with the keys of the
+// environment, of --profile, or the placeholder when there are none; the
+// placeholder is refused for AWS itself (no --endpoint), and a missing
+// profile is an error.
+func TestLeasesCredentials(t *testing.T) {
+	signer := func(t *testing.T, profile string) string {
+		t.Helper()
+		keys := make(chan string, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case keys <- awscredstest.AccessKey(r):
+			default:
+			}
+			http.Error(w, `{"__type":"AccessDeniedException","message":"refused by the test"}`, http.StatusBadRequest)
+		}))
+		defer srv.Close()
+		client, err := kinesisClient(t.Context(), srv.URL, "us-east-1", profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.ListShards(t.Context(), &kinesis.ListShardsInput{StreamName: aws.String("s")}); err == nil {
+			t.Fatal("ListShards = nil against an endpoint that refuses every call")
+		}
+		return <-keys
+	}
+	t.Run("environment", func(t *testing.T) {
+		awscredstest.Isolate(t)
+		t.Setenv("AWS_ACCESS_KEY_ID", "AKIDLEASESENV")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+		if got := signer(t, ""); got != "AKIDLEASESENV" {
+			t.Errorf("signed with %q", got)
+		}
+	})
+	t.Run("profile", func(t *testing.T) {
+		_, credsFile := awscredstest.Isolate(t)
+		awscredstest.WriteFile(t, credsFile, "[ops]\naws_access_key_id = AKIDLEASESOPS\naws_secret_access_key = secret\n")
+		if got := signer(t, "ops"); got != "AKIDLEASESOPS" {
+			t.Errorf("signed with %q", got)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		awscredstest.Isolate(t)
+		if got := signer(t, ""); got != awscreds.PlaceholderAccessKeyID {
+			t.Errorf("signed with %q", got)
+		}
+		if _, err := kinesisClient(t.Context(), "", "us-east-1", ""); err == nil || !strings.Contains(err.Error(), "no AWS credentials") {
+			t.Errorf("without an endpoint: %v, want an error", err)
+		}
+	})
+	t.Run("missing profile", func(t *testing.T) {
+		awscredstest.Isolate(t)
+		if _, err := kinesisClient(t.Context(), "http://127.0.0.1:1", "us-east-1", "nosuch"); err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
+			t.Errorf("kinesisClient = %v, want an error naming the profile", err)
+		}
+	})
 }

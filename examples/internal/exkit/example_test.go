@@ -23,7 +23,12 @@ func Example() {
 		}
 	}()
 	ctx := context.Background()
-	client := exkit.Client(srv.Endpoint)
+	// An embedded server checks no signature: placeholder credentials.
+	creds, err := srv.Credentials(ctx, "")
+	if err != nil {
+		panic(err)
+	}
+	client := exkit.Client(srv.Endpoint, creds)
 	if err := exkit.EnsureStream(ctx, client, "demo", 2); err != nil {
 		panic(err)
 	}

@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
 	"github.com/shoalstream/shoal/checkpoint"
+	"github.com/shoalstream/shoal/internal/awscreds"
 	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/server"
 )
@@ -51,28 +51,37 @@ func Logger(verbose bool) *zap.Logger {
 	return l
 }
 
+// ProfileUsage is the help text of the examples' -profile flag.
+const ProfileUsage = "AWS shared config profile to sign with, for a server started with --auth-config; empty: the AWS SDK's default chain " +
+	"(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws files...), or placeholder credentials when it has none, " +
+	"which a server without --auth-config accepts"
+
 // Client returns an aws-sdk-go-v2 Kinesis client for a shoal server at
-// endpoint (http://host:port). Shoal does not check credentials, so any
-// static ones do.
-func Client(endpoint string) *kinesis.Client {
-	return newClient(endpoint, sdkhttp.NewClient(16))
+// endpoint (http://host:port) that signs with creds (from
+// Server.Credentials); nil means placeholder credentials, which only a
+// server without --auth-config accepts.
+func Client(endpoint string, creds aws.CredentialsProvider) *kinesis.Client {
+	return newClient(endpoint, creds, sdkhttp.NewClient(16))
 }
 
 // FanOutClient is Client for enhanced fan-out readers: its HTTP client has
 // no overall Timeout, which would otherwise cut every SubscribeToShard
 // subscription short (see the fanout package's caveats). Each call is still
 // bounded by its ctx.
-func FanOutClient(endpoint string) *kinesis.Client {
+func FanOutClient(endpoint string, creds aws.CredentialsProvider) *kinesis.Client {
 	hc := sdkhttp.NewClient(16)
 	hc.Timeout = 0
-	return newClient(endpoint, hc)
+	return newClient(endpoint, creds, hc)
 }
 
-func newClient(endpoint string, hc *http.Client) *kinesis.Client {
+func newClient(endpoint string, creds aws.CredentialsProvider, hc *http.Client) *kinesis.Client {
+	if creds == nil {
+		creds = awscreds.Placeholder()
+	}
 	return kinesis.New(kinesis.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("example", "example", ""),
+		Credentials:  creds,
 		// sdkhttp's client works around an aws-sdk-go-v2 connection reuse
 		// bug (see its doc); any *http.Client works otherwise.
 		HTTPClient: hc,
@@ -182,6 +191,30 @@ func Connect(endpoint, dataDir string, logger *zap.Logger) (*Server, error) {
 		return &Server{Endpoint: endpoint}, nil
 	}
 	return StartServer(dataDir, logger)
+}
+
+// Credentials returns the credentials the examples sign their calls to s
+// with. For a server at an endpoint: those of the shared config profile
+// profile, or when it is "" of the AWS SDK's default chain
+// (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, the shared
+// config files, SSO...), or placeholder credentials when the chain finds
+// none; see package awscreds. A server started with --auth-config accepts
+// only the keys of a principal its configuration lists; one started without
+// it accepts any, the placeholder ones included.
+//
+// An embedded server checks no signature: for it, unless profile names
+// one, Credentials returns the placeholder credentials without reading the
+// AWS configuration, so that a broken or expired one (an SSO session to
+// renew) cannot stop an example that does not need it.
+func (s *Server) Credentials(ctx context.Context, profile string) (aws.CredentialsProvider, error) {
+	if s.Embedded() && profile == "" {
+		return awscreds.Placeholder(), nil
+	}
+	creds, err := awscreds.Provider(ctx, profile)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	return creds, nil
 }
 
 // Embedded reports whether the server runs in this process.

@@ -3,6 +3,7 @@ package exkit
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/shoalstream/shoal/checkpoint"
+	"github.com/shoalstream/shoal/internal/awscreds"
+	"github.com/shoalstream/shoal/internal/awscreds/awscredstest"
 	"github.com/shoalstream/shoal/internal/testutil/pgtest"
 )
 
@@ -39,7 +42,7 @@ func TestConnect(t *testing.T) {
 	if err := remote.Stop(); err != nil {
 		t.Fatalf("Stop of a server that is not embedded: %v", err)
 	}
-	client := Client(remote.Endpoint)
+	client := Client(remote.Endpoint, nil)
 	if err := EnsureStream(ctx, client, "s", 1); err != nil {
 		t.Fatalf("the server was stopped by the other's Stop: %v", err)
 	}
@@ -150,5 +153,64 @@ func TestRunID(t *testing.T) {
 	a, b := RunID(), RunID()
 	if len(a) != 8 || a == b {
 		t.Fatalf("RunID() = %q, %q: want 8 hex digits, different each time", a, b)
+	}
+}
+
+// TestCredentials: an embedded server gets the placeholder credentials
+// without the AWS configuration being read (unless a profile is named); a
+// server at an endpoint gets those of the SDK's chain, of the profile, or
+// the placeholder when the chain has none.
+func TestCredentials(t *testing.T) {
+	embedded, err := StartServer("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer embedded.Stop() //nolint:errcheck // nothing to check on the way out
+	remote := &Server{Endpoint: embedded.Endpoint}
+	key := func(t *testing.T, s *Server, profile string) string {
+		t.Helper()
+		p, err := s.Credentials(t.Context(), profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := p.Retrieve(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.AccessKeyID
+	}
+
+	_, credsFile := awscredstest.Isolate(t)
+	awscredstest.WriteFile(t, credsFile, "[ex]\naws_access_key_id = AKIDEXPROFILE\naws_secret_access_key = secret\n")
+	if got := key(t, remote, ""); got != awscreds.PlaceholderAccessKeyID {
+		t.Errorf("remote, nothing configured: %q, want the placeholder", got)
+	}
+	if got := key(t, remote, "ex"); got != "AKIDEXPROFILE" {
+		t.Errorf("remote, profile: %q", got)
+	}
+	if got := key(t, embedded, "ex"); got != "AKIDEXPROFILE" {
+		t.Errorf("embedded, profile: %q", got)
+	}
+	if _, err := remote.Credentials(t.Context(), "nosuch"); err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
+		t.Errorf("remote, missing profile: %v, want an error naming it", err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXENV")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	if got := key(t, remote, ""); got != "AKIDEXENV" {
+		t.Errorf("remote, environment: %q", got)
+	}
+	// A profile that does not exist, and the embedded server does not care.
+	t.Setenv("AWS_PROFILE", "nosuch")
+	if got := key(t, embedded, ""); got != awscreds.PlaceholderAccessKeyID {
+		t.Errorf("embedded: %q, want the placeholder", got)
+	}
+	if _, err := remote.Credentials(t.Context(), ""); err == nil {
+		t.Error("remote with AWS_PROFILE naming a missing profile: no error")
+	}
+
+	// The client signs with what it is given.
+	client := Client(embedded.Endpoint, awscreds.Placeholder())
+	if err := EnsureStream(t.Context(), client, "creds", 1); err != nil {
+		t.Fatal(err)
 	}
 }
