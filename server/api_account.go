@@ -10,8 +10,8 @@ import (
 // Account-wide limits and settings: DescribeLimits, DescribeAccountSettings
 // and UpdateAccountSettings.
 
-func (s *Server) describeLimits(_ context.Context, _ *wire.Empty) (*wire.DescribeLimitsOutput, error) {
-	open, onDemand := s.counts(nil)
+func (s *Server) describeLimits(ctx context.Context, _ *wire.Empty) (*wire.DescribeLimitsOutput, error) {
+	open, onDemand := s.counts(s.callerAccount(ctx), nil)
 	return &wire.DescribeLimitsOutput{
 		ShardLimit: s.cfg.ShardLimit, OpenShardCount: int32(open),
 		OnDemandStreamCount: int32(onDemand), OnDemandStreamCountLimit: s.cfg.OnDemandStreamLimit,

@@ -19,9 +19,9 @@ func (s *Server) mutateStream(st *stream, anyStatus bool, change func() (undo fu
 	st.ctl.Lock()
 	defer st.ctl.Unlock()
 	st.mu.Lock()
-	if s.current(st.name) != st || st.status == statusDeleting {
+	if s.current(st.key) != st || st.status == statusDeleting {
 		st.mu.Unlock()
-		return s.notFound(st.name)
+		return st.missing()
 	}
 	if !anyStatus && st.status != statusActive {
 		status := st.status
@@ -44,7 +44,7 @@ func (s *Server) mutateStream(st *stream, anyStatus bool, change func() (undo fu
 	return nil
 }
 
-func (s *Server) updateStreamMode(_ context.Context, in *wire.UpdateStreamModeInput) (*wire.Empty, error) {
+func (s *Server) updateStreamMode(ctx context.Context, in *wire.UpdateStreamModeInput) (*wire.Empty, error) {
 	var v validator
 	v.reqStr("streamARN", in.StreamARN, 1, maxStreamARNLen, streamARNRE)
 	if v.required("streamModeDetails", in.StreamModeDetails != nil) {
@@ -55,7 +55,7 @@ func (s *Server) updateStreamMode(_ context.Context, in *wire.UpdateStreamModeIn
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	st, err := s.lookup(nil, in.StreamARN)
+	st, err := s.lookup(ctx, nil, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -63,15 +63,15 @@ func (s *Server) updateStreamMode(_ context.Context, in *wire.UpdateStreamModeIn
 	if in.WarmThroughputMiBps != nil && mode != modeOnDemand {
 		return nil, ErrInvalidArgument.With("WarmThroughputMiBps is only supported for streams in ON_DEMAND mode.")
 	}
-	_, otherOnDemand := s.counts(st) // before st.mu: namesMu is taken first
+	_, otherOnDemand := s.counts(st.account, st) // before st.mu: namesMu is taken first
 	err = s.mutateStream(st, false, func() (func(), error) {
 		if st.mode == mode {
-			return nil, ErrInvalidArgument.With("Stream %s under account %s is already in %s mode.", st.name, s.cfg.AccountID, mode)
+			return nil, ErrInvalidArgument.With("Stream %s under account %s is already in %s mode.", st.name, st.account, mode)
 		}
 		if mode == modeOnDemand {
 			onDemand := otherOnDemand
 			if onDemand+1 > int(s.cfg.OnDemandStreamLimit) {
-				return nil, ErrLimitExceeded.With("This request would exceed the limit of %d on-demand streams for the account %s.", s.cfg.OnDemandStreamLimit, s.cfg.AccountID)
+				return nil, ErrLimitExceeded.With("This request would exceed the limit of %d on-demand streams for the account %s.", s.cfg.OnDemandStreamLimit, st.account)
 			}
 		}
 		oldMode, oldWarm, oldDist := st.mode, st.warmMiBps, st.distribution
@@ -99,7 +99,7 @@ func (s *Server) updateStreamMode(_ context.Context, in *wire.UpdateStreamModeIn
 	return &wire.Empty{}, nil
 }
 
-func (s *Server) updateMaxRecordSize(_ context.Context, in *wire.UpdateMaxRecordSizeInput) (*wire.Empty, error) {
+func (s *Server) updateMaxRecordSize(ctx context.Context, in *wire.UpdateMaxRecordSizeInput) (*wire.Empty, error) {
 	var v validator
 	v.reqStr("streamARN", in.StreamARN, 1, maxStreamARNLen, streamARNRE)
 	if v.required("maxRecordSizeInKiB", in.MaxRecordSizeInKiB != nil) {
@@ -108,7 +108,7 @@ func (s *Server) updateMaxRecordSize(_ context.Context, in *wire.UpdateMaxRecord
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	st, err := s.lookup(nil, in.StreamARN)
+	st, err := s.lookup(ctx, nil, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +123,8 @@ func (s *Server) updateMaxRecordSize(_ context.Context, in *wire.UpdateMaxRecord
 	return &wire.Empty{}, nil
 }
 
-func (s *Server) updateStreamWarmThroughput(_ context.Context, in *wire.UpdateStreamWarmThroughputInput) (*wire.UpdateStreamWarmThroughputOutput, error) {
-	st, err := s.validStream(in.StreamRef, func() (v validator) {
+func (s *Server) updateStreamWarmThroughput(ctx context.Context, in *wire.UpdateStreamWarmThroughputInput) (*wire.UpdateStreamWarmThroughputOutput, error) {
+	st, err := s.validStream(ctx, in.StreamRef, func() (v validator) {
 		if v.required("warmThroughputMiBps", in.WarmThroughputMiBps != nil) {
 			v.intRange("warmThroughputMiBps", in.WarmThroughputMiBps, 0, 1<<31-1)
 		}
@@ -150,7 +150,7 @@ func (s *Server) updateStreamWarmThroughput(_ context.Context, in *wire.UpdateSt
 	return out, nil
 }
 
-func (s *Server) updateStreamRecordDistributionStrategy(_ context.Context, in *wire.UpdateStreamRecordDistributionStrategyInput) (*wire.Empty, error) {
+func (s *Server) updateStreamRecordDistributionStrategy(ctx context.Context, in *wire.UpdateStreamRecordDistributionStrategyInput) (*wire.Empty, error) {
 	var v validator
 	v.reqStr("streamARN", in.StreamARN, 1, maxStreamARNLen, streamARNRE)
 	if v.required("recordDistributionStrategy", in.RecordDistributionStrategy != nil) {
@@ -159,7 +159,7 @@ func (s *Server) updateStreamRecordDistributionStrategy(_ context.Context, in *w
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	st, err := s.lookup(nil, in.StreamARN)
+	st, err := s.lookup(ctx, nil, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}

@@ -45,24 +45,27 @@ type consumer struct {
 	created int64 // unix ms
 	status  string
 	tags    map[string]string
-	timer   *delayed // pending status transition, stopped by Shutdown
+	policy  *resourcePolicy // resource-based policy, nil when none
+	timer   *delayed        // pending status transition, stopped by Shutdown
 }
 
-func (s *Server) consumerARN(stream, name string, createdMs int64) string {
-	return s.streamARN(stream) + "/consumer/" + name + ":" + strconv.FormatInt(createdMs/1000, 10)
+// consumerARN is the ARN of st's consumer name registered at createdMs.
+func consumerARN(st *stream, name string, createdMs int64) string {
+	return st.arn + "/consumer/" + name + ":" + strconv.FormatInt(createdMs/1000, 10)
 }
 
 // consumerARNParts is a parsed consumer ARN.
 type consumerARNParts struct {
-	stream, name string
-	createdSec   int64
+	stream     streamRef
+	name       string
+	createdSec int64
 }
 
-// parseConsumerARN splits a consumer ARN of this server's region and account.
+// parseConsumerARN splits a consumer ARN of this server's region.
 func (s *Server) parseConsumerARN(arn string) (consumerARNParts, error) {
 	bad := ErrInvalidArgument.With("Invalid ConsumerARN %s", arn)
 	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "kinesis" {
+	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "kinesis" || !accountRE.MatchString(parts[4]) {
 		return consumerARNParts{}, bad
 	}
 	// parts[5] is "stream/<stream>/consumer/<name>:<seconds>"; SplitN left
@@ -84,14 +87,14 @@ func (s *Server) parseConsumerARN(arn string) (consumerARNParts, error) {
 	if err != nil || !consumerNameRE.MatchString(name) {
 		return consumerARNParts{}, bad
 	}
-	if parts[3] != s.cfg.Region || parts[4] != s.cfg.AccountID {
+	if parts[3] != s.cfg.Region {
 		return consumerARNParts{}, ErrResourceNotFound.With("Consumer %s under account %s not found.", arn, parts[4])
 	}
-	return consumerARNParts{stream: stream, name: name, createdSec: sec}, nil
+	return consumerARNParts{stream: streamRef{account: parts[4], name: stream}, name: name, createdSec: sec}, nil
 }
 
-func (s *Server) consumerNotFound(arnOrName, stream string) error {
-	return ErrResourceNotFound.With("Consumer %s under stream %s under account %s not found.", arnOrName, stream, s.cfg.AccountID)
+func consumerNotFound(arnOrName string, stream streamRef) error {
+	return ErrResourceNotFound.With("Consumer %s under stream %s under account %s not found.", arnOrName, stream.name, stream.account)
 }
 
 // sortedConsumers returns the stream's consumers by name. The caller holds
@@ -112,21 +115,23 @@ func (v *validator) consumerRef(in *wire.ConsumerRef) {
 }
 
 // validConsumer validates a ConsumerRef and resolves it (resolveConsumer).
-func (s *Server) validConsumer(ref *wire.ConsumerRef) (*stream, *consumer, error) {
+func (s *Server) validConsumer(ctx context.Context, ref *wire.ConsumerRef) (*stream, *consumer, error) {
 	var v validator
 	v.consumerRef(ref)
 	if err := v.err(); err != nil {
 		return nil, nil, err
 	}
-	return s.resolveConsumer(ref)
+	return s.resolveConsumer(ctx, ref)
 }
 
-// resolveConsumer finds the stream and consumer a ConsumerRef names. The
-// consumer may be in any status.
-func (s *Server) resolveConsumer(in *wire.ConsumerRef) (*stream, *consumer, error) {
+// resolveConsumer finds the stream and consumer a ConsumerRef names, once
+// the caller is authorized to act on the consumer. The consumer may be in
+// any status.
+func (s *Server) resolveConsumer(ctx context.Context, in *wire.ConsumerRef) (*stream, *consumer, error) {
 	var (
-		streamName, name string
-		createdSec       int64 = -1
+		sr         streamRef
+		name       string
+		createdSec int64 = -1
 	)
 	switch {
 	case in.ConsumerARN != nil:
@@ -134,13 +139,13 @@ func (s *Server) resolveConsumer(in *wire.ConsumerRef) (*stream, *consumer, erro
 		if err != nil {
 			return nil, nil, err
 		}
-		streamName, name, createdSec = p.stream, p.name, p.createdSec
+		sr, name, createdSec = p.stream, p.name, p.createdSec
 		if in.StreamARN != nil {
 			sn, err := s.parseStreamARN(*in.StreamARN)
 			if err != nil {
 				return nil, nil, err
 			}
-			if sn != streamName {
+			if sn != sr {
 				return nil, nil, ErrInvalidArgument.With("ConsumerARN %s does not belong to stream %s.", *in.ConsumerARN, *in.StreamARN)
 			}
 		}
@@ -152,25 +157,41 @@ func (s *Server) resolveConsumer(in *wire.ConsumerRef) (*stream, *consumer, erro
 		if err != nil {
 			return nil, nil, err
 		}
-		streamName, name = sn, *in.ConsumerName
+		sr, name = sn, *in.ConsumerName
 	default:
 		return nil, nil, ErrInvalidArgument.With("Either ConsumerARN or both StreamARN and ConsumerName must be provided.")
 	}
-	st := s.current(streamName)
+	st := s.current(s.key(sr))
+	var c *consumer
+	if st != nil {
+		st.mu.RLock()
+		c = st.consumers[name]
+		st.mu.RUnlock()
+		// The creation second in the ARN tells apart consumers registered
+		// under the same name at different times.
+		if c != nil && createdSec >= 0 && c.created/1000 != createdSec {
+			c = nil
+		}
+	}
+	arn := s.streamARN(sr.account, sr.name) + "/consumer/" + name + ":*"
+	switch {
+	case c != nil:
+		arn = c.arn
+	case in.ConsumerARN != nil:
+		arn = *in.ConsumerARN
+	}
+	if err := s.authorizeConsumer(ctx, sr, arn, st, c); err != nil {
+		return nil, nil, err
+	}
 	if st == nil {
-		return nil, nil, s.notFound(streamName)
+		return nil, nil, s.notFound(sr)
 	}
-	st.mu.RLock()
-	c := st.consumers[name]
-	st.mu.RUnlock()
-	ref := name
-	if in.ConsumerARN != nil {
-		ref = *in.ConsumerARN
-	}
-	// The creation second in the ARN tells apart consumers registered under
-	// the same name at different times.
-	if c == nil || createdSec >= 0 && c.created/1000 != createdSec {
-		return nil, nil, s.consumerNotFound(ref, st.name)
+	if c == nil {
+		ref := name
+		if in.ConsumerARN != nil {
+			ref = *in.ConsumerARN
+		}
+		return nil, nil, consumerNotFound(ref, sr)
 	}
 	return st, c, nil
 }
@@ -186,17 +207,22 @@ func (s *Server) registerStreamConsumer(ctx context.Context, in *wire.RegisterSt
 	if len(in.Tags) > maxTagsPerStream {
 		return nil, ErrInvalidArgument.With("A consumer can have at most %d tags.", maxTagsPerStream)
 	}
-	st, err := s.lookup(nil, in.StreamARN)
+	st, err := s.lookup(ctx, nil, in.StreamARN)
 	if err != nil {
 		return nil, err
+	}
+	if len(in.Tags) > 0 {
+		if err := s.authorizeTagging(ctx, st); err != nil {
+			return nil, err
+		}
 	}
 	name := *in.ConsumerName
 	st.ctl.Lock()
 	defer st.ctl.Unlock()
 	st.mu.Lock()
-	if s.current(st.name) != st || st.status == statusDeleting {
+	if s.current(st.key) != st || st.status == statusDeleting {
 		st.mu.Unlock()
-		return nil, s.notFound(st.name)
+		return nil, st.missing()
 	}
 	if st.status == statusCreating {
 		st.mu.Unlock()
@@ -204,11 +230,11 @@ func (s *Server) registerStreamConsumer(ctx context.Context, in *wire.RegisterSt
 	}
 	if _, ok := st.consumers[name]; ok {
 		st.mu.Unlock()
-		return nil, ErrResourceInUse.With("Consumer %s under stream %s under account %s already exists.", name, st.name, s.cfg.AccountID)
+		return nil, ErrResourceInUse.With("Consumer %s under stream %s under account %s already exists.", name, st.name, st.account)
 	}
 	if len(st.consumers) >= maxConsumersPerStream {
 		st.mu.Unlock()
-		return nil, ErrLimitExceeded.With("Stream %s under account %s already has %d registered consumers, the limit.", st.name, s.cfg.AccountID, maxConsumersPerStream)
+		return nil, ErrLimitExceeded.With("Stream %s under account %s already has %d registered consumers, the limit.", st.name, st.account, maxConsumersPerStream)
 	}
 	creating := 0
 	for _, c := range st.consumers {
@@ -218,10 +244,10 @@ func (s *Server) registerStreamConsumer(ctx context.Context, in *wire.RegisterSt
 	}
 	if creating >= maxCreatingConsumers {
 		st.mu.Unlock()
-		return nil, ErrLimitExceeded.With("Stream %s under account %s already has %d consumers in CREATING status.", st.name, s.cfg.AccountID, maxCreatingConsumers)
+		return nil, ErrLimitExceeded.With("Stream %s under account %s already has %d consumers in CREATING status.", st.name, st.account, maxCreatingConsumers)
 	}
 	now := s.cfg.Now().UnixMilli()
-	c := &consumer{name: name, created: now, status: statusCreating, arn: s.consumerARN(st.name, name, now)}
+	c := &consumer{name: name, created: now, status: statusCreating, arn: consumerARN(st, name, now)}
 	if len(in.Tags) > 0 {
 		c.tags = cloneTags(in.Tags)
 	}
@@ -270,8 +296,8 @@ func (s *Server) consumerAfterLocked(st *stream, c *consumer, d time.Duration, f
 	})
 }
 
-func (s *Server) describeStreamConsumer(_ context.Context, in *wire.DescribeStreamConsumerInput) (*wire.DescribeStreamConsumerOutput, error) {
-	st, c, err := s.validConsumer(&in.ConsumerRef)
+func (s *Server) describeStreamConsumer(ctx context.Context, in *wire.DescribeStreamConsumerInput) (*wire.DescribeStreamConsumerOutput, error) {
+	st, c, err := s.validConsumer(ctx, &in.ConsumerRef)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +310,7 @@ func (s *Server) describeStreamConsumer(_ context.Context, in *wire.DescribeStre
 }
 
 func (s *Server) deregisterStreamConsumer(ctx context.Context, in *wire.DeregisterStreamConsumerInput) (*wire.Empty, error) {
-	st, c, err := s.validConsumer(&in.ConsumerRef)
+	st, c, err := s.validConsumer(ctx, &in.ConsumerRef)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +319,7 @@ func (s *Server) deregisterStreamConsumer(ctx context.Context, in *wire.Deregist
 	st.mu.Lock()
 	if st.consumers[c.name] != c || c.status == statusDeleting {
 		st.mu.Unlock()
-		return nil, s.consumerNotFound(c.arn, st.name)
+		return nil, consumerNotFound(c.arn, st.ref())
 	}
 	old := c.status
 	if s.cfg.ConsumerDeleteDelay == 0 {
@@ -315,12 +341,12 @@ func (s *Server) deregisterStreamConsumer(ctx context.Context, in *wire.Deregist
 		s.consumerAfterLocked(st, c, s.cfg.ConsumerDeleteDelay, statusDeleting)
 		st.mu.Unlock()
 	}
-	s.endSubscriptions(c.arn, ErrResourceNotFound.With("Consumer %s under account %s has been deregistered.", c.arn, s.cfg.AccountID))
+	s.endSubscriptions(c.arn, ErrResourceNotFound.With("Consumer %s under account %s has been deregistered.", c.arn, st.account))
 	s.log.Info("consumer deregistered", zap.String("stream", st.name), zap.String("consumer", c.name))
 	return &wire.Empty{}, nil
 }
 
-func (s *Server) listStreamConsumers(_ context.Context, in *wire.ListStreamConsumersInput) (*wire.ListStreamConsumersOutput, error) {
+func (s *Server) listStreamConsumers(ctx context.Context, in *wire.ListStreamConsumersInput) (*wire.ListStreamConsumersOutput, error) {
 	var v validator
 	v.reqStr("streamARN", in.StreamARN, 1, maxStreamARNLen, streamARNRE)
 	v.intRange("maxResults", in.MaxResults, 1, 10000)
@@ -328,7 +354,7 @@ func (s *Server) listStreamConsumers(_ context.Context, in *wire.ListStreamConsu
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	st, err := s.lookup(nil, in.StreamARN)
+	st, err := s.lookup(ctx, nil, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +367,7 @@ func (s *Server) listStreamConsumers(_ context.Context, in *wire.ListStreamConsu
 		if err != nil || t.filter != listConsumersFilter {
 			return nil, ErrInvalidArgument.With("Invalid NextToken.")
 		}
-		if t.stream != st.name || t.streamID != st.id {
+		if t.stream != st.key || t.streamID != st.id {
 			return nil, ErrInvalidArgument.With("NextToken was issued for another stream than %s.", st.arn)
 		}
 		if err := s.checkTokenAge(t); err != nil {
@@ -350,7 +376,7 @@ func (s *Server) listStreamConsumers(_ context.Context, in *wire.ListStreamConsu
 		after = t.after
 	}
 	if in.StreamCreationTimestamp != nil && in.StreamCreationTimestamp.Millis()/1000 != st.created/1000 {
-		return nil, ErrResourceNotFound.With("Stream %s under account %s with creation timestamp %d not found.", st.name, s.cfg.AccountID, in.StreamCreationTimestamp.Millis()/1000)
+		return nil, ErrResourceNotFound.With("Stream %s under account %s with creation timestamp %d not found.", st.name, st.account, in.StreamCreationTimestamp.Millis()/1000)
 	}
 	limit := defaultListConsumers
 	if in.MaxResults != nil {
@@ -373,7 +399,7 @@ func (s *Server) listStreamConsumers(_ context.Context, in *wire.ListStreamConsu
 	st.mu.RUnlock()
 	if more {
 		tok := s.encodeListToken(listToken{issuedMs: s.cfg.Now().UnixMilli(), after: out.Consumers[len(out.Consumers)-1].ConsumerName,
-			streamID: st.id, stream: st.name, filter: listConsumersFilter})
+			streamID: st.id, stream: st.key, filter: listConsumersFilter})
 		out.NextToken = &tok
 	}
 	return out, nil

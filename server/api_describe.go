@@ -9,8 +9,8 @@ import (
 
 // DescribeStream and DescribeStreamSummary.
 
-func (s *Server) describeStream(_ context.Context, in *wire.DescribeStreamInput) (*wire.DescribeStreamOutput, error) {
-	st, err := s.validStream(in.StreamRef, func() (v validator) {
+func (s *Server) describeStream(ctx context.Context, in *wire.DescribeStreamInput) (*wire.DescribeStreamOutput, error) {
+	st, err := s.validStream(ctx, in.StreamRef, func() (v validator) {
 		v.intRange("limit", in.Limit, 1, 10000)
 		v.str("exclusiveStartShardId", in.ExclusiveStartShardID, 1, maxShardIDLen, shardIDRE)
 		return v
@@ -74,8 +74,8 @@ func describeShard(st *stream, sh *shard) wire.Shard {
 	return w
 }
 
-func (s *Server) describeStreamSummary(_ context.Context, in *wire.DescribeStreamSummaryInput) (*wire.DescribeStreamSummaryOutput, error) {
-	st, err := s.validStream(in.StreamRef, nil)
+func (s *Server) describeStreamSummary(ctx context.Context, in *wire.DescribeStreamSummaryInput) (*wire.DescribeStreamSummaryOutput, error) {
+	st, err := s.validStream(ctx, in.StreamRef, nil)
 	if err != nil {
 		return nil, err
 	}

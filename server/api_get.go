@@ -26,7 +26,7 @@ const (
 )
 
 func (s *Server) getShardIterator(ctx context.Context, in *wire.GetShardIteratorInput) (*wire.GetShardIteratorOutput, error) {
-	st, err := s.validStream(in.StreamRef, func() (v validator) {
+	st, err := s.validStream(ctx, in.StreamRef, func() (v validator) {
 		v.reqStr("shardId", in.ShardID, 1, maxShardIDLen, shardIDRE)
 		if v.required("shardIteratorType", in.ShardIteratorType != nil) {
 			v.enum("shardIteratorType", in.ShardIteratorType, iterAfterSequenceNumber, iterAtSequenceNumber, iterAtTimestamp, iterTrimHorizon, iterLatest)
@@ -44,7 +44,7 @@ func (s *Server) getShardIterator(ctx context.Context, in *wire.GetShardIterator
 	sh := st.shardByID(*in.ShardID)
 	st.mu.RUnlock()
 	if sh == nil {
-		return nil, ErrResourceNotFound.With("Shard %s in stream %s under account %s does not exist", *in.ShardID, st.name, s.cfg.AccountID)
+		return nil, ErrResourceNotFound.With("Shard %s in stream %s under account %s does not exist", *in.ShardID, st.name, st.account)
 	}
 	typ := *in.ShardIteratorType
 	bySeq := typ == iterAtSequenceNumber || typ == iterAfterSequenceNumber
@@ -71,7 +71,7 @@ func (s *Server) getShardIterator(ctx context.Context, in *wire.GetShardIterator
 	if in.DryRun != nil && *in.DryRun {
 		return nil, s.dryRun()
 	}
-	it := iterator{streamID: st.id, stream: st.name, shard: sh.index, pos: pos, issuedMs: s.cfg.Now().UnixMilli()}
+	it := iterator{streamID: st.id, stream: st.key, shard: sh.index, pos: pos, issuedMs: s.cfg.Now().UnixMilli()}
 	return &wire.GetShardIteratorOutput{ShardIterator: s.encodeIterator(it)}, nil
 }
 
@@ -97,7 +97,7 @@ func (s *Server) startPosition(ctx context.Context, st *stream, sh *shard, typ s
 	default:
 		n, err := seqnum.Parse(*seq)
 		if err != nil {
-			return pos, ErrInvalidArgument.With("StartingSequenceNumber %s used in %s on shard %s in stream %s under account %s is invalid.", *seq, op, sh.id, st.name, s.cfg.AccountID)
+			return pos, ErrInvalidArgument.With("StartingSequenceNumber %s used in %s on shard %s in stream %s under account %s is invalid.", *seq, op, sh.id, st.name, st.account)
 		}
 		if n.Shard != sh.index {
 			return pos, ErrInvalidArgument.With("Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", shardIDOf(n.Shard), sh.id)
@@ -115,7 +115,7 @@ func (s *Server) startPosition(ctx context.Context, st *stream, sh *shard, typ s
 		if n.Epoch != st.epoch || !pos.Less(info.End) {
 			// The shard holds no such record: the number is from the future,
 			// or from an earlier stream of the same name.
-			return pos, ErrInvalidArgument.With("StartingSequenceNumber %s used in %s on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *seq, op, sh.id, st.name, s.cfg.AccountID)
+			return pos, ErrInvalidArgument.With("StartingSequenceNumber %s used in %s on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *seq, op, sh.id, st.name, st.account)
 		}
 		if typ == iterAfterSequenceNumber {
 			pos = after(pos)
@@ -131,7 +131,7 @@ func (s *Server) startPosition(ctx context.Context, st *stream, sh *shard, typ s
 // deleted under the request.
 func (s *Server) readError(st *stream, sh *shard, err error) error {
 	if errors.Is(err, engine.ErrClosed) {
-		return s.notFound(st.name)
+		return st.missing()
 	}
 	return fmt.Errorf("read %s/%s: %w", st.name, sh.id, err)
 }
@@ -185,22 +185,25 @@ func (s *Server) getRecords(ctx context.Context, in *wire.GetRecordsInput) (*wir
 		return nil, ErrExpiredIterator.With("Iterator expired. The iterator was created at time %s while right now it is %s which is further in the future than the tolerated delay of %d milliseconds.",
 			fmtMillis(it.issuedMs), fmtMillis(now), iteratorTTLMillis)
 	}
+	ref := s.refOfKey(it.stream)
 	if in.StreamARN != nil {
-		name, err := s.parseStreamARN(*in.StreamARN)
+		r, err := s.parseStreamARN(*in.StreamARN)
 		if err != nil {
 			return nil, err
 		}
-		if name != it.stream {
+		if r != ref {
+			if s.current(s.key(r)) == nil {
+				return nil, s.notFound(r)
+			}
 			return nil, ErrInvalidArgument.With("StreamARN %s does not match the stream of the ShardIterator.", *in.StreamARN)
 		}
 	}
-	name := it.stream
-	st, err := s.lookup(&name, nil)
+	st, err := s.lookupName(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	if st.id != it.streamID {
-		return nil, s.notFound(st.name)
+		return nil, st.missing()
 	}
 	if err := s.readable(st); err != nil {
 		return nil, err
@@ -215,7 +218,7 @@ func (s *Server) getRecords(ctx context.Context, in *wire.GetRecordsInput) (*wir
 	}
 	st.mu.RUnlock()
 	if sh == nil {
-		return nil, ErrResourceNotFound.With("Shard %s in stream %s under account %s does not exist", shardIDOf(it.shard), st.name, s.cfg.AccountID)
+		return nil, ErrResourceNotFound.With("Shard %s in stream %s under account %s does not exist", shardIDOf(it.shard), st.name, st.account)
 	}
 	// A dry run takes no capacity: it must not throttle the real reads.
 	dry := in.DryRun != nil && *in.DryRun
@@ -266,7 +269,7 @@ func (s *Server) getRecords(ctx context.Context, in *wire.GetRecordsInput) (*wir
 		out.ChildShards = childShards(st, sh)
 		return out, nil
 	}
-	nit := s.encodeIterator(iterator{streamID: st.id, stream: st.name, shard: sh.index, pos: next, issuedMs: now})
+	nit := s.encodeIterator(iterator{streamID: st.id, stream: st.key, shard: sh.index, pos: next, issuedMs: now})
 	out.NextShardIterator = &nit
 	return out, nil
 }

@@ -64,7 +64,7 @@ func (s *Server) checkTokenAge(t listToken) error {
 	return nil
 }
 
-func (s *Server) listStreams(_ context.Context, in *wire.ListStreamsInput) (*wire.ListStreamsOutput, error) {
+func (s *Server) listStreams(ctx context.Context, in *wire.ListStreamsInput) (*wire.ListStreamsOutput, error) {
 	var v validator
 	v.intRange("limit", in.Limit, 1, 10000)
 	v.str("exclusiveStartStreamName", in.ExclusiveStartStreamName, 1, maxStreamNameLen, streamNameRE)
@@ -93,21 +93,22 @@ func (s *Server) listStreams(_ context.Context, in *wire.ListStreamsInput) (*wir
 		}
 		after = t.after
 	}
-	streams := s.snapshot()
-	names := make([]string, 0, len(streams))
-	for n := range streams {
-		if n > after {
-			names = append(names, n)
+	account := s.callerAccount(ctx)
+	var list []*stream
+	for _, st := range s.snapshot() {
+		if st.account == account && st.name > after {
+			list = append(list, st)
 		}
 	}
-	sort.Strings(names)
+	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
 	out := &wire.ListStreamsOutput{StreamNames: []string{}, StreamSummaries: []wire.StreamSummary{}}
-	if len(names) > limit {
-		names = names[:limit]
+	if len(list) > limit {
+		list = list[:limit]
 		out.HasMoreStreams = true
 	}
-	for _, n := range names {
-		st := streams[n]
+	names := make([]string, 0, len(list))
+	for _, st := range list {
+		names = append(names, st.name)
 		st.mu.RLock()
 		out.StreamSummaries = append(out.StreamSummaries, wire.StreamSummary{
 			StreamName: st.name, StreamARN: st.arn, StreamStatus: st.status,

@@ -88,7 +88,7 @@ func entryValid(r *wire.PutRecordsRequestEntry) bool {
 }
 
 func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.PutRecordOutput, error) {
-	st, err := s.validStream(in.StreamRef, func() (v validator) {
+	st, err := s.validStream(ctx, in.StreamRef, func() (v validator) {
 		v.required("data", in.Data != nil)
 		v.blobMax("data", in.Data, maxDataBytesModel)
 		v.str("partitionKey", in.PartitionKey, 1, maxPartitionKey, nil)
@@ -104,7 +104,7 @@ func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.
 	}
 	if in.SequenceNumberForOrdering != nil {
 		if _, err := seqnum.Parse(*in.SequenceNumberForOrdering); err != nil {
-			return nil, ErrInvalidArgument.With("ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", *in.SequenceNumberForOrdering, st.name, s.cfg.AccountID)
+			return nil, ErrInvalidArgument.With("ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", *in.SequenceNumberForOrdering, st.name, st.account)
 		}
 	}
 	st.mu.RLock()
@@ -178,7 +178,7 @@ func deref(p *string) string {
 }
 
 func (s *Server) throttled(st *stream, sh *shard) *APIError {
-	return ErrProvisionedThroughputExceeded.With("Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.cfg.AccountID)
+	return ErrProvisionedThroughputExceeded.With("Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, st.account)
 }
 
 // appendError maps a failed append: a closed log means the stream was
@@ -186,7 +186,7 @@ func (s *Server) throttled(st *stream, sh *shard) *APIError {
 // internal failure and nothing of the failed batch was acknowledged.
 func (s *Server) appendError(st *stream, sh *shard, err error) error {
 	if errors.Is(err, engine.ErrClosed) {
-		return s.notFound(st.name)
+		return st.missing()
 	}
 	return fmt.Errorf("append to %s/%s: %w", st.name, sh.id, err)
 }
@@ -208,7 +208,7 @@ func (s *Server) reroute(st *stream, pk, ehk *string) (*shard, error) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	if len(st.open) == 0 {
-		return nil, s.notFound(st.name)
+		return nil, st.missing()
 	}
 	return s.route(st, pk, ehk)
 }
@@ -294,7 +294,7 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 	if total > maxPutRecordsBytes {
 		return nil, ErrInvalidArgument.With("Records size exceeds %d bytes: the data and partition keys of one PutRecords request must not exceed 10 MiB (this request has %d bytes).", maxPutRecordsBytes, total)
 	}
-	st, err := s.lookupRef(in.StreamRef)
+	st, err := s.lookupRef(ctx, in.StreamRef)
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +373,7 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 	for _, b := range batches {
 		if b.err != nil {
 			if errors.Is(b.err, engine.ErrClosed) && len(batches) == 1 {
-				return nil, s.notFound(st.name)
+				return nil, st.missing()
 			}
 			// Other shards' records of the call may be stored: answer per
 			// record, so that the caller retries only the failed ones.

@@ -135,7 +135,7 @@ func endSeqOf(st *stream, sh *shard) string {
 // st.ctl.
 func (s *Server) commit(ctx context.Context, p *reshardPlan) (err error) {
 	st := p.st
-	release, err := s.reserveShards(p.openDelta())
+	release, err := s.reserveShards(st.account, p.openDelta())
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (s *Server) commit(ctx context.Context, p *reshardPlan) (err error) {
 		defer sh.appendMu.Unlock()
 	}
 	st.mu.RLock()
-	gone := s.current(st.name) != st || st.status == statusDeleting
+	gone := s.current(st.key) != st || st.status == statusDeleting
 	var already *shard
 	for _, sh := range p.closes {
 		if sh.closed.Load() {
@@ -180,10 +180,10 @@ func (s *Server) commit(ctx context.Context, p *reshardPlan) (err error) {
 	}
 	st.mu.RUnlock()
 	if gone {
-		return s.notFound(st.name)
+		return st.missing()
 	}
 	if already != nil {
-		return ErrInvalidArgument.With("Shard %s in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", already.id, st.name, s.cfg.AccountID)
+		return ErrInvalidArgument.With("Shard %s in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", already.id, st.name, st.account)
 	}
 	var sealed []*shard
 	defer func() {
@@ -257,8 +257,8 @@ func (s *Server) commit(ctx context.Context, p *reshardPlan) (err error) {
 func (s *Server) reshardTargets(st *stream, ids ...string) ([]*shard, error) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if s.current(st.name) != st || st.status == statusDeleting {
-		return nil, s.notFound(st.name)
+	if s.current(st.key) != st || st.status == statusDeleting {
+		return nil, st.missing()
 	}
 	if st.status != statusActive {
 		return nil, s.notActive(st, st.status)
@@ -266,15 +266,15 @@ func (s *Server) reshardTargets(st *stream, ids ...string) ([]*shard, error) {
 	if st.mode != modeProvisioned {
 		// AWS documents ValidationException for exactly this case: "you tried
 		// to invoke this API for a data stream with the on-demand capacity mode".
-		return nil, ErrValidation.With("Stream %s under account %s is in ON_DEMAND mode. This API is only supported for data streams with the provisioned capacity mode.", st.name, s.cfg.AccountID)
+		return nil, ErrValidation.With("Stream %s under account %s is in ON_DEMAND mode. This API is only supported for data streams with the provisioned capacity mode.", st.name, st.account)
 	}
 	out := make([]*shard, len(ids))
 	for i, id := range ids {
 		if out[i] = st.shardByID(id); out[i] == nil {
-			return nil, ErrResourceNotFound.With("Could not find shard %s in stream %s under account %s.", id, st.name, s.cfg.AccountID)
+			return nil, ErrResourceNotFound.With("Could not find shard %s in stream %s under account %s.", id, st.name, st.account)
 		}
 		if out[i].closed.Load() {
-			return nil, ErrInvalidArgument.With("Shard %s in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", id, st.name, s.cfg.AccountID)
+			return nil, ErrInvalidArgument.With("Shard %s in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", id, st.name, st.account)
 		}
 	}
 	return out, nil
@@ -295,7 +295,7 @@ func (s *Server) finishReshard(st *stream) {
 }
 
 func (s *Server) splitShard(ctx context.Context, in *wire.SplitShardInput) (*wire.Empty, error) {
-	st, err := s.validStream(in.StreamRef, func() (v validator) {
+	st, err := s.validStream(ctx, in.StreamRef, func() (v validator) {
 		v.reqStr("shardToSplit", in.ShardToSplit, 1, maxShardIDLen, shardIDRE)
 		v.reqStr("newStartingHashKey", in.NewStartingHashKey, 0, 0, hashKeyRE)
 		return v
@@ -316,7 +316,7 @@ func (s *Server) splitShard(ctx context.Context, in *wire.SplitShardInput) (*wir
 	p := sh[0]
 	if key.Cmp(p.start) <= 0 || key.Cmp(p.end) > 0 {
 		return nil, ErrInvalidArgument.With("NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.",
-			key, p.id, st.name, s.cfg.AccountID, p.start, p.end)
+			key, p.id, st.name, st.account, p.start, p.end)
 	}
 	plan := s.newPlan(st)
 	plan.split(p, key)
@@ -330,7 +330,7 @@ func (s *Server) splitShard(ctx context.Context, in *wire.SplitShardInput) (*wir
 }
 
 func (s *Server) mergeShards(ctx context.Context, in *wire.MergeShardsInput) (*wire.Empty, error) {
-	st, err := s.validStream(in.StreamRef, func() (v validator) {
+	st, err := s.validStream(ctx, in.StreamRef, func() (v validator) {
 		v.reqStr("shardToMerge", in.ShardToMerge, 1, maxShardIDLen, shardIDRE)
 		v.reqStr("adjacentShardToMerge", in.AdjacentShardToMerge, 1, maxShardIDLen, shardIDRE)
 		return v
@@ -350,7 +350,7 @@ func (s *Server) mergeShards(ctx context.Context, in *wire.MergeShardsInput) (*w
 		lo, hi = b, a
 	}
 	if next, over := lo.end.Add(hashkey.Key{Lo: 1}); a == b || over || next.Cmp(hi.start) != 0 {
-		return nil, ErrInvalidArgument.With("Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", a.id, b.id, st.name, s.cfg.AccountID)
+		return nil, ErrInvalidArgument.With("Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", a.id, b.id, st.name, st.account)
 	}
 	plan := s.newPlan(st)
 	plan.merge(a, b)
@@ -364,7 +364,7 @@ func (s *Server) mergeShards(ctx context.Context, in *wire.MergeShardsInput) (*w
 }
 
 func (s *Server) updateShardCount(ctx context.Context, in *wire.UpdateShardCountInput) (*wire.UpdateShardCountOutput, error) {
-	st, err := s.validStream(in.StreamRef, func() (v validator) {
+	st, err := s.validStream(ctx, in.StreamRef, func() (v validator) {
 		if v.required("targetShardCount", in.TargetShardCount != nil) {
 			v.intRange("targetShardCount", in.TargetShardCount, 1, 1<<31-1)
 		}
@@ -401,7 +401,7 @@ func (s *Server) updateShardCount(ctx context.Context, in *wire.UpdateShardCount
 		return nil, ErrLimitExceeded.With("Target shard count %d exceeds the shard limit %d of account %s.", target, s.cfg.ShardLimit, s.cfg.AccountID)
 	case target != cur && len(recent) >= maxScalingsPerDay:
 		return nil, ErrLimitExceeded.With("UpdateShardCount cannot scale stream %s under account %s more than %d times per rolling 24-hour period; it can scale again after %s.",
-			st.name, s.cfg.AccountID, maxScalingsPerDay, time.UnixMilli(recent[0]).Add(24*time.Hour).UTC().Format(time.RFC3339))
+			st.name, st.account, maxScalingsPerDay, time.UnixMilli(recent[0]).Add(24*time.Hour).UTC().Format(time.RFC3339))
 	}
 	if target != cur {
 		// One plan, one catalog write: the whole rescale happens or none of it.

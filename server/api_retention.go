@@ -8,16 +8,16 @@ import (
 
 // IncreaseRetentionPeriod and DecreaseRetentionPeriod.
 
-func (s *Server) increaseRetention(_ context.Context, in *wire.RetentionInput) (*wire.Empty, error) {
-	return s.changeRetention(in, true)
+func (s *Server) increaseRetention(ctx context.Context, in *wire.RetentionInput) (*wire.Empty, error) {
+	return s.changeRetention(ctx, in, true)
 }
 
-func (s *Server) decreaseRetention(_ context.Context, in *wire.RetentionInput) (*wire.Empty, error) {
-	return s.changeRetention(in, false)
+func (s *Server) decreaseRetention(ctx context.Context, in *wire.RetentionInput) (*wire.Empty, error) {
+	return s.changeRetention(ctx, in, false)
 }
 
-func (s *Server) changeRetention(in *wire.RetentionInput, increase bool) (*wire.Empty, error) {
-	st, err := s.validStream(in.StreamRef, func() (v validator) {
+func (s *Server) changeRetention(ctx context.Context, in *wire.RetentionInput, increase bool) (*wire.Empty, error) {
+	st, err := s.validStream(ctx, in.StreamRef, func() (v validator) {
 		if v.required("retentionPeriodHours", in.RetentionPeriodHours != nil) {
 			v.intRange("retentionPeriodHours", in.RetentionPeriodHours, 1, 1<<31-1)
 		}

@@ -65,7 +65,7 @@ func (f shardFilter) keep(sh *shard, trimMs int64) bool {
 	return true
 }
 
-func (s *Server) listShards(_ context.Context, in *wire.ListShardsInput) (*wire.ListShardsOutput, error) {
+func (s *Server) listShards(ctx context.Context, in *wire.ListShardsInput) (*wire.ListShardsOutput, error) {
 	var v validator
 	v.streamRef(in.StreamName, in.StreamARN)
 	v.str("nextToken", in.NextToken, 1, maxNextTokenLen, nil)
@@ -106,20 +106,20 @@ func (s *Server) listShards(_ context.Context, in *wire.ListShardsInput) (*wire.
 		if err := s.checkTokenAge(t); err != nil {
 			return nil, err
 		}
-		name := t.stream
-		if st, err = s.lookup(&name, nil); err != nil {
+		ref := s.refOfKey(t.stream)
+		if st, err = s.lookupName(ctx, ref); err != nil {
 			return nil, err
 		}
 		if st.id != t.streamID {
-			return nil, ErrResourceNotFound.With("Stream %s under account %s was deleted since the NextToken was issued.", name, s.cfg.AccountID)
+			return nil, ErrResourceNotFound.With("Stream %s under account %s was deleted since the NextToken was issued.", ref.name, ref.account)
 		}
 		after = t.after
 	} else {
-		if st, err = s.lookupRef(in.StreamRef); err != nil {
+		if st, err = s.lookupRef(ctx, in.StreamRef); err != nil {
 			return nil, err
 		}
 		if in.StreamCreationTimestamp != nil && in.StreamCreationTimestamp.Millis()/1000 != st.created/1000 {
-			return nil, ErrResourceNotFound.With("Stream %s under account %s with creation timestamp %d not found.", st.name, s.cfg.AccountID, in.StreamCreationTimestamp.Millis()/1000)
+			return nil, ErrResourceNotFound.With("Stream %s under account %s with creation timestamp %d not found.", st.name, st.account, in.StreamCreationTimestamp.Millis()/1000)
 		}
 		if in.ExclusiveStartShardID != nil {
 			if in.ShardFilter != nil {
@@ -175,7 +175,7 @@ func (s *Server) listShards(_ context.Context, in *wire.ListShardsInput) (*wire.
 	if more {
 		tok := s.encodeListToken(listToken{
 			issuedMs: s.cfg.Now().UnixMilli(), after: out.Shards[len(out.Shards)-1].ShardID,
-			streamID: st.id, stream: st.name, filter: filter.encode(),
+			streamID: st.id, stream: st.key, filter: filter.encode(),
 		})
 		out.NextToken = &tok
 	}

@@ -60,17 +60,21 @@ func (s *Server) createStream(ctx context.Context, in *wire.CreateStreamInput) (
 	}
 
 	name := *in.StreamName
-	if err := s.reserveName(name, count, mode == modeOnDemand); err != nil {
+	ref := streamRef{account: s.callerAccount(ctx), name: name}
+	if err := s.authorizeCreate(ctx, ref, len(in.Tags) > 0); err != nil {
 		return nil, err
 	}
-	defer s.releaseName(name)
+	if err := s.reserveName(ref, count, mode == modeOnDemand); err != nil {
+		return nil, err
+	}
+	defer s.releaseName(ref)
 	id, err := newStreamID()
 	if err != nil {
 		return nil, fmt.Errorf("create stream: %w", err)
 	}
 	now := s.cfg.Now().UnixMilli()
 	st := &stream{
-		name: name, id: id, epoch: epochOf(id), arn: s.streamARN(name), created: now,
+		name: name, account: ref.account, catAccount: s.catalogAccount(ref.account), key: s.key(ref), id: id, epoch: epochOf(id), arn: s.streamARN(ref.account, name), created: now,
 		status: statusCreating, retentionHours: defaultRetentionHours,
 		tags: map[string]string{}, maxRecordKiB: maxKiB, warmMiBps: in.WarmThroughputMiBps,
 		distribution: distribution, consumers: map[string]*consumer{},
@@ -102,12 +106,12 @@ func (s *Server) createStream(ctx context.Context, in *wire.CreateStreamInput) (
 		s.discard(st)
 		if errors.Is(err, engine.ErrExists) {
 			// Another server sharing the catalog created it first.
-			return nil, ErrResourceInUse.With("Stream %s under account %s already exists.", name, s.cfg.AccountID)
+			return nil, ErrResourceInUse.With("Stream %s under account %s already exists.", name, ref.account)
 		}
 		return nil, fmt.Errorf("create stream %s: %w", name, err)
 	}
 	s.namesMu.Lock()
-	s.publishLocked(name, st)
+	s.publishLocked(st.key, st)
 	s.namesMu.Unlock()
 	if s.cfg.CreateDelay > 0 {
 		s.afterDelay(st, s.cfg.CreateDelay, statusCreating, statusActive)
@@ -177,7 +181,7 @@ func (s *Server) afterDelay(st *stream, d time.Duration, from, to string) {
 func (s *Server) changeAndSave(st *stream, change func() bool) {
 	st.ctl.Lock()
 	defer st.ctl.Unlock()
-	if s.current(st.name) != st {
+	if s.current(st.key) != st {
 		return
 	}
 	st.mu.Lock()
@@ -196,17 +200,17 @@ func (s *Server) changeAndSave(st *stream, change func() bool) {
 }
 
 func (s *Server) deleteStream(ctx context.Context, in *wire.DeleteStreamInput) (*wire.Empty, error) {
-	st, err := s.validStream(in.StreamRef, nil)
+	st, err := s.validStream(ctx, in.StreamRef, nil)
 	if err != nil {
 		return nil, err
 	}
 	st.ctl.Lock()
 	st.mu.Lock()
 	status := st.status
-	if s.current(st.name) != st || status == statusDeleting {
+	if s.current(st.key) != st || status == statusDeleting {
 		st.mu.Unlock()
 		st.ctl.Unlock()
-		return nil, s.notFound(st.name)
+		return nil, st.missing()
 	}
 	if status == statusCreating {
 		st.mu.Unlock()
@@ -216,7 +220,7 @@ func (s *Server) deleteStream(ctx context.Context, in *wire.DeleteStreamInput) (
 	if len(st.consumers) > 0 && (in.EnforceConsumerDeletion == nil || !*in.EnforceConsumerDeletion) {
 		st.mu.Unlock()
 		st.ctl.Unlock()
-		return nil, ErrResourceInUse.With("Stream %s under account %s has registered consumers; set EnforceConsumerDeletion to delete it with them.", st.name, s.cfg.AccountID)
+		return nil, ErrResourceInUse.With("Stream %s under account %s has registered consumers; set EnforceConsumerDeletion to delete it with them.", st.name, st.account)
 	}
 	saved := st.metaLocked()
 	st.status = statusDeleting
@@ -235,7 +239,7 @@ func (s *Server) deleteStream(ctx context.Context, in *wire.DeleteStreamInput) (
 	st.ctl.Unlock()
 	// Subscriptions end with ResourceNotFoundException now, not when the
 	// DELETING period is over.
-	s.endSubscriptions(st.arn+"/consumer/", ErrResourceNotFound.With("Stream %s under account %s is being deleted.", st.name, s.cfg.AccountID))
+	s.endSubscriptions(st.arn+"/consumer/", ErrResourceNotFound.With("Stream %s under account %s is being deleted.", st.name, st.account))
 	if s.cfg.DeleteDelay == 0 {
 		s.finishDelete(st)
 	} else {
@@ -250,10 +254,10 @@ func (s *Server) deleteStream(ctx context.Context, in *wire.DeleteStreamInput) (
 func (s *Server) finishDelete(st *stream) {
 	st.ctl.Lock()
 	defer st.ctl.Unlock()
-	if s.current(st.name) != st {
+	if s.current(st.key) != st {
 		return
 	}
-	err := s.cat.DeleteStream(bgContext(), st.name, st.version)
+	err := s.cat.DeleteStream(bgContext(), st.key, st.version)
 	if s.shared() && (errors.Is(err, engine.ErrNotFound) || errors.Is(err, engine.ErrConflict)) {
 		// Another server finished the deletion first (or the record changed
 		// under this one's view: refresh decides).
@@ -265,7 +269,7 @@ func (s *Server) finishDelete(st *stream) {
 		s.log.Error("delete stream metadata", zap.String("stream", st.name), zap.Error(err))
 	}
 	s.namesMu.Lock()
-	s.publishLocked(st.name, nil)
+	s.publishLocked(st.key, nil)
 	s.namesMu.Unlock()
 	st.mu.RLock()
 	shards := st.shards

@@ -189,7 +189,7 @@ type subscribeTarget struct {
 
 // resolveSubscribe validates a SubscribeToShard request and resolves its
 // consumer, shard and starting position.
-func (s *Server) resolveSubscribe(in *wire.SubscribeToShardInput) (subscribeTarget, error) {
+func (s *Server) resolveSubscribe(ctx context.Context, in *wire.SubscribeToShardInput) (subscribeTarget, error) {
 	var v validator
 	v.reqStr("consumerARN", in.ConsumerARN, 1, maxStreamARNLen, consumerARNRE)
 	v.reqStr("shardId", in.ShardID, 1, maxShardIDLen, shardIDRE)
@@ -204,7 +204,7 @@ func (s *Server) resolveSubscribe(in *wire.SubscribeToShardInput) (subscribeTarg
 		return subscribeTarget{}, err
 	}
 	ref := wire.ConsumerRef{ConsumerARN: in.ConsumerARN}
-	st, c, err := s.resolveConsumer(&ref)
+	st, c, err := s.resolveConsumer(ctx, &ref)
 	if err != nil {
 		return subscribeTarget{}, err
 	}
@@ -219,7 +219,7 @@ func (s *Server) resolveSubscribe(in *wire.SubscribeToShardInput) (subscribeTarg
 		return subscribeTarget{}, ErrResourceInUse.With("Consumer %s under account %s is not ACTIVE, instead in state %s.", arn, s.cfg.AccountID, status)
 	}
 	if sh == nil {
-		return subscribeTarget{}, ErrResourceNotFound.With("Shard %s in stream %s under account %s does not exist", *in.ShardID, st.name, s.cfg.AccountID)
+		return subscribeTarget{}, ErrResourceNotFound.With("Shard %s in stream %s under account %s does not exist", *in.ShardID, st.name, st.account)
 	}
 	p := in.StartingPosition
 	typ := *p.Type
@@ -248,13 +248,19 @@ func (s *Server) resolveSubscribe(in *wire.SubscribeToShardInput) (subscribeTarg
 
 // subscribeToShard serves one SubscribeToShard request from its start to the
 // end of its event stream.
-func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c codec, body []byte) {
+// It returns the error it answered the call with (nil once the event stream
+// started), for the audit log.
+func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c codec, body []byte) error {
 	in := new(wire.SubscribeToShardInput)
 	if err := c.decode(body, in); err != nil {
-		s.writeError(w, c, ErrSerialization.With("%s", serializationMessage(err)))
-		return
+		err := ErrSerialization.With("%s", serializationMessage(err))
+		s.writeError(w, c, err)
+		return err
 	}
-	t, err := s.resolveSubscribe(in)
+	if cl := callerFrom(r.Context()); cl != nil {
+		cl.input = in
+	}
+	t, err := s.resolveSubscribe(r.Context(), in)
 	if err == nil && in.DryRun != nil && *in.DryRun {
 		err = s.dryRun()
 	}
@@ -263,14 +269,14 @@ func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c code
 			s.log.Warn("request failed", zap.String("operation", "SubscribeToShard"), zap.Error(err))
 		}
 		s.writeError(w, c, err)
-		return
+		return err
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	sub, err := s.startSubscription(t.key, cancel)
 	if err != nil {
 		s.writeError(w, c, err)
-		return
+		return err
 	}
 	defer s.endSubscription(sub)
 	ctx, cancelLife := context.WithTimeoutCause(ctx, s.cfg.SubscriptionLifetime, errEndClean)
@@ -307,7 +313,7 @@ func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c code
 	w.WriteHeader(http.StatusOK)
 	if err := out.initialResponse(); err != nil {
 		s.log.Debug("subscription: initial response", zap.Error(err))
-		return
+		return nil
 	}
 	log := s.log.With(zap.String("stream", t.st.name), zap.String("shard", t.sh.id), zap.String("consumer", t.key.consumerARN))
 	log.Debug("subscription started", zap.String("proto", r.Proto), zap.Stringer("position", t.pos))
@@ -318,6 +324,7 @@ func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c code
 		}
 	}
 	log.Debug("subscription ended", zap.Error(err))
+	return nil
 }
 
 // deliver sends events from t.pos on until the subscription ends. It returns
@@ -351,7 +358,7 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 		closed := sh.closed.Load()
 		entries, next, info, err := s.readFrom(ctx, st, sh, &pos)
 		if errors.Is(err, engine.ErrClosed) {
-			return s.notFound(st.name)
+			return st.missing()
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -51,7 +51,7 @@ func (s *Server) addTags(r taggable, tags map[string]string) error {
 			}
 		}
 		if len(*m)+added > maxTagsPerStream {
-			return nil, ErrLimitExceeded.With("Failed to add tags to %s under account %s because a given resource cannot have more than %d tags.", r, s.cfg.AccountID, maxTagsPerStream)
+			return nil, ErrLimitExceeded.With("Failed to add tags to %s under account %s because a given resource cannot have more than %d tags.", r, r.st.account, maxTagsPerStream)
 		}
 		old := cloneTags(*m)
 		for k, val := range tags {
@@ -103,7 +103,7 @@ func (v *validator) tagKeys(member string, keys []string) {
 	}
 }
 
-func (s *Server) addTagsToStream(_ context.Context, in *wire.AddTagsToStreamInput) (*wire.Empty, error) {
+func (s *Server) addTagsToStream(ctx context.Context, in *wire.AddTagsToStreamInput) (*wire.Empty, error) {
 	var v validator
 	v.streamRef(in.StreamName, in.StreamARN)
 	v.tagMap("tags", in.Tags, in.Tags != nil)
@@ -113,7 +113,7 @@ func (s *Server) addTagsToStream(_ context.Context, in *wire.AddTagsToStreamInpu
 	if len(in.Tags) > 10 {
 		return nil, ErrInvalidArgument.With("Failed to add tags to stream %s under account %s because more than 10 tags were given in one request.", deref(in.StreamName), s.cfg.AccountID)
 	}
-	st, err := s.lookupRef(in.StreamRef)
+	st, err := s.lookupRef(ctx, in.StreamRef)
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +123,8 @@ func (s *Server) addTagsToStream(_ context.Context, in *wire.AddTagsToStreamInpu
 	return &wire.Empty{}, nil
 }
 
-func (s *Server) removeTagsFromStream(_ context.Context, in *wire.RemoveTagsFromStreamInput) (*wire.Empty, error) {
-	st, err := s.validStream(in.StreamRef, func() (v validator) {
+func (s *Server) removeTagsFromStream(ctx context.Context, in *wire.RemoveTagsFromStreamInput) (*wire.Empty, error) {
+	st, err := s.validStream(ctx, in.StreamRef, func() (v validator) {
 		v.tagKeys("tagKeys", in.TagKeys)
 		return v
 	})
@@ -151,8 +151,8 @@ func sortedTags(m map[string]string) []wire.Tag {
 	return tags
 }
 
-func (s *Server) listTagsForStream(_ context.Context, in *wire.ListTagsForStreamInput) (*wire.ListTagsForStreamOutput, error) {
-	st, err := s.validStream(in.StreamRef, func() (v validator) {
+func (s *Server) listTagsForStream(ctx context.Context, in *wire.ListTagsForStreamInput) (*wire.ListTagsForStreamOutput, error) {
+	st, err := s.validStream(ctx, in.StreamRef, func() (v validator) {
 		v.str("exclusiveStartTagKey", in.ExclusiveStartTagKey, 1, tagKeyMaxLen, nil)
 		v.intRange("limit", in.Limit, 1, 50)
 		return v
@@ -183,14 +183,14 @@ func (s *Server) listTagsForStream(_ context.Context, in *wire.ListTagsForStream
 
 // resourceOf resolves a ResourceARN: a stream ARN, or a consumer ARN
 // (stream/<name>/consumer/<name>:<seconds>).
-func (s *Server) resourceOf(arn *string) (taggable, error) {
+func (s *Server) resourceOf(ctx context.Context, arn *string) (taggable, error) {
 	var v validator
 	v.reqStr("resourceARN", arn, 1, maxStreamARNLen, resourceARNRE)
 	if err := v.err(); err != nil {
 		return taggable{}, err
 	}
 	if strings.Contains(*arn, "/consumer/") {
-		st, c, err := s.resolveConsumer(&wire.ConsumerRef{ConsumerARN: arn})
+		st, c, err := s.resolveConsumer(ctx, &wire.ConsumerRef{ConsumerARN: arn})
 		if err != nil {
 			return taggable{}, err
 		}
@@ -199,20 +199,20 @@ func (s *Server) resourceOf(arn *string) (taggable, error) {
 	if !strings.Contains(*arn, ":stream/") {
 		return taggable{}, ErrInvalidArgument.With("Resource ARN %s is not a stream or consumer ARN.", *arn)
 	}
-	st, err := s.lookup(nil, arn)
+	st, err := s.lookup(ctx, nil, arn)
 	if err != nil {
 		return taggable{}, err
 	}
 	return taggable{st: st}, nil
 }
 
-func (s *Server) tagResource(_ context.Context, in *wire.TagResourceInput) (*wire.Empty, error) {
+func (s *Server) tagResource(ctx context.Context, in *wire.TagResourceInput) (*wire.Empty, error) {
 	var v validator
 	v.tagMap("tags", in.Tags, in.Tags != nil)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	r, err := s.resourceOf(in.ResourceARN)
+	r, err := s.resourceOf(ctx, in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -222,13 +222,13 @@ func (s *Server) tagResource(_ context.Context, in *wire.TagResourceInput) (*wir
 	return &wire.Empty{}, nil
 }
 
-func (s *Server) untagResource(_ context.Context, in *wire.UntagResourceInput) (*wire.Empty, error) {
+func (s *Server) untagResource(ctx context.Context, in *wire.UntagResourceInput) (*wire.Empty, error) {
 	var v validator
 	v.tagKeys("tagKeys", in.TagKeys)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	r, err := s.resourceOf(in.ResourceARN)
+	r, err := s.resourceOf(ctx, in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -238,8 +238,8 @@ func (s *Server) untagResource(_ context.Context, in *wire.UntagResourceInput) (
 	return &wire.Empty{}, nil
 }
 
-func (s *Server) listTagsForResource(_ context.Context, in *wire.ListTagsForResourceInput) (*wire.ListTagsForResourceOutput, error) {
-	r, err := s.resourceOf(in.ResourceARN)
+func (s *Server) listTagsForResource(ctx context.Context, in *wire.ListTagsForResourceInput) (*wire.ListTagsForResourceOutput, error) {
+	r, err := s.resourceOf(ctx, in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}

@@ -168,7 +168,7 @@ func (s *Server) autoSplit(st *stream, hot []*shard) int {
 	defer st.ctl.Unlock()
 	plan := s.newPlan(st)
 	st.mu.RLock()
-	ok := s.current(st.name) == st && st.mode == modeOnDemand && st.status == statusActive
+	ok := s.current(st.key) == st && st.mode == modeOnDemand && st.status == statusActive
 	open := len(st.open)
 	st.mu.RUnlock()
 	if !ok {

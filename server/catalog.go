@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -50,12 +51,13 @@ func (st *stream) metaLocked() engine.StreamMeta {
 		RetentionHours: st.retentionHours, Tags: st.tags, MaxRecordKiB: st.maxRecordKiB,
 		WarmMiBps: st.warmMiBps, Distribution: st.distribution, Metrics: st.metrics,
 		TrimFloorMs: st.trimFloorMs, NextIndex: st.nextIndex, ScaleTimes: st.scaleTimes,
+		Account: st.catAccount, Policy: st.policy.Load().policyDoc(),
 	}
 	for _, sh := range st.shards {
 		m.Shards = append(m.Shards, sh.meta())
 	}
 	for _, c := range st.sortedConsumers() {
-		m.Consumers = append(m.Consumers, engine.ConsumerMeta{Name: c.name, Created: c.created, Status: c.status, Tags: c.tags})
+		m.Consumers = append(m.Consumers, engine.ConsumerMeta{Name: c.name, Created: c.created, Status: c.status, Tags: c.tags, Policy: c.policy.policyDoc()})
 	}
 	return m.Clone()
 }
@@ -130,7 +132,7 @@ func (s *Server) load(ctx context.Context) error {
 		st.version = rec.Version
 		if st.status == statusDeleting && !s.shared() {
 			// Finish the deletion: the record goes, and with it (below) the logs.
-			if err := s.cat.DeleteStream(ctx, st.name, st.version); err != nil {
+			if err := s.cat.DeleteStream(ctx, st.key, st.version); err != nil {
 				return fmt.Errorf("finish deleting stream %s: %w", st.name, err)
 			}
 			s.closeLogs(st)
@@ -178,11 +180,14 @@ func (s *Server) load(ctx context.Context) error {
 // a change. A server on a shared catalog leaves them to the timers.
 func (s *Server) loadStream(ctx context.Context, ms engine.StreamMeta, finish bool) (st *stream, dirty bool, err error) {
 	st = &stream{
-		name: ms.Name, id: ms.ID, epoch: epochOf(ms.ID), arn: s.streamARN(ms.Name), created: ms.Created,
+		name: ms.Name, account: cmp.Or(ms.Account, s.cfg.AccountID), key: ms.Key(), id: ms.ID, epoch: epochOf(ms.ID), created: ms.Created,
 		status: ms.Status, retentionHours: ms.RetentionHours, tags: ms.Tags,
 		maxRecordKiB: ms.MaxRecordKiB, warmMiBps: ms.WarmMiBps, distribution: ms.Distribution,
 		metrics: ms.Metrics, trimFloorMs: ms.TrimFloorMs, nextIndex: ms.NextIndex, scaleTimes: ms.ScaleTimes,
 	}
+	st.arn = s.streamARN(st.account, st.name)
+	st.catAccount = ms.Account
+	st.policy.Store(s.storedPolicy(st, "", ms.Policy))
 	st.setMode(ms.Mode)
 	if st.tags == nil {
 		st.tags = map[string]string{}
@@ -199,7 +204,8 @@ func (s *Server) loadStream(ctx context.Context, ms engine.StreamMeta, finish bo
 			c.status = statusActive // finish the registration
 			dirty = true
 		}
-		c.arn = s.consumerARN(st.name, c.name, c.created)
+		c.arn = consumerARN(st, c.name, c.created)
+		c.policy = s.storedPolicy(st, c.name, mc.Policy)
 		st.consumers[c.name] = c
 	}
 	if finish && (st.status == statusCreating || st.status == statusUpdating) {

@@ -123,6 +123,23 @@ type Config struct {
 	// RetentionCheckInterval is how often expired segments are deleted.
 	// Zero means one minute.
 	RetentionCheckInterval time.Duration
+	// AuthConfigFile turns request verification on: a JSON file of
+	// principals, their access keys and identity policies (see the README,
+	// "Authentication"). Every request must then carry a valid AWS
+	// Signature Version 4 of a known key, and is authorized against the
+	// policies; streams belong to the principal's account. Empty means
+	// every request is accepted, signed or not, in AccountID. Server.ReloadAuth
+	// reads the file again.
+	AuthConfigFile string
+	// AuditLog is the file the server appends a CloudTrail-shaped JSON
+	// record of every management call to ("-" is standard output); empty
+	// means no audit log. AuditDataEvents adds the data calls (PutRecord,
+	// PutRecords, GetRecords, GetShardIterator, SubscribeToShard). The log
+	// rotates at AuditMaxBytes (zero: 100 MiB). Writing it never blocks nor
+	// fails a call: records it cannot keep up with are counted as dropped.
+	AuditLog        string
+	AuditDataEvents bool
+	AuditMaxBytes   int64
 	// Logger receives structured logs. Nil means zap.NewNop().
 	Logger *zap.Logger
 	// Now is the clock. Nil means time.Now. For tests.

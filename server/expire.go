@@ -40,7 +40,7 @@ func (s *Server) expireShards(ctx context.Context, st *stream, now time.Time) {
 	st.ctl.Lock()
 	defer st.ctl.Unlock()
 	st.mu.RLock()
-	if s.current(st.name) != st || st.status == statusDeleting {
+	if s.current(st.key) != st || st.status == statusDeleting {
 		st.mu.RUnlock()
 		return
 	}

@@ -26,3 +26,13 @@ func (s *Server) AutoSplitNow(name string, shardIDs ...string) int {
 // EnforceRetentionNow runs one round of the retention housekeeping (trims
 // and the dropping of expired closed shards) at the server's clock.
 func (s *Server) EnforceRetentionNow() { s.enforceRetention() }
+
+// OperationNames lists the operations serveHTTP dispatches, SubscribeToShard
+// included.
+func (s *Server) OperationNames() []string {
+	names := []string{"SubscribeToShard"}
+	for n := range s.ops {
+		names = append(names, n)
+	}
+	return names
+}

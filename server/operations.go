@@ -36,6 +36,9 @@ func (s *Server) operations() map[string]opFunc {
 		"DescribeStreamConsumer":                 op(s.describeStreamConsumer),
 		"ListStreamConsumers":                    op(s.listStreamConsumers),
 		"DeregisterStreamConsumer":               op(s.deregisterStreamConsumer),
+		"PutResourcePolicy":                      op(s.putResourcePolicy),
+		"GetResourcePolicy":                      op(s.getResourcePolicy),
+		"DeleteResourcePolicy":                   op(s.deleteResourcePolicy),
 		// SubscribeToShard streams its response: serveHTTP calls
 		// subscribeToShard itself (api_subscribe.go).
 	}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shoalstream/shoal/engine"
+	"github.com/shoalstream/shoal/internal/audit"
 )
 
 // Server is a Kinesis Data Streams endpoint backed by shard logs on disk.
@@ -35,6 +36,10 @@ type Server struct {
 	secret  []byte           // HMAC key of shard iterators and pagination tokens; set by load
 	subs    subscriptions    // running SubscribeToShard streams
 	tlsCert *tls.Certificate // nil unless TLS is configured
+	// auth is the request verification in force (nil: off); ReloadAuth
+	// replaces it whole.
+	auth  atomic.Pointer[authState]
+	audit *audit.Writer // nil unless Config.AuditLog is set
 	// streams is the immutable snapshot of the streams by name that every
 	// request reads; creating or forgetting a stream replaces it whole.
 	streams atomic.Pointer[map[string]*stream]
@@ -44,7 +49,7 @@ type Server struct {
 	// and shards' appendMu, before any stream's mu.
 	namesMu       sync.Mutex
 	reserved      map[string]reservation // names being created, with what they add
-	pendingShards int                    // open shards that creations and reshards in flight will add
+	pendingShards map[string]int         // by account: open shards that reshards in flight will add
 
 	// acctMu guards account and accountVersion; held across the account
 	// record's catalog write (UpdateAccountSettings only).
@@ -78,6 +83,9 @@ func op[In, Out any](fn func(context.Context, *In) (*Out, error)) opFunc {
 		if err := c.decode(body, in); err != nil {
 			return nil, ErrSerialization.With("%s", serializationMessage(err))
 		}
+		if cl := callerFrom(ctx); cl != nil {
+			cl.input = in
+		}
 		out, err := fn(ctx, in)
 		if err != nil {
 			return nil, err
@@ -102,10 +110,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		reserved: map[string]reservation{},
-		done:     make(chan struct{}),
+		cfg:           cfg,
+		log:           cfg.Logger,
+		reserved:      map[string]reservation{},
+		pendingShards: map[string]int{},
+		done:          make(chan struct{}),
 	}
 	empty := map[string]*stream{}
 	s.streams.Store(&empty)
@@ -116,6 +125,20 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server config: TLS key pair: %w", err)
 		}
 		s.tlsCert = &cert
+	}
+	if cfg.AuthConfigFile != "" {
+		a, err := s.loadAuth()
+		if err != nil {
+			return nil, fmt.Errorf("server config: %w", err)
+		}
+		s.auth.Store(a)
+	}
+	if cfg.AuditLog != "" {
+		w, err := audit.Open(cfg.AuditLog, audit.Options{MaxBytes: cfg.AuditMaxBytes, Logger: s.log.Named("audit"), Now: cfg.Now})
+		if err != nil {
+			return nil, fmt.Errorf("server config: audit log: %w", err)
+		}
+		s.audit = w
 	}
 	s.eng = cfg.Engine
 	if s.eng == nil {
@@ -132,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 		}
 		if s.ownsEng {
 			_ = s.eng.Close()
+		}
+		if s.audit != nil {
+			_ = s.audit.Close()
 		}
 		return nil, err
 	}
@@ -271,6 +297,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.stopBackground()
 		errs = append(errs, s.closeStreams())
+		if s.audit != nil {
+			if err := s.audit.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close audit log: %w", err))
+			}
+		}
 		if s.ownsEng {
 			if err := s.eng.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close storage engine: %w", err))
@@ -308,7 +339,10 @@ func newRequestID() string {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("x-amzn-RequestId", newRequestID())
+	reqID := newRequestID()
+	h.Set("x-amzn-RequestId", reqID)
+	// The server's own clock: the SDKs correct their clock skew from it.
+	h.Set("Date", s.cfg.Now().UTC().Format(http.TimeFormat))
 
 	ct := r.Header.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
@@ -363,11 +397,23 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, c, ErrSerialization.With("The request body is empty"))
 		return
 	}
-	if stream {
-		s.subscribeToShard(w, r, c, buf.Bytes())
+	cl, err := s.newCaller(r, name, buf.Bytes())
+	if err == nil {
+		err = s.authorizeOp(cl)
+	}
+	if err != nil {
+		s.writeError(w, c, err)
+		s.auditCall(cl, r, reqID, nil, err)
 		return
 	}
-	out, err := fn(r.Context(), c, buf.Bytes())
+	ctx := withCaller(r.Context(), cl)
+	if stream {
+		err := s.subscribeToShard(w, r.WithContext(ctx), c, buf.Bytes())
+		s.auditCall(cl, r, reqID, nil, err)
+		return
+	}
+	out, err := fn(ctx, c, buf.Bytes())
+	s.auditCall(cl, r, reqID, out, err)
 	if err != nil {
 		if ae, ok := asAPIError(err); !ok || ae.Fault == FaultServer {
 			s.log.Warn("request failed", zap.String("operation", name), zap.Error(err))

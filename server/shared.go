@@ -93,8 +93,8 @@ func (s *Server) resyncAll(ctx context.Context) {
 	}
 	seen := map[string]bool{}
 	for _, r := range recs {
-		seen[r.Meta.Name] = true
-		s.refreshWith(ctx, r.Meta.Name, &r.Meta, r.Version)
+		seen[r.Meta.Key()] = true
+		s.refreshWith(ctx, r.Meta.Key(), &r.Meta, r.Version)
 	}
 	for name, st := range s.snapshot() {
 		if !seen[name] && s.gone(ctx, st) {
@@ -111,7 +111,7 @@ func (s *Server) resyncAll(ctx context.Context) {
 // check misses (its logs not yet removed) is applied at a later comparison
 // or by the watch event of the deletion, which refresh handles directly.
 func (s *Server) gone(ctx context.Context, st *stream) bool {
-	if _, _, err := s.cat.Stream(ctx, st.name); !errors.Is(err, engine.ErrNotFound) {
+	if _, _, err := s.cat.Stream(ctx, st.key); !errors.Is(err, engine.ErrNotFound) {
 		return false // there, or unknown: keep it
 	}
 	st.mu.RLock()
@@ -171,7 +171,7 @@ func (s *Server) refreshWith(ctx context.Context, name string, m *engine.StreamM
 // adopt publishes a stream another server created.
 func (s *Server) adopt(ctx context.Context, m engine.StreamMeta, v uint64) {
 	s.namesMu.Lock()
-	_, creating := s.reserved[m.Name]
+	_, creating := s.reserved[m.Key()]
 	s.namesMu.Unlock()
 	if creating {
 		return // this server's own CreateStream publishes it
@@ -183,13 +183,13 @@ func (s *Server) adopt(ctx context.Context, m engine.StreamMeta, v uint64) {
 	}
 	st.version = v
 	s.namesMu.Lock()
-	_, creating = s.reserved[m.Name]
-	if creating || s.current(m.Name) != nil {
+	_, creating = s.reserved[m.Key()]
+	if creating || s.current(m.Key()) != nil {
 		s.namesMu.Unlock()
 		s.closeLogs(st)
 		return
 	}
-	s.publishLocked(m.Name, st)
+	s.publishLocked(m.Key(), st)
 	s.namesMu.Unlock()
 	s.resumeTransition(st, "")
 }
@@ -201,11 +201,11 @@ func (s *Server) forget(st *stream) {
 	st.ctl.Lock()
 	defer st.ctl.Unlock()
 	s.namesMu.Lock()
-	if s.current(st.name) != st {
+	if s.current(st.key) != st {
 		s.namesMu.Unlock()
 		return
 	}
-	s.publishLocked(st.name, nil)
+	s.publishLocked(st.key, nil)
 	s.namesMu.Unlock()
 	st.mu.Lock()
 	st.statusTimer.stop()
@@ -279,6 +279,9 @@ func (s *Server) applyLocked(ctx context.Context, st *stream, m engine.StreamMet
 	if st.tags == nil {
 		st.tags = map[string]string{}
 	}
+	if m.Policy != st.policy.Load().policyDoc() {
+		st.policy.Store(s.storedPolicy(st, "", m.Policy))
+	}
 	st.warmMiBps, st.distribution, st.metrics = m.WarmMiBps, m.Distribution, m.Metrics
 	st.trimFloorMs, st.scaleTimes = m.TrimFloorMs, m.ScaleTimes
 	st.nextIndex = max(st.nextIndex, m.NextIndex)
@@ -290,7 +293,7 @@ func (s *Server) applyLocked(ctx context.Context, st *stream, m engine.StreamMet
 	st.mu.Unlock()
 	st.version = v
 	for _, arn := range gone {
-		s.endSubscriptions(arn, ErrResourceNotFound.With("Consumer %s under account %s has been deregistered.", arn, s.cfg.AccountID))
+		s.endSubscriptions(arn, ErrResourceNotFound.With("Consumer %s under account %s has been deregistered.", arn, st.account))
 	}
 	for _, sh := range closing {
 		sh.signal() // its subscribers finish with ChildShards
@@ -321,12 +324,15 @@ func (s *Server) applyConsumersLocked(st *stream, ms []engine.ConsumerMeta) (gon
 				c.timer.stop()
 				gone = append(gone, c.arn)
 			}
-			c = &consumer{name: mc.Name, created: mc.Created, arn: s.consumerARN(st.name, mc.Name, mc.Created)}
+			c = &consumer{name: mc.Name, created: mc.Created, arn: consumerARN(st, mc.Name, mc.Created)}
 			st.consumers[mc.Name] = c
 		} else {
 			old = c.status
 		}
 		c.status, c.tags = mc.Status, mc.Tags
+		if mc.Policy != c.policy.policyDoc() {
+			c.policy = s.storedPolicy(st, c.name, mc.Policy)
+		}
 		if c.status == old {
 			continue
 		}
@@ -399,7 +405,7 @@ func (s *Server) resumeTransition(st *stream, from string) {
 // background and the caller retries.
 func (s *Server) staleError(st *stream) error {
 	s.goBackground(func() { s.refresh(bgContext(), st.name) })
-	return ErrResourceInUse.With("Stream %s under account %s was changed by another request at the same time; retry.", st.name, s.cfg.AccountID)
+	return ErrResourceInUse.With("Stream %s under account %s was changed by another request at the same time; retry.", st.name, st.account)
 }
 
 // awaitClosed waits, after an append failed because the engine had sealed
@@ -465,10 +471,10 @@ func (s *Server) rollForward(st *stream, p *reshardPlan, cause error) error {
 	giveUp := time.NewTimer(30 * time.Second)
 	defer giveUp.Stop()
 	for attempt := 1; ; attempt++ {
-		m, v, err := s.cat.Stream(ctx, st.name)
+		m, v, err := s.cat.Stream(ctx, st.key)
 		if err == nil {
 			if m.ID != st.id {
-				return s.notFound(st.name)
+				return st.missing()
 			}
 			ok := m.NextIndex <= p.made[0].index
 			for i := range m.Shards {
@@ -485,7 +491,7 @@ func (s *Server) rollForward(st *stream, p *reshardPlan, cause error) error {
 			if !ok {
 				s.log.Warn("reshard lost to a concurrent change", zap.String("stream", st.name), zap.Error(cause))
 				s.goBackground(func() { s.refresh(bgContext(), st.name) })
-				return ErrResourceInUse.With("Stream %s under account %s was resharded by another request at the same time.", st.name, s.cfg.AccountID)
+				return ErrResourceInUse.With("Stream %s under account %s was resharded by another request at the same time.", st.name, st.account)
 			}
 			for _, sh := range p.made {
 				m.Shards = append(m.Shards, sh.meta())

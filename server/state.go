@@ -41,11 +41,18 @@ const (
 // stream is one stream's state. Its metadata is kept in the engine's catalog
 // (one record per stream); its records live in the shard logs.
 type stream struct {
-	name    string
-	id      string // incarnation: a stream re-created under the same name gets a new id
-	epoch   uint16 // tag of id carried in every sequence number (seqnum.Number.Epoch)
-	arn     string
-	created int64 // unix ms
+	name       string
+	account    string // the owning account (always set)
+	catAccount string // account as the catalog records it: "" for the server's own
+	key        string // the stream's key in the snapshot and the catalog (Server.key)
+	id         string // incarnation: a stream re-created under the same name gets a new id
+	epoch      uint16 // tag of id carried in every sequence number (seqnum.Number.Epoch)
+	arn        string
+	created    int64 // unix ms
+
+	// policy is the stream's resource-based policy (nil when none); set
+	// with ctl held, read without it.
+	policy atomic.Pointer[resourcePolicy]
 
 	rr atomic.Uint64 // round robin cursor for the AUTO distribution strategy
 

@@ -43,6 +43,10 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		tlsKey      = fs.String("tls-key", "", "PEM private key file for --tls-cert")
 		drain       = fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
 		pprofAddr   = fs.String("pprof-addr", "", "if set, serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
+		authConfig  = fs.String("auth-config", "", "JSON file of principals, access keys and IAM policies: verify every request's SigV4 signature and authorize it (re-read on SIGHUP; see README). Without it any request is accepted")
+		auditLog    = fs.String("audit-log", "", "append a CloudTrail-shaped JSON line per management call to this file (- for standard output)")
+		auditData   = fs.Bool("audit-data-events", false, "with --audit-log, also log the data calls (PutRecord(s), GetRecords, GetShardIterator, SubscribeToShard)")
+		auditMax    = fs.Int64("audit-max-bytes", 100<<20, "rotate the audit log at this size (keeps 5 files)")
 		// Automatic splitting of ON_DEMAND streams (see package server's doc).
 		splitWindow    = fs.Duration("auto-split-window", time.Minute, "split a shard of an ON_DEMAND stream whose writes stay above the threshold this long; negative turns automatic splitting off")
 		splitThreshold = fs.Float64("auto-split-threshold", 1, "fraction of a shard's write capacity (1 MiB/s or 1000 records/s) above which it counts as hot")
@@ -104,6 +108,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
 		AutoSplitWindow: *splitWindow, AutoSplitThreshold: *splitThreshold, AutoSplitCooldown: *splitCooldown,
 		OnDemandMaxShards: int32(*onDemandMax),
+		AuthConfigFile:    *authConfig, AuditLog: *auditLog, AuditDataEvents: *auditData, AuditMaxBytes: *auditMax,
 	}
 	var srv *server.Server
 	if *storageKind == "nats" {
@@ -121,7 +126,14 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
-	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("storage", *storageKind), zap.String("data_dir", *dataDir), zap.String("nats_url", redactURL(*natsOpts.url)), zap.String("fsync", mode.String()), zap.Bool("tls", *tlsCert != ""))
+	if *authConfig == "" && !loopback(ln.Addr()) {
+		logger.Warn("request verification is off and the server listens beyond this machine: anyone who reaches the port can read, write and delete every stream (set --auth-config)", zap.String("addr", ln.Addr().String()))
+	}
+	if *authConfig != "" {
+		stopReload := reloadOnHUP(srv, logger)
+		defer stopReload()
+	}
+	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("storage", *storageKind), zap.String("data_dir", *dataDir), zap.String("nats_url", redactURL(*natsOpts.url)), zap.String("fsync", mode.String()), zap.Bool("tls", *tlsCert != ""), zap.Bool("auth", *authConfig != ""))
 	if *pprofAddr != "" {
 		stopPprof, err := servePprof(*pprofAddr)
 		if err != nil {

@@ -1,0 +1,18 @@
+package wire
+
+// PutResourcePolicyInput is PutResourcePolicy's request.
+type PutResourcePolicyInput struct {
+	ResourceARN *string `json:"ResourceARN"`
+	Policy      *string `json:"Policy"`
+}
+
+// ResourcePolicyInput is the request of GetResourcePolicy and
+// DeleteResourcePolicy.
+type ResourcePolicyInput struct {
+	ResourceARN *string `json:"ResourceARN"`
+}
+
+// GetResourcePolicyOutput is GetResourcePolicy's response.
+type GetResourcePolicyOutput struct {
+	Policy string `json:"Policy"`
+}
