@@ -301,6 +301,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			if err := s.audit.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close audit log: %w", err))
 			}
+			if st := s.audit.Stats(); st.Dropped > 0 || st.Failed > 0 {
+				s.log.Warn("audit records lost", zap.Int64("written", st.Written), zap.Int64("dropped", st.Dropped), zap.Int64("failed", st.Failed))
+			}
 		}
 		if s.ownsEng {
 			if err := s.eng.Close(); err != nil {
