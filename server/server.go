@@ -369,6 +369,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")
+	if target == "" && r.URL.RawQuery != "" {
+		// A presigned request (SigV4 in the query) carries its target there.
+		target = r.URL.Query().Get("X-Amz-Target")
+	}
 	name, ok := strings.CutPrefix(target, targetPrefix)
 	fn := s.ops[name]
 	stream := ok && name == "SubscribeToShard"
