@@ -200,12 +200,12 @@ func buildPrincipal(pj *principalJSON, path, defaultAccount string) (*Principal,
 	}
 	switch {
 	case p.AccountID != "":
-		if !isAccountID(p.AccountID) {
+		if !iampolicy.IsAccountID(p.AccountID) {
 			return nil, fmt.Errorf("%s.accountId: %q is not a 12-digit account id", path, p.AccountID)
 		}
 	case defaultAccount == "":
 		return nil, errors.New(path + ".accountId: required (there is no default account)")
-	case !isAccountID(defaultAccount):
+	case !iampolicy.IsAccountID(defaultAccount):
 		return nil, fmt.Errorf("%s.accountId: missing, and the default account %q is not a 12-digit account id", path, defaultAccount)
 	default:
 		p.AccountID = defaultAccount
@@ -287,16 +287,4 @@ func isWord(s string) bool {
 
 func isWordByte(b byte) bool {
 	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_'
-}
-
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/shoalstream/shoal/internal/iampolicy"
 )
 
 // decode unmarshals data into v, rejecting unknown and duplicate members,
@@ -31,7 +33,7 @@ func decode(data []byte, v any) error {
 		}
 		msg := "want " + jsonKindOf(jerr.GoType)
 		if jerr.JSONKind != 0 {
-			msg += ", got " + kindName(jerr.JSONKind)
+			msg += ", got " + iampolicy.KindName(jerr.JSONKind)
 		}
 		return atPath(jerr.JSONPointer, msg)
 	}
@@ -96,22 +98,4 @@ func jsonKindOf(t reflect.Type) string {
 		return "object"
 	}
 	return t.Kind().String()
-}
-
-func kindName(k jsontext.Kind) string {
-	switch k {
-	case '"':
-		return "string"
-	case '0':
-		return "number"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	}
-	return "invalid"
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/shoalstream/shoal/internal/iampolicy"
 )
 
 // FuzzAuthConfig parses arbitrary files. Invariants: no panic; a failure
@@ -51,7 +53,7 @@ func checkConfig(t *testing.T, c *Config) {
 	}
 	keys := 0
 	for _, p := range c.Principals {
-		if !validName(p.Name) || !isAccountID(p.AccountID) || p.ARN != "arn:aws:iam::"+p.AccountID+":user/"+p.Name || len(p.AccessKeys) == 0 {
+		if !validName(p.Name) || !iampolicy.IsAccountID(p.AccountID) || p.ARN != "arn:aws:iam::"+p.AccountID+":user/"+p.Name || len(p.AccessKeys) == 0 {
 			t.Fatalf("principal %v", p)
 		}
 		for _, k := range p.AccessKeys {

@@ -86,7 +86,9 @@ func readNode(dec *jsontext.Decoder) (*node, error) {
 	return n, nil
 }
 
-func kindName(k jsontext.Kind) string {
+// KindName names a JSON value's kind as error messages do: "string",
+// "number", "boolean", "null", "object", "array" (else "invalid").
+func KindName(k jsontext.Kind) string {
 	switch k {
 	case '"':
 		return "string"
@@ -109,7 +111,7 @@ func errf(path string, parts ...string) *Error {
 }
 
 func typeError(path, want string, n *node) *Error {
-	return errf(path, "want ", want, ", got ", kindName(n.kind))
+	return errf(path, "want ", want, ", got ", KindName(n.kind))
 }
 
 func unknownMember(path, name string) *Error {

@@ -89,7 +89,7 @@ func (ps *principalSet) add(v string) string {
 		ps.anyone = true
 		return ""
 	}
-	if isAccountID(v) {
+	if IsAccountID(v) {
 		ps.accounts = append(ps.accounts, v)
 		return ""
 	}
@@ -99,7 +99,7 @@ func (ps *principalSet) add(v string) string {
 	}
 	// arn:partition:service::account:resource (region empty for iam and sts)
 	parts := strings.SplitN(v, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[1] == "" || parts[3] != "" || !isAccountID(parts[4]) {
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] == "" || parts[3] != "" || !IsAccountID(parts[4]) {
 		return bad
 	}
 	res := parts[5]
@@ -126,7 +126,8 @@ func hasNamedPrefix(s, prefix string) bool {
 	return len(s) > len(prefix) && strings.HasPrefix(s, prefix) && !strings.HasSuffix(s, "/")
 }
 
-func isAccountID(s string) bool {
+// IsAccountID reports whether s is an AWS account id: 12 digits.
+func IsAccountID(s string) bool {
 	if len(s) != 12 {
 		return false
 	}
