@@ -113,6 +113,22 @@ func javaV1Request() handSigned {
 func TestHandSigned(t *testing.T) {
 	v := verifier(signTime)
 
+	t.Run("JavaScript v3 over HTTP/2 signs :authority instead of host", func(t *testing.T) {
+		h := javaV1Request()
+		h.signed = []string{":authority", "content-length", "content-type", "x-amz-date", "x-amz-target"}
+		h.values[":authority"] = testHost
+		delete(h.header, "User-Agent")
+		r, body := h.request(t)
+		if _, err := v.Verify(r, body); err != nil {
+			t.Fatal(err)
+		}
+		h.values[":authority"] = "elsewhere.example:443"
+		r, body = h.request(t)
+		if _, err := v.Verify(r, body); err == nil {
+			t.Fatal("a signature over another :authority verified")
+		}
+	})
+
 	t.Run("Java v1 signs user-agent", func(t *testing.T) {
 		r, body := javaV1Request().request(t)
 		if _, err := v.Verify(r, body); err != nil {

@@ -175,12 +175,13 @@ func appendCanonicalRequest(b []byte, r *http.Request, req *request, ph *payload
 }
 
 // appendHeader appends the canonical value of one signed header, taken where
-// net/http leaves it: Host in r.Host, Content-Length in r.ContentLength,
+// net/http leaves it: Host (and HTTP/2's :authority, which some clients sign
+// in its place) in r.Host, Content-Length in r.ContentLength,
 // Transfer-Encoding in r.TransferEncoding; the server consumes
 // "Expect: 100-continue", so a signed but missing Expect is that.
 func appendHeader(b []byte, r *http.Request, name string) ([]byte, bool) {
 	switch {
-	case strings.EqualFold(name, "host"):
+	case strings.EqualFold(name, "host") || name == ":authority":
 		host := r.Host
 		if host == "" && r.URL != nil {
 			host = r.URL.Host

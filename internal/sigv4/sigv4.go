@@ -138,7 +138,9 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Result, error) {
 	if err := v.checkScope(&req); err != nil {
 		return Result{}, err
 	}
-	if !hasSignedHeader(req.signedHeaders, "host") {
+	// Over HTTP/2 some SDKs (the JavaScript SDK v3) sign the :authority
+	// pseudo-header in place of host.
+	if !hasSignedHeader(req.signedHeaders, "host") && !hasSignedHeader(req.signedHeaders, ":authority") {
 		return Result{}, newError(CodeInvalidSignature, msgHostUnsigned)
 	}
 	ph, err := payloadHash(r, body)
