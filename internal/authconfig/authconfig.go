@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/shoalstream/shoal/internal/iampolicy"
+	"github.com/shoalstream/shoal/internal/strictjson"
 )
 
 // Config is a parsed auth config. It is immutable after Parse and safe for
@@ -155,7 +156,7 @@ const (
 // token.
 func Parse(data []byte, defaultAccount string) (*Config, error) {
 	var f fileJSON
-	if err := decode(data, &f); err != nil {
+	if err := strictjson.Decode(data, &f); err != nil {
 		return nil, err
 	}
 	if len(f.Principals) == 0 {

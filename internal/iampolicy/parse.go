@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/shoalstream/shoal/internal/strictjson"
 )
 
 // node is a decoded JSON value that keeps object members in document order,
@@ -86,32 +87,12 @@ func readNode(dec *jsontext.Decoder) (*node, error) {
 	return n, nil
 }
 
-// KindName names a JSON value's kind as error messages do: "string",
-// "number", "boolean", "null", "object", "array" (else "invalid").
-func KindName(k jsontext.Kind) string {
-	switch k {
-	case '"':
-		return "string"
-	case '0':
-		return "number"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	}
-	return "invalid"
-}
-
 func errf(path string, parts ...string) *Error {
 	return &Error{Path: path, Message: strings.Join(parts, "")}
 }
 
 func typeError(path, want string, n *node) *Error {
-	return errf(path, "want ", want, ", got ", KindName(n.kind))
+	return errf(path, "want ", want, ", got ", strictjson.KindName(n.kind))
 }
 
 func unknownMember(path, name string) *Error {

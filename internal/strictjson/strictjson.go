@@ -1,4 +1,8 @@
-package authconfig
+// Package strictjson decodes configuration files strictly: unknown and
+// duplicate members are errors, and every error names where it is in the
+// style keys[0].versions[1] without quoting any value (a value of a
+// configuration file may be a secret).
+package strictjson
 
 import (
 	"errors"
@@ -9,15 +13,13 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-
-	"github.com/shoalstream/shoal/internal/iampolicy"
 )
 
-// decode unmarshals data into v, rejecting unknown and duplicate members,
+// Decode unmarshals data into v, rejecting unknown and duplicate members,
 // and turns the decoder's errors into ones that name a path in the style
 // principals[0].accessKeys[0] and carry no JSON values: the decoder's own
 // messages quote the offending value, which could be a secret.
-func decode(data []byte, v any) error {
+func Decode(data []byte, v any) error {
 	err := json.Unmarshal(data, v, json.RejectUnknownMembers(true))
 	if err == nil {
 		return nil
@@ -29,17 +31,17 @@ func decode(data []byte, v any) error {
 	var jerr *json.SemanticError
 	if errors.As(err, &jerr) {
 		if errors.Is(jerr.Err, json.ErrUnknownName) {
-			return atPath(jerr.JSONPointer.Parent(), "unknown field "+strconv.Quote(jerr.JSONPointer.LastToken()))
+			return AtPath(jerr.JSONPointer.Parent(), "unknown field "+strconv.Quote(jerr.JSONPointer.LastToken()))
 		}
 		msg := "want " + jsonKindOf(jerr.GoType)
 		if jerr.JSONKind != 0 {
-			msg += ", got " + iampolicy.KindName(jerr.JSONKind)
+			msg += ", got " + KindName(jerr.JSONKind)
 		}
-		return atPath(jerr.JSONPointer, msg)
+		return AtPath(jerr.JSONPointer, msg)
 	}
 	// Unmarshal returns only the two error types above for in-memory input;
 	// say nothing more specific than this rather than risk quoting a value.
-	return errors.New("invalid auth config")
+	return errors.New("invalid JSON")
 }
 
 func syntaxError(data []byte, serr *jsontext.SyntacticError) error {
@@ -51,9 +53,9 @@ func syntaxError(data []byte, serr *jsontext.SyntacticError) error {
 	case errors.Is(serr.Err, jsontext.ErrDuplicateName):
 		// The pointer ends with the duplicated member's name (a name, not a
 		// value, so safe to show).
-		return atPath(serr.JSONPointer.Parent(), "duplicate field "+strconv.Quote(serr.JSONPointer.LastToken()))
+		return AtPath(serr.JSONPointer.Parent(), "duplicate field "+strconv.Quote(serr.JSONPointer.LastToken()))
 	}
-	return atPath(serr.JSONPointer, what+" at line "+strconv.Itoa(line)+", column "+strconv.Itoa(col))
+	return AtPath(serr.JSONPointer, what+" at line "+strconv.Itoa(line)+", column "+strconv.Itoa(col))
 }
 
 // position converts a byte offset to a 1-based line and column (in bytes).
@@ -65,9 +67,9 @@ func position(data []byte, off int64) (line, col int) {
 	return line, col
 }
 
-// atPath builds an error at a JSON pointer, written as a path:
+// AtPath builds an error at a JSON pointer, written as a path:
 // /principals/0/accessKeys -> principals[0].accessKeys.
-func atPath(ptr jsontext.Pointer, msg string) error {
+func AtPath(ptr jsontext.Pointer, msg string) error {
 	var b strings.Builder
 	for tok := range ptr.Tokens() {
 		if tok != "" && strings.Trim(tok, "0123456789") == "" {
@@ -98,4 +100,24 @@ func jsonKindOf(t reflect.Type) string {
 		return "object"
 	}
 	return t.Kind().String()
+}
+
+// KindName names a JSON value's kind as error messages do: "string",
+// "number", "boolean", "null", "object", "array" (else "invalid").
+func KindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	}
+	return "invalid"
 }
