@@ -43,6 +43,6 @@ func ExampleDecode() {
 	var v struct {
 		Name string `json:"name"`
 	}
-	fmt.Println(strictjson.Decode([]byte(`{"name":"x","nmae":"y"}`), &v))
-	// Output: unknown field "nmae"
+	fmt.Println(strictjson.Decode([]byte(`{"name":"x","nane":"y"}`), &v))
+	// Output: unknown field "nane"
 }
