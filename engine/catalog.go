@@ -73,6 +73,13 @@ type StreamMeta struct {
 	// Policy is the stream's resource-based policy document, as stored by
 	// PutResourcePolicy ("" when none).
 	Policy string `json:"policy,omitempty"`
+	// Encryption is the stream's server-side encryption: "KMS" with the
+	// KeyID as StartStreamEncryption was given it, or "" for none.
+	// EncryptionChanges are the unix ms of the Start/StopStreamEncryption
+	// calls of the last 24 hours (AWS limits them).
+	Encryption        string  `json:"encryption,omitempty"`
+	KeyID             string  `json:"keyId,omitempty"`
+	EncryptionChanges []int64 `json:"encryptionChanges,omitempty"`
 }
 
 // Key is the catalog key of the stream: its name for the server's own
@@ -100,6 +107,18 @@ type ShardMeta struct {
 	CreatedMs int64  `json:"createdMs"`
 	EndSeq    string `json:"endSeq,omitempty"`
 	ClosedMs  int64  `json:"closedMs,omitempty"`
+	// DataKeys are the shard's data keys, wrapped by the stream's master
+	// key, by the index its encrypted records name (server-side
+	// encryption; the engine stores them as they are).
+	DataKeys []DataKey `json:"dataKeys,omitempty"`
+}
+
+// DataKey is one wrapped data key of a shard.
+type DataKey struct {
+	Wrapped []byte `json:"wrapped"`
+	// Current marks the key new records are encrypted with (at most the
+	// last one; none while the stream writes plain text).
+	Current bool `json:"current,omitempty"`
 }
 
 // ConsumerMeta is one enhanced fan-out consumer.
@@ -127,6 +146,15 @@ func (m StreamMeta) Clone() StreamMeta {
 	c.Metrics = append([]string(nil), m.Metrics...)
 	c.ScaleTimes = append([]int64(nil), m.ScaleTimes...)
 	c.Shards = append([]ShardMeta(nil), m.Shards...)
+	for i := range c.Shards {
+		if dk := c.Shards[i].DataKeys; dk != nil {
+			c.Shards[i].DataKeys = make([]DataKey, len(dk))
+			for j, k := range dk {
+				c.Shards[i].DataKeys[j] = DataKey{Wrapped: append([]byte(nil), k.Wrapped...), Current: k.Current}
+			}
+		}
+	}
+	c.EncryptionChanges = append([]int64(nil), m.EncryptionChanges...)
 	c.Consumers = make([]ConsumerMeta, len(m.Consumers))
 	for i, cm := range m.Consumers {
 		c.Consumers[i] = cm

@@ -30,8 +30,12 @@ func (s *Server) describeStream(ctx context.Context, in *wire.DescribeStreamInpu
 		RetentionPeriodHours:    st.retentionHours,
 		StreamCreationTimestamp: wire.Timestamp(st.created),
 		EnhancedMonitoring:      []wire.EnhancedMetrics{{ShardLevelMetrics: nonNil(st.metrics)}},
-		EncryptionType:          "NONE",
+		EncryptionType:          encryptionType(st.encKeyID != ""),
 		Shards:                  []wire.Shard{},
+	}
+	if st.encKeyID != "" {
+		k := st.encKeyID
+		d.KeyID = &k
 	}
 	for _, sh := range st.shards {
 		if in.ExclusiveStartShardID != nil && sh.id <= *in.ExclusiveStartShardID {
@@ -87,11 +91,15 @@ func (s *Server) describeStreamSummary(ctx context.Context, in *wire.DescribeStr
 		RetentionPeriodHours:       st.retentionHours,
 		StreamCreationTimestamp:    wire.Timestamp(st.created),
 		EnhancedMonitoring:         []wire.EnhancedMetrics{{ShardLevelMetrics: nonNil(st.metrics)}},
-		EncryptionType:             "NONE",
+		EncryptionType:             encryptionType(st.encKeyID != ""),
 		OpenShardCount:             int32(len(st.open)),
 		ConsumerCount:              int32(len(st.consumers)),
 		MaxRecordSizeInKiB:         st.maxRecordKiB,
 		RecordDistributionStrategy: st.distribution,
+	}
+	if st.encKeyID != "" {
+		k := st.encKeyID
+		d.KeyID = &k
 	}
 	if st.mode == modeOnDemand {
 		d.WarmThroughput = st.warmThroughput()

@@ -8,6 +8,8 @@ import (
 	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/internal/seqnum"
 	"github.com/shoalstream/shoal/internal/wire"
+
+	"go.uber.org/zap"
 )
 
 // Shard iterator types.
@@ -247,7 +249,10 @@ func (s *Server) getRecords(ctx context.Context, in *wire.GetRecordsInput) (*wir
 	if err != nil {
 		return nil, s.readError(st, sh, err)
 	}
-	recs, bytes := st.wireRecords(sh, entries)
+	recs, bytes, err := s.wireRecords(st, sh, entries)
+	if err != nil {
+		return nil, s.openError(st, sh, err)
+	}
 	out := &wire.GetRecordsOutput{Records: recs}
 	if sh.readRate != nil {
 		sh.readRate.charge(bytes)
@@ -300,17 +305,34 @@ func fmtMillis(ms int64) string {
 // wireRecords returns the records of shard sh that entries hold as the API
 // shows them, and their size as the read limits count it (data and
 // partition keys).
-func (st *stream) wireRecords(sh *shard, entries []engine.Entry) ([]wire.Record, int) {
-	recs := make([]wire.Record, len(entries))
+func (s *Server) wireRecords(st *stream, sh *shard, entries []engine.Entry) ([]wire.Record, int, error) {
 	bytes := 0
+	for _, e := range entries {
+		bytes += len(e.Data) + len(e.PartitionKey) // as stored: encrypted records count their envelope
+	}
+	enc, err := s.openEntries(st, sh, entries)
+	if err != nil {
+		return nil, 0, err
+	}
+	recs := make([]wire.Record, len(entries))
 	for i, e := range entries {
 		recs[i] = wire.Record{
 			SequenceNumber:              st.seq(sh, e.Pos),
 			ApproximateArrivalTimestamp: wire.Timestamp(e.ArrivalMillis),
 			Data:                        e.Data,
 			PartitionKey:                e.PartitionKey,
+			EncryptionType:              encryptionType(enc != nil && enc[i]),
 		}
-		bytes += len(e.Data) + len(e.PartitionKey)
 	}
-	return recs, bytes
+	return recs, bytes, nil
+}
+
+// openError maps a failure to decrypt a read: the KMS errors as they are;
+// a record that does not open is corrupt data, an internal failure.
+func (s *Server) openError(st *stream, sh *shard, err error) error {
+	if ae, ok := asKMSError(err); ok {
+		return ae
+	}
+	s.log.Error("read an encrypted record", zap.String("stream", st.name), zap.String("shard", sh.id), zap.Error(err))
+	return ErrInternalFailure.With("Internal service failure.")
 }

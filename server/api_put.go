@@ -131,11 +131,18 @@ func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.
 	if dry {
 		return nil, s.dryRun()
 	}
-	var first engine.Position
+	var (
+		first     engine.Position
+		encrypted bool
+	)
 	for {
 		sh.appendMu.RLock()
 		if !sh.closed.Load() {
-			first, _, err = sh.log.Append(ctx, []engine.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
+			var recs []engine.Record
+			recs, encrypted, err = s.sealRecords(st, sh, []engine.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
+			if err == nil {
+				first, _, err = sh.log.Append(ctx, recs)
+			}
 			sh.appendMu.RUnlock()
 			if err == nil {
 				if st.onDemand.Load() {
@@ -159,7 +166,7 @@ func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.
 	return &wire.PutRecordOutput{
 		ShardID:        sh.id,
 		SequenceNumber: st.seq(sh, first),
-		EncryptionType: "NONE",
+		EncryptionType: encryptionType(encrypted),
 	}, nil
 }
 
@@ -194,10 +201,11 @@ func (s *Server) appendError(st *stream, sh *shard, err error) error {
 // shardBatch is the part of a PutRecords request bound for one shard.
 type shardBatch struct {
 	sh      *shard
-	idx     []int // positions in the request
-	records []engine.Record
+	idx     []int           // positions in the request
+	records []engine.Record // in plain text: appendBatch encrypts them for the shard it appends to
 	first   engine.Position
 	err     error
+	sealed  bool // the records were stored encrypted
 
 	rerouted []*shardBatch // set instead of first/err when the shard had closed
 }
@@ -219,7 +227,11 @@ func (s *Server) reroute(st *stream, pk, ehk *string) (*shard, error) {
 func (s *Server) appendBatch(ctx context.Context, st *stream, b *shardBatch, in []wire.PutRecordsRequestEntry) {
 	b.sh.appendMu.RLock()
 	if !b.sh.closed.Load() {
-		b.first, _, b.err = b.sh.log.Append(ctx, b.records)
+		var recs []engine.Record
+		recs, b.sealed, b.err = s.sealRecords(st, b.sh, b.records)
+		if b.err == nil {
+			b.first, _, b.err = b.sh.log.Append(ctx, recs)
+		}
 		b.sh.appendMu.RUnlock()
 		if b.err == nil {
 			if st.onDemand.Load() {
@@ -302,7 +314,7 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 		return nil, err
 	}
 
-	out := &wire.PutRecordsOutput{Records: make([]wire.PutRecordsResultEntry, len(in.Records)), EncryptionType: "NONE"}
+	out := &wire.PutRecordsOutput{Records: make([]wire.PutRecordsResultEntry, len(in.Records))}
 	var batches []*shardBatch
 	byShard := make(map[*shard]*shardBatch, 4)
 	now := s.cfg.Now()
@@ -370,10 +382,17 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 		walk(b)
 	}
 	batches = flat
-	for _, b := range batches {
+	sealed := st.encrypted()
+	for i, b := range batches {
+		if i == 0 {
+			sealed = b.sealed
+		}
 		if b.err != nil {
 			if errors.Is(b.err, engine.ErrClosed) && len(batches) == 1 {
 				return nil, st.missing()
+			}
+			if ae, ok := asKMSError(b.err); ok {
+				return nil, ae // the stream's key is unusable: every batch fails alike
 			}
 			// Other shards' records of the call may be stored: answer per
 			// record, so that the caller retries only the failed ones.
@@ -391,5 +410,6 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 			}
 		}
 	}
+	out.EncryptionType = encryptionType(sealed)
 	return out, nil
 }

@@ -152,6 +152,9 @@ func (s *Server) commit(ctx context.Context, p *reshardPlan) (err error) {
 		}
 	}()
 	for _, sh := range p.made {
+		if err := s.newShardKeys(st, sh); err != nil {
+			return err
+		}
 		if sh.log, err = s.createLog(ctx, st, sh.index); err != nil {
 			return fmt.Errorf("reshard %s: %w", st.name, err)
 		}

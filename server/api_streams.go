@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/internal/hashkey"
+	"github.com/shoalstream/shoal/internal/kms"
 	"github.com/shoalstream/shoal/internal/wire"
 )
 
@@ -80,6 +81,9 @@ func (s *Server) createStream(ctx context.Context, in *wire.CreateStreamInput) (
 		distribution: distribution, consumers: map[string]*consumer{},
 	}
 	st.setMode(mode)
+	if s.cfg.EncryptAll {
+		st.encKeyID = kms.DefaultAlias
+	}
 	for k, val := range in.Tags {
 		st.tags[k] = val
 	}
@@ -91,6 +95,10 @@ func (s *Server) createStream(ctx context.Context, in *wire.CreateStreamInput) (
 	starts, ends := hashkey.SplitEvenly(count)
 	for i := 0; i < count; i++ {
 		sh := &shard{index: uint32(i), id: shardIDOf(uint32(i)), start: starts[i], end: ends[i], createdMs: now}
+		if err := s.newShardKeys(st, sh); err != nil {
+			s.discard(st)
+			return nil, err
+		}
 		if sh.log, err = s.createLog(ctx, st, sh.index); err != nil {
 			s.discard(st)
 			return nil, fmt.Errorf("create stream %s: %w", name, err)

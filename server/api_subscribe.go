@@ -368,7 +368,10 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 			return ErrInternalFailure.With("Internal service failure.")
 		}
 		if len(entries) > 0 {
-			recs, bytes := st.wireRecords(sh, entries)
+			recs, bytes, err := s.wireRecords(st, sh, entries)
+			if err != nil {
+				return s.openError(st, sh, err)
+			}
 			ev := wire.SubscribeToShardEvent{Records: recs}
 			last := ev.Records[len(ev.Records)-1].SequenceNumber
 			ev.ContinuationSequenceNumber = &last

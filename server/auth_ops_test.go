@@ -70,6 +70,8 @@ func TestAuthEveryOperation(t *testing.T) {
 		"PutResourcePolicy":                      {`{"ResourceARN":` + q(arn) + `,"Policy":` + q(policy) + `}`, arn},
 		"GetResourcePolicy":                      {`{"ResourceARN":` + q(carn) + `}`, carn},
 		"DeleteResourcePolicy":                   {`{"ResourceARN":` + q(arn) + `}`, arn},
+		"StartStreamEncryption":                  {`{"StreamName":"s","EncryptionType":"KMS","KeyId":"alias/aws/kinesis"}`, arn},
+		"StopStreamEncryption":                   {`{"StreamName":"s","EncryptionType":"KMS","KeyId":"alias/aws/kinesis"}`, arn},
 		"SubscribeToShard":                       {`{"ConsumerARN":` + q(carn) + `,"ShardId":"shardId-000000000000","StartingPosition":{"Type":"TRIM_HORIZON"}}`, carn},
 	}
 	ops := e.srv.OperationNames()

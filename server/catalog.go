@@ -52,6 +52,10 @@ func (st *stream) metaLocked() engine.StreamMeta {
 		WarmMiBps: st.warmMiBps, Distribution: st.distribution, Metrics: st.metrics,
 		TrimFloorMs: st.trimFloorMs, NextIndex: st.nextIndex, ScaleTimes: st.scaleTimes,
 		Account: st.catAccount, Policy: st.policy.Load().policyDoc(),
+		KeyID: st.encKeyID, EncryptionChanges: st.encChanges,
+	}
+	if st.encKeyID != "" {
+		m.Encryption = encryptionKMS
 	}
 	for _, sh := range st.shards {
 		m.Shards = append(m.Shards, sh.meta())
@@ -65,7 +69,8 @@ func (st *stream) metaLocked() engine.StreamMeta {
 // meta returns the shard's catalog entry. The caller holds its stream's mu.
 func (sh *shard) meta() engine.ShardMeta {
 	return engine.ShardMeta{Index: sh.index, Parent: sh.parent, AdjParent: sh.adjParent,
-		Start: sh.start.String(), End: sh.end.String(), CreatedMs: sh.createdMs, EndSeq: sh.endSeq, ClosedMs: sh.closedMs}
+		Start: sh.start.String(), End: sh.end.String(), CreatedMs: sh.createdMs, EndSeq: sh.endSeq, ClosedMs: sh.closedMs,
+		DataKeys: sh.keysOf().metaKeys()}
 }
 
 // persist writes st's in-memory metadata to the catalog. The caller holds
@@ -187,6 +192,7 @@ func (s *Server) loadStream(ctx context.Context, ms engine.StreamMeta, finish bo
 	}
 	st.arn = s.streamARN(st.account, st.name)
 	st.catAccount = ms.Account
+	st.encKeyID, st.encChanges = ms.KeyID, ms.EncryptionChanges
 	st.policy.Store(s.storedPolicy(st, "", ms.Policy))
 	st.setMode(ms.Mode)
 	if st.tags == nil {

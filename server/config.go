@@ -87,11 +87,29 @@ type Config struct {
 	// carries a fresh ContinuationSequenceNumber and MillisBehindLatest).
 	// Zero means 5 seconds.
 	SubscriptionKeepAlive time.Duration
-	// TLSCertFile and TLSKeyFile, when both set, make Serve speak TLS (with
-	// ALPN offering h2 and http/1.1) instead of cleartext HTTP/1.1 and h2c.
-	// They are PEM files, as crypto/tls.LoadX509KeyPair reads them.
+	// TLSCertFile and TLSKeyFile, when both set, are the server's TLS
+	// certificate and key: PEM files, as crypto/tls.LoadX509KeyPair reads
+	// them. With a certificate, Serve speaks TLS (with ALPN offering h2 and
+	// http/1.1) instead of cleartext HTTP/1.1 and h2c, and ServeTLS can
+	// serve TLS beside a ServeCleartext listener. Server.ReloadTLS reads
+	// the files again.
 	TLSCertFile string
 	TLSKeyFile  string
+	// TLSSelfSignedDir, instead of TLSCertFile, gives the server a
+	// certificate of its own making (see package internal/selfsigned): New
+	// keeps a private CA (ca.pem, what clients trust) and a server
+	// certificate it signs (server.pem) in this directory, makes them when
+	// missing, and makes the server certificate again when it nears its
+	// expiry or does not name every host of TLSSelfSignedHosts. The CA is
+	// never replaced. Server.ReloadTLS checks them again.
+	TLSSelfSignedDir string
+	// TLSSelfSignedHosts are the hosts the self-signed certificate names:
+	// the hosts of the addresses the server listens on with TLS, and any
+	// other names its clients use. An IP address is named as such; "",
+	// "0.0.0.0" and "::" (every interface) stand for 127.0.0.1, ::1,
+	// "localhost" and the machine's hostname. Empty means "localhost"
+	// (with 127.0.0.1 and ::1). Only with TLSSelfSignedDir.
+	TLSSelfSignedHosts []string
 	// EnforceThroughput turns on the per-shard limits of provisioned Kinesis:
 	// writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s, and for
 	// enhanced fan-out 2 MiB/s per subscription and one SubscribeToShard call
@@ -140,6 +158,16 @@ type Config struct {
 	AuditLog        string
 	AuditDataEvents bool
 	AuditMaxBytes   int64
+	// KMSKeysFile names the key service's master keys (internal/kms; see
+	// the README, "Encryption at rest"); empty means only the default key
+	// alias/aws/kinesis, which the server generates on its first start into
+	// KMSDir. KMSDir defaults to DataDir/kms; with neither set there is no
+	// key service and StartStreamEncryption answers KMSNotFoundException.
+	KMSKeysFile string
+	KMSDir      string
+	// EncryptAll encrypts every new stream with the default key, as if
+	// StartStreamEncryption had been called on it.
+	EncryptAll bool
 	// Logger receives structured logs. Nil means zap.NewNop().
 	Logger *zap.Logger
 	// Now is the clock. Nil means time.Now. For tests.
@@ -221,8 +249,17 @@ func (c Config) validate() error {
 	if c.SegmentBytes < 4096 {
 		errs = append(errs, fmt.Errorf("SegmentBytes %d is below 4096", c.SegmentBytes))
 	}
+	if (c.KMSKeysFile != "" || c.EncryptAll) && c.KMSDir == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("KMSKeysFile and EncryptAll need KMSDir (or DataDir) for the key service's own key"))
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("TLSCertFile and TLSKeyFile must be set together"))
+	}
+	if c.TLSSelfSignedDir != "" && c.TLSCertFile != "" {
+		errs = append(errs, errors.New("TLSSelfSignedDir and TLSCertFile exclude each other"))
+	}
+	if len(c.TLSSelfSignedHosts) > 0 && c.TLSSelfSignedDir == "" {
+		errs = append(errs, errors.New("TLSSelfSignedHosts needs TLSSelfSignedDir"))
 	}
 	if c.AutoSplitWindow > 0 && c.AutoSplitWindow < autoSplitBuckets*time.Millisecond {
 		errs = append(errs, fmt.Errorf("AutoSplitWindow %v is below %v", c.AutoSplitWindow, autoSplitBuckets*time.Millisecond))

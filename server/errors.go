@@ -72,6 +72,10 @@ var (
 	ErrAccessDenied                  = clientErr("AccessDeniedException")
 	ErrSerialization                 = clientErr("SerializationException")
 	ErrUnknownOperation              = clientErr("UnknownOperationException")
+	ErrKMSNotFound                   = clientErr("KMSNotFoundException")
+	ErrKMSDisabled                   = clientErr("KMSDisabledException")
+	ErrKMSInvalidState               = clientErr("KMSInvalidStateException")
+	ErrKMSAccessDenied               = clientErr("KMSAccessDeniedException")
 	ErrInternalFailure               = &APIError{Code: "InternalFailure", Status: http.StatusInternalServerError, Fault: FaultServer}
 )
 

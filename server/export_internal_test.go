@@ -36,3 +36,25 @@ func (s *Server) OperationNames() []string {
 	}
 	return names
 }
+
+// PlainDataKeys unwraps every data key of every shard of stream name (for
+// tests that look for them where they must not be).
+func (s *Server) PlainDataKeys(name string) [][]byte {
+	st := s.current(name)
+	if st == nil {
+		return nil
+	}
+	st.mu.RLock()
+	shards := append([]*shard(nil), st.shards...)
+	st.mu.RUnlock()
+	var out [][]byte
+	for _, sh := range shards {
+		for _, k := range sh.keysOf().keys {
+			key, err := s.kms.Load().Unwrap(k.wrapped)
+			if err == nil {
+				out = append(out, key)
+			}
+		}
+	}
+	return out
+}

@@ -39,6 +39,8 @@ func (s *Server) operations() map[string]opFunc {
 		"PutResourcePolicy":                      op(s.putResourcePolicy),
 		"GetResourcePolicy":                      op(s.getResourcePolicy),
 		"DeleteResourcePolicy":                   op(s.deleteResourcePolicy),
+		"StartStreamEncryption":                  op(s.startStreamEncryption),
+		"StopStreamEncryption":                   op(s.stopStreamEncryption),
 		// SubscribeToShard streams its response: serveHTTP calls
 		// subscribeToShard itself (api_subscribe.go).
 	}

@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/internal/audit"
+	"github.com/shoalstream/shoal/internal/kms"
 	"github.com/shoalstream/shoal/internal/randid"
 )
 
@@ -32,13 +35,22 @@ type Server struct {
 	eng     engine.Engine
 	ownsEng bool // the server opened eng and closes it
 	cat     engine.Catalog
-	secret  []byte           // HMAC key of shard iterators and pagination tokens; set by load
-	subs    subscriptions    // running SubscribeToShard streams
-	tlsCert *tls.Certificate // nil unless TLS is configured
+	secret  []byte        // HMAC key of shard iterators and pagination tokens; set by load
+	subs    subscriptions // running SubscribeToShard streams
+	// tlsCert is the TLS certificate in force (nil unless TLS is
+	// configured): every TLS handshake reads it (tls.Config.GetCertificate)
+	// and ReloadTLS replaces it whole. tlsMu serialises ReloadTLS.
+	tlsCert atomic.Pointer[tls.Certificate]
+	tlsMu   sync.Mutex
 	// auth is the request verification in force (nil: off); ReloadAuth
 	// replaces it whole.
 	auth  atomic.Pointer[authState]
 	audit *audit.Writer // nil unless Config.AuditLog is set
+	// kms is the key service of server-side encryption, opened by keyring
+	// on first use (kmsMu serialises the opening) in kmsDir.
+	kms    atomic.Pointer[kms.Keyring]
+	kmsMu  sync.Mutex
+	kmsDir string
 	// streams is the immutable snapshot of the streams by name that every
 	// request reads; creating or forgetting a stream replaces it whole.
 	streams atomic.Pointer[map[string]*stream]
@@ -56,9 +68,9 @@ type Server struct {
 	account        accountSettings
 	accountVersion uint64
 
-	httpMu   sync.Mutex // guards httpSrv, ln and newConns
-	httpSrv  *http.Server
-	ln       net.Listener
+	httpMu   sync.Mutex            // guards httpSrvs, lns and newConns
+	httpSrvs []*http.Server        // one per Serve, ServeCleartext or ServeTLS call
+	lns      []net.Listener        // their listeners, in the same order
 	newConns map[net.Conn]struct{} // connections that have not sent a request yet
 
 	done      chan struct{}  // closed by Shutdown
@@ -118,12 +130,12 @@ func New(cfg Config) (*Server, error) {
 	empty := map[string]*stream{}
 	s.streams.Store(&empty)
 	s.ops = s.operations()
-	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if cfg.tlsConfigured() {
+		cert, err := s.loadTLS(false)
 		if err != nil {
-			return nil, fmt.Errorf("server config: TLS key pair: %w", err)
+			return nil, fmt.Errorf("server config: %w", err)
 		}
-		s.tlsCert = &cert
+		s.tlsCert.Store(cert)
 	}
 	if cfg.AuthConfigFile != "" {
 		a, err := s.loadAuth()
@@ -131,6 +143,18 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server config: %w", err)
 		}
 		s.auth.Store(a)
+	}
+	s.kmsDir = cfg.KMSDir
+	if s.kmsDir == "" && cfg.DataDir != "" {
+		s.kmsDir = filepath.Join(cfg.DataDir, "kms")
+	}
+	if cfg.KMSKeysFile != "" || cfg.EncryptAll {
+		// Open the key service now: a keys file that does not parse stops
+		// the start. Otherwise it opens on first use (and only then writes
+		// its default key into the data directory).
+		if _, err := s.keyring(); err != nil {
+			return nil, fmt.Errorf("server config: %w", err)
+		}
 	}
 	if cfg.AuditLog != "" {
 		w, err := audit.Open(cfg.AuditLog, audit.Options{MaxBytes: cfg.AuditMaxBytes, Logger: s.log.Named("audit"), Now: cfg.Now})
@@ -178,13 +202,37 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Serve accepts connections on ln, speaking HTTP/1.1 and cleartext HTTP/2
-// with prior knowledge (h2c) on the same port, or, when Config.TLSCertFile
-// is set, TLS with ALPN choosing between h2 and http/1.1. It returns nil
-// after Shutdown.
+// with prior knowledge (h2c) on the same port, or, when the server has a
+// TLS certificate (Config.TLSCertFile or TLSSelfSignedDir), TLS with ALPN
+// choosing between h2 and http/1.1: it is ServeCleartext without a
+// certificate and ServeTLS with one. It returns nil after Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.serve(ln, s.tlsCert.Load() != nil)
+}
+
+// ServeCleartext accepts connections on ln, speaking HTTP/1.1 and cleartext
+// HTTP/2 with prior knowledge (h2c), whether or not the server has a TLS
+// certificate: with ServeTLS on another listener, the server answers on
+// both at once. It returns nil after Shutdown.
+func (s *Server) ServeCleartext(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeTLS accepts connections on ln, speaking TLS (1.2 and up) with ALPN
+// choosing between h2 and http/1.1. Each handshake uses the certificate in
+// force (see ReloadTLS). It fails at once, leaving ln open, when the server
+// has no certificate (neither Config.TLSCertFile nor TLSSelfSignedDir). It
+// returns nil after Shutdown.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.tlsCert.Load() == nil {
+		return errors.New("server: ServeTLS without a TLS certificate (set Config.TLSCertFile or TLSSelfSignedDir)")
+	}
+	return s.serve(ln, true)
+}
+
+// serve runs an http.Server on ln, with TLS or without, until Shutdown.
+func (s *Server) serve(ln net.Listener, useTLS bool) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	if s.tlsCert != nil {
+	if useTLS {
 		protocols.SetHTTP2(true)
 	} else {
 		protocols.SetUnencryptedHTTP2(true)
@@ -201,8 +249,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		},
 		ConnState: s.trackConn,
 	}
-	if s.tlsCert != nil {
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*s.tlsCert}, MinVersion: tls.VersionTLS12}
+	if useTLS {
+		srv.TLSConfig = &tls.Config{GetCertificate: s.getCertificate, MinVersion: tls.VersionTLS12}
 	}
 	s.httpMu.Lock()
 	select {
@@ -211,11 +259,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		return http.ErrServerClosed
 	default:
 	}
-	s.httpSrv, s.ln = srv, ln
+	s.httpSrvs = append(s.httpSrvs, srv)
+	s.lns = append(s.lns, ln)
 	s.httpMu.Unlock()
 	var err error
-	if s.tlsCert != nil {
-		err = srv.ServeTLS(ln, "", "") // certificates from srv.TLSConfig; ALPN from Protocols
+	if useTLS {
+		err = srv.ServeTLS(ln, "", "") // the certificate from srv.TLSConfig; ALPN from Protocols
 	} else {
 		err = srv.Serve(ln)
 	}
@@ -251,47 +300,55 @@ func (s *Server) closeNewConns() {
 	}
 }
 
-// Addr returns the address Serve listens on, or nil before Serve.
+// Addr returns the address of the first listener given to Serve,
+// ServeCleartext or ServeTLS, or nil before any.
 func (s *Server) Addr() net.Addr {
 	s.httpMu.Lock()
 	defer s.httpMu.Unlock()
-	if s.ln == nil {
+	if len(s.lns) == 0 {
 		return nil
 	}
-	return s.ln.Addr()
+	return s.lns[0].Addr()
 }
 
-// Shutdown stops accepting connections, waits for in-flight requests until
-// ctx ends, stops background work, and syncs and closes every shard log.
-// It is safe to call more than once; later calls return the first result.
+// Shutdown stops accepting connections on every listener, waits for
+// in-flight requests until ctx ends, stops background work, and syncs and
+// closes every shard log. It is safe to call more than once; later calls
+// return the first result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.httpMu.Lock()
 		close(s.done)
-		srv := s.httpSrv
+		srvs := slices.Clone(s.httpSrvs)
 		s.httpMu.Unlock()
 		// End the event streams first: http.Server.Shutdown waits for
 		// their handlers, which would otherwise run out their lifetime.
 		s.closeSubscriptions()
 		var errs []error
-		if srv != nil {
-			done := make(chan error, 1)
-			go func() { done <- srv.Shutdown(ctx) }()
+		if len(srvs) > 0 {
+			done := make(chan error, len(srvs))
+			for _, srv := range srvs {
+				go func() { done <- srv.Shutdown(ctx) }()
+			}
 			tick := time.NewTicker(20 * time.Millisecond)
-			var err error
-		wait:
-			for {
-				s.closeNewConns() // the listener is closed now: no more arrive
+			failed := false
+			for pending := len(srvs); pending > 0; {
+				s.closeNewConns() // the listeners are closed now: no more arrive
 				select {
-				case err = <-done:
-					break wait
+				case err := <-done:
+					pending--
+					if err != nil && !failed {
+						failed = true
+						errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+					}
 				case <-tick.C:
 				}
 			}
 			tick.Stop()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-				_ = srv.Close()
+			if failed {
+				for _, srv := range srvs {
+					_ = srv.Close()
+				}
 			}
 		}
 		s.stopBackground()

@@ -266,6 +266,9 @@ func (s *Server) applyLocked(ctx context.Context, st *stream, m engine.StreamMet
 			sh.closed.Store(true)
 			closing = append(closing, sh)
 		}
+		if len(ms.DataKeys) != len(sh.keysOf().keys) || ms.DataKeys != nil && ms.DataKeys[len(ms.DataKeys)-1].Current != (sh.keysOf().seal >= 0) {
+			sh.keys.Store(keysFromMeta(ms.DataKeys)) // another server changed the stream's encryption
+		}
 		delete(have, ms.Index)
 		keep = append(keep, sh)
 	}
@@ -284,6 +287,7 @@ func (s *Server) applyLocked(ctx context.Context, st *stream, m engine.StreamMet
 	}
 	st.warmMiBps, st.distribution, st.metrics = m.WarmMiBps, m.Distribution, m.Metrics
 	st.trimFloorMs, st.scaleTimes = m.TrimFloorMs, m.ScaleTimes
+	st.encKeyID, st.encChanges = m.KeyID, m.EncryptionChanges
 	st.nextIndex = max(st.nextIndex, m.NextIndex)
 	for _, sh := range st.shards {
 		st.nextIndex = max(st.nextIndex, sh.index+1)
@@ -370,6 +374,7 @@ func (s *Server) shardOf(ctx context.Context, st *stream, m engine.ShardMeta) (*
 	}
 	s.attachLimits(sh)
 	sh.closed.Store(sh.endSeq != "")
+	sh.keys.Store(keysFromMeta(m.DataKeys))
 	return sh, nil
 }
 

@@ -77,6 +77,8 @@ type stream struct {
 	statusTimer    *delayed
 	nextIndex      uint32               // index of the next shard a reshard creates; indexes are never reused
 	consumers      map[string]*consumer // enhanced fan-out consumers by name
+	encKeyID       string               // the KeyId of StartStreamEncryption; "" while unencrypted
+	encChanges     []int64              // unix ms of the encryption changes of the last 24 h
 	scaleTimes     []int64              // unix ms of the UpdateShardCount calls of the last 24 h (api_reshard.go)
 	// onDemand mirrors mode == modeOnDemand for the write path, which
 	// measures shard load (autosplit.go) only then and does not hold st.mu
@@ -107,6 +109,9 @@ type shard struct {
 	appendMu sync.RWMutex
 	closed   atomic.Bool // set (under appendMu and st.mu) when the shard's closing is published
 	heat     shardHeat   // incoming load, for ON_DEMAND automatic splits (autosplit.go)
+	// keys are the shard's data keys (encryption.go); stored with st.ctl
+	// and st.mu held, read by appends and reads without a lock.
+	keys atomic.Pointer[shardKeys]
 
 	notifyMu sync.Mutex    // guards notifyCh
 	notifyCh chan struct{} // closed by signal; nil until a subscriber asks for one

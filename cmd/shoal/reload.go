@@ -8,14 +8,21 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
-
-	"github.com/shoalstream/shoal/server"
 )
 
-// reloadOnHUP re-reads the server's --auth-config on every SIGHUP until the
-// returned stop is called. A file that does not parse keeps the old
-// configuration; the log says why.
-func reloadOnHUP(srv *server.Server, logger *zap.Logger) (stop func()) {
+// reloader is one thing SIGHUP reloads: what names it in the log; reload
+// (a Server method such as ReloadAuth or ReloadTLS) keeps what is in force
+// and returns why when the new version does not load.
+type reloader struct {
+	what   string
+	reload func() error
+}
+
+// reloadOnHUP runs every reloader, in order, on every SIGHUP until the
+// returned stop is called: the server's --auth-config, its TLS certificate
+// (--tls-cert/--tls-key, or the --tls-self-signed files). One that fails
+// keeps the old configuration and logs why; the others still run.
+func reloadOnHUP(logger *zap.Logger, reloaders ...reloader) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -28,8 +35,10 @@ func reloadOnHUP(srv *server.Server, logger *zap.Logger) (stop func()) {
 			case <-done:
 				return
 			case <-hup:
-				if err := srv.ReloadAuth(); err != nil {
-					logger.Error("auth configuration not reloaded", zap.Error(err))
+				for _, r := range reloaders {
+					if err := r.reload(); err != nil {
+						logger.Error(r.what+" not reloaded", zap.Error(err))
+					}
 				}
 			}
 		}

@@ -21,7 +21,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("shoal server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		addr        = fs.String("addr", "127.0.0.1:4567", "address to listen on (HTTP/1.1 and h2c, or TLS with --tls-cert)")
+		addr        = fs.String("addr", "127.0.0.1:4567", "address to listen on (HTTP/1.1 and h2c; TLS instead with --tls-cert or --tls-self-signed, unless --tls-addr is set)")
 		storageKind = fs.String("storage", "file", "storage engine: file (durable, in --data-dir), memory (nothing kept; for tests and CI) or nats (a NATS JetStream cluster shared by any number of shoal servers; see --nats-*)")
 		dataDir     = fs.String("data-dir", "./shoal-data", "directory for stream metadata and shard logs (--storage file)")
 		fsync       = fs.String("fsync", "always", "when appends are durable: always (before the ack), interval, or never")
@@ -39,14 +39,14 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		consCreate  = fs.Duration("consumer-create-delay", 0, "how long a new enhanced fan-out consumer stays CREATING")
 		consDelete  = fs.Duration("consumer-delete-delay", 0, "how long a deregistered consumer stays DELETING")
 		subLife     = fs.Duration("subscription-lifetime", 5*time.Minute, "how long a SubscribeToShard event stream lasts")
-		tlsCert     = fs.String("tls-cert", "", "PEM certificate file: serve TLS (ALPN h2 and http/1.1) instead of cleartext HTTP/1.1 and h2c")
-		tlsKey      = fs.String("tls-key", "", "PEM private key file for --tls-cert")
 		drain       = fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
 		pprofAddr   = fs.String("pprof-addr", "", "if set, serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 		authConfig  = fs.String("auth-config", "", "JSON file of principals, access keys and IAM policies: verify every request's SigV4 signature and authorize it (re-read on SIGHUP; see README). Without it any request is accepted")
 		auditLog    = fs.String("audit-log", "", "append a CloudTrail-shaped JSON line per management call to this file (- for standard output)")
 		auditData   = fs.Bool("audit-data-events", false, "with --audit-log, also log the data calls (PutRecord(s), GetRecords, GetShardIterator, SubscribeToShard)")
 		auditMax    = fs.Int64("audit-max-bytes", 100<<20, "rotate the audit log at this size (keeps 5 files)")
+		kmsKeys     = fs.String("kms-keys", "", "JSON file of the key service's master keys for StartStreamEncryption (re-read on SIGHUP; see README). The default key alias/aws/kinesis is generated into --data-dir/kms on first start")
+		encryptAll  = fs.Bool("encrypt-all", false, "encrypt every new stream at rest with the default key alias/aws/kinesis")
 		// Automatic splitting of ON_DEMAND streams (see package server's doc).
 		splitWindow    = fs.Duration("auto-split-window", time.Minute, "split a shard of an ON_DEMAND stream whose writes stay above the threshold this long; negative turns automatic splitting off")
 		splitThreshold = fs.Float64("auto-split-threshold", 1, "fraction of a shard's write capacity (1 MiB/s or 1000 records/s) above which it counts as hot")
@@ -54,6 +54,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		onDemandMax    = fs.Int("on-demand-max-shards", 200, "most open shards automatic splitting gives an ON_DEMAND stream")
 	)
 	natsOpts := addNATSFlags(fs)
+	tlsOpts := addTLSFlags(fs)
 	fs.Usage = func() {
 		_, _ = fmt.Fprintln(stderr, "usage: shoal server [flags]")
 		fs.PrintDefaults()
@@ -105,10 +106,13 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		CreateDelay: *createDelay, DeleteDelay: *deleteDelay, UpdateDelay: *updateDelay,
 		ShardLimit: int32(*shardLimit), Logger: logger,
 		ConsumerCreateDelay: *consCreate, ConsumerDeleteDelay: *consDelete, SubscriptionLifetime: *subLife,
-		TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
 		AutoSplitWindow: *splitWindow, AutoSplitThreshold: *splitThreshold, AutoSplitCooldown: *splitCooldown,
 		OnDemandMaxShards: int32(*onDemandMax),
 		AuthConfigFile:    *authConfig, AuditLog: *auditLog, AuditDataEvents: *auditData, AuditMaxBytes: *auditMax,
+		KMSKeysFile: *kmsKeys, EncryptAll: *encryptAll,
+	}
+	if err := tlsOpts.configure(&cfg, *addr, *dataDir); err != nil {
+		return err
 	}
 	var srv *server.Server
 	if *storageKind == "nats" {
@@ -126,14 +130,54 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
-	if *authConfig == "" && !loopback(ln.Addr()) {
-		logger.Warn("request verification is off and the server listens beyond this machine: anyone who reaches the port can read, write and delete every stream (set --auth-config)", zap.String("addr", ln.Addr().String()))
+	// With --tls-addr, --addr stays cleartext and a second listener speaks
+	// TLS; without it, --addr speaks TLS when there is a certificate.
+	var tlsLn net.Listener
+	if *tlsOpts.addr != "" {
+		if tlsLn, err = net.Listen("tcp", *tlsOpts.addr); err != nil {
+			_ = ln.Close()
+			_ = srv.Shutdown(context.Background())
+			return fmt.Errorf("--tls-addr: %w", err)
+		}
 	}
+	addrTLS := tlsOpts.enabled() && tlsLn == nil
+	scheme := "http"
+	if addrTLS {
+		scheme = "https"
+	}
+	listeners := []net.Listener{ln}
+	endpoints := []string{clientEndpoint(scheme, ln.Addr())}
+	if tlsLn != nil {
+		listeners = append(listeners, tlsLn)
+		endpoints = append(endpoints, clientEndpoint("https", tlsLn.Addr()))
+	}
+	for _, l := range listeners {
+		if *authConfig == "" && !loopback(l.Addr()) {
+			logger.Warn("request verification is off and the server listens beyond this machine: anyone who reaches the port can read, write and delete every stream (set --auth-config)", zap.String("addr", l.Addr().String()))
+		}
+	}
+	var reloads []reloader
 	if *authConfig != "" {
-		stopReload := reloadOnHUP(srv, logger)
+		reloads = append(reloads, reloader{"auth configuration", srv.ReloadAuth})
+	}
+	if tlsOpts.enabled() {
+		reloads = append(reloads, reloader{"TLS certificate", srv.ReloadTLS})
+	}
+	if *kmsKeys != "" {
+		reloads = append(reloads, reloader{"key service", srv.ReloadKeys})
+	}
+	if len(reloads) > 0 {
+		stopReload := reloadOnHUP(logger, reloads...)
 		defer stopReload()
 	}
-	logger.Info("shoal listening", zap.String("addr", ln.Addr().String()), zap.String("storage", *storageKind), zap.String("data_dir", *dataDir), zap.String("nats_url", redactURL(*natsOpts.url)), zap.String("fsync", mode.String()), zap.Bool("tls", *tlsCert != ""), zap.Bool("auth", *authConfig != ""))
+	listenFields := []zap.Field{zap.String("addr", ln.Addr().String()), zap.Bool("tls", addrTLS)}
+	if tlsLn != nil {
+		listenFields = append(listenFields, zap.String("tls_addr", tlsLn.Addr().String()))
+	}
+	logger.Info("shoal listening", append(listenFields, zap.Strings("endpoints", endpoints), zap.String("storage", *storageKind), zap.String("data_dir", *dataDir), zap.String("nats_url", redactURL(*natsOpts.url)), zap.String("fsync", mode.String()), zap.Bool("auth", *authConfig != ""))...)
+	if *tlsOpts.selfSigned {
+		printTrust(logger, stderr, *dataDir, endpoints[len(endpoints)-1])
+	}
 	if *pprofAddr != "" {
 		stopPprof, err := servePprof(*pprofAddr)
 		if err != nil {
@@ -142,11 +186,21 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer stopPprof()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(listeners))
+	if tlsLn != nil {
+		go func() { errc <- srv.ServeCleartext(ln) }()
+		go func() { errc <- srv.ServeTLS(tlsLn) }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		_ = srv.Shutdown(context.Background())
+		for range len(listeners) - 1 {
+			if serr := <-errc; serr != nil {
+				logger.Error("serve", zap.Error(serr))
+			}
+		}
 		return err
 	case <-ctx.Done():
 	}
@@ -154,8 +208,10 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), *drain)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	if serr := <-errc; err == nil {
-		err = serr
+	for range listeners {
+		if serr := <-errc; err == nil {
+			err = serr
+		}
 	}
 	return err
 }

@@ -35,11 +35,13 @@ func sampleStream(name, id string) engine.StreamMeta {
 		MaxRecordKiB: 1024, WarmMiBps: &warm, Distribution: "uniform",
 		Metrics: []string{"IncomingBytes", "IncomingRecords"}, TrimFloorMs: 1_699_000_000_000,
 		NextIndex: 3, ScaleTimes: []int64{1_700_000_000_500},
-		Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kinesis:GetRecords","Resource":"*"}]}`,
+		Policy:     `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kinesis:GetRecords","Resource":"*"}]}`,
+		Encryption: "KMS", KeyID: "alias/aws/kinesis", EncryptionChanges: []int64{1_700_000_000_700},
 		Shards: []engine.ShardMeta{
 			{Index: 0, Start: "0", End: "170141183460469231731687303715884105727", CreatedMs: 1_700_000_000_123,
 				EndSeq: "49590338271490256608559692538361571095921575989136588802", ClosedMs: 1_700_000_001_000},
-			{Index: 1, Parent: "shardId-000000000000", Start: "0", End: "85070591730234615865843651857942052863", CreatedMs: 1_700_000_001_000},
+			{Index: 1, Parent: "shardId-000000000000", Start: "0", End: "85070591730234615865843651857942052863", CreatedMs: 1_700_000_001_000,
+				DataKeys: []engine.DataKey{{Wrapped: []byte{1, 2, 3, 0, 255}}, {Wrapped: []byte("wrapped-2"), Current: true}}},
 			{Index: 2, Parent: "shardId-000000000000", AdjParent: "shardId-000000000009", Start: "85070591730234615865843651857942052864",
 				End: "170141183460469231731687303715884105727", CreatedMs: 1_700_000_001_000},
 		},
@@ -198,6 +200,8 @@ func testCatalogDeepCopies(t *testing.T, x *env) {
 		m.Shards[0].End = "changed"
 		m.Consumers[0].Tags["k"] = "changed"
 		m.Consumers[1].Status = "changed"
+		m.Shards[1].DataKeys[0].Wrapped[0] = 99
+		m.EncryptionChanges[0] = -1
 	}
 	mutate(&m)
 	checkStream(t, x, want, v)

@@ -16,3 +16,11 @@ type ResourcePolicyInput struct {
 type GetResourcePolicyOutput struct {
 	Policy string `json:"Policy"`
 }
+
+// StreamEncryptionInput is the request of StartStreamEncryption and
+// StopStreamEncryption.
+type StreamEncryptionInput struct {
+	StreamRef
+	EncryptionType *string `json:"EncryptionType"`
+	KeyID          *string `json:"KeyId"`
+}

@@ -1,0 +1,92 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shoalstream/shoal/engine/memengine"
+	"github.com/shoalstream/shoal/internal/testutil/servertest"
+	"github.com/shoalstream/shoal/server"
+)
+
+// BenchmarkEncryptionPaired measures PutRecords of 100 records of 1 KiB,
+// and GetRecords reading them back, on an encrypted and an unencrypted
+// stream of one server (the memory engine, so that the disk does not drown
+// the difference), alternating calls between the two so that the machine's
+// drifting load falls on both alike. It reports each side's time per call
+// and the cost of encryption as a share (put-cost-%, get-cost-%). Run:
+//
+//	go test -run '^$' -bench BenchmarkEncryptionPaired -benchtime 2000x ./server/
+func BenchmarkEncryptionPaired(b *testing.B) {
+	eng := memengine.New(memengine.Config{})
+	b.Cleanup(func() { _ = eng.Close() })
+	srv := servertest.Start(b, server.Config{Engine: eng, KMSDir: filepath.Join(b.TempDir(), "kms")})
+	c := srv.Client()
+	ctx := context.Background()
+	data := make([]byte, 1024)
+	puts := map[string]*kinesis.PutRecordsInput{}
+	for _, name := range []string{"plain", "encrypted"} {
+		if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil {
+			b.Fatal(err)
+		}
+		in := &kinesis.PutRecordsInput{StreamName: aws.String(name)}
+		for i := range 100 {
+			in.Records = append(in.Records, types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprintf("pk-%d", i)), Data: data})
+		}
+		puts[name] = in
+	}
+	if _, err := c.StartStreamEncryption(ctx, &kinesis.StartStreamEncryptionInput{StreamName: aws.String("encrypted"),
+		EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis")}); err != nil {
+		b.Fatal(err)
+	}
+	iters := map[string]*string{}
+	for name := range puts {
+		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(name), ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeLatest})
+		if err != nil {
+			b.Fatal(err)
+		}
+		iters[name] = it.ShardIterator
+	}
+	var putTime, getTime [2]time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		order := []string{"plain", "encrypted"}
+		if i%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, name := range order {
+			side := 0
+			if name == "encrypted" {
+				side = 1
+			}
+			t0 := time.Now()
+			if _, err := c.PutRecords(ctx, puts[name]); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iters[name]})
+			if err != nil {
+				b.Fatal(err)
+			}
+			getTime[side] += time.Since(t1)
+			putTime[side] += t1.Sub(t0)
+			if len(out.Records) != 100 || (side == 1) != (out.Records[0].EncryptionType == types.EncryptionTypeKms) {
+				b.Fatalf("%s: read %d records", name, len(out.Records))
+			}
+			iters[name] = out.NextShardIterator
+		}
+	}
+	b.ReportMetric(100*(float64(putTime[1])/float64(putTime[0])-1), "put-cost-%")
+	b.ReportMetric(100*(float64(getTime[1])/float64(getTime[0])-1), "get-cost-%")
+	b.ReportMetric(float64(putTime[0].Microseconds())/float64(b.N), "put-plain-us")
+	b.ReportMetric(float64(putTime[1].Microseconds())/float64(b.N), "put-encrypted-us")
+	b.ReportMetric(float64(getTime[0].Microseconds())/float64(b.N), "get-plain-us")
+	b.ReportMetric(float64(getTime[1].Microseconds())/float64(b.N), "get-encrypted-us")
+}
