@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -238,4 +239,42 @@ func TestEncryptionAtRestLeavesNoPlaintext(t *testing.T) {
 	if files < 3 {
 		t.Fatalf("only %d files in the data directory", files)
 	}
+}
+
+// Fan-out subscribers get the decrypted records of an encrypted stream, each
+// marked KMS; the encryption calls refuse a stream that is not ACTIVE and
+// more changes than the daily limit.
+func TestStreamEncryptionSubscribeAndLimits(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	e := newEnv(t, server.Config{DataDir: dir, SubscriptionKeepAlive: time.Hour, CreateDelay: time.Hour})
+	_, err := e.c.CreateStream(e.ctx, &kinesis.CreateStreamInput{StreamName: aws.String("creating"), ShardCount: aws.Int32(1)})
+	noErr(t, err, "CreateStream")
+	_, err = e.nr.StartStreamEncryption(e.ctx, &kinesis.StartStreamEncryptionInput{StreamName: aws.String("creating"), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis")})
+	wantCode(t, err, "ResourceInUseException")
+
+	e2 := newEnv(t, server.Config{DataDir: t.TempDir(), SubscriptionKeepAlive: time.Hour, EncryptAll: true})
+	e2.createStream("s", 1)
+	c := e2.register("s", "c1")
+	e2.put("s", "pk-0", []byte("secret-0"))
+	s := e2.subscribe(c, shardID(0), startPos(types.ShardIteratorTypeTrimHorizon))
+	e2.put("s", "pk-1", []byte("secret-1"))
+	recs, _ := s.collect(2, 30*time.Second)
+	for i, r := range recs {
+		if string(r.Data) != fmt.Sprint("secret-", i) || aws.ToString(r.PartitionKey) != fmt.Sprint("pk-", i) || r.EncryptionType != types.EncryptionTypeKms {
+			t.Fatalf("subscribed record %d = %q %q %q", i, r.Data, aws.ToString(r.PartitionKey), r.EncryptionType)
+		}
+	}
+	// The daily limit: 25 starts and 25 stops (counted together here).
+	for i := 0; i < 50; i++ {
+		var err error
+		if i%2 == 0 {
+			_, err = e2.nr.StopStreamEncryption(e2.ctx, &kinesis.StopStreamEncryptionInput{StreamName: aws.String("s"), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis")})
+		} else {
+			_, err = e2.nr.StartStreamEncryption(e2.ctx, &kinesis.StartStreamEncryptionInput{StreamName: aws.String("s"), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis")})
+		}
+		noErr(t, err, fmt.Sprint("encryption change ", i))
+	}
+	_, err = e2.nr.StopStreamEncryption(e2.ctx, &kinesis.StopStreamEncryptionInput{StreamName: aws.String("s"), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis")})
+	wantCode(t, err, "LimitExceededException")
 }
