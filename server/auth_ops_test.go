@@ -72,6 +72,8 @@ func TestAuthEveryOperation(t *testing.T) {
 		"DeleteResourcePolicy":                   {`{"ResourceARN":` + q(arn) + `}`, arn},
 		"StartStreamEncryption":                  {`{"StreamName":"s","EncryptionType":"KMS","KeyId":"alias/aws/kinesis"}`, arn},
 		"StopStreamEncryption":                   {`{"StreamName":"s","EncryptionType":"KMS","KeyId":"alias/aws/kinesis"}`, arn},
+		"EnableEnhancedMonitoring":               {`{"StreamName":"s","ShardLevelMetrics":["ALL"]}`, "*"},
+		"DisableEnhancedMonitoring":              {`{"StreamName":"s","ShardLevelMetrics":["IncomingBytes"]}`, "*"},
 		"SubscribeToShard":                       {`{"ConsumerARN":` + q(carn) + `,"ShardId":"shardId-000000000000","StartingPosition":{"Type":"TRIM_HORIZON"}}`, carn},
 	}
 	ops := e.srv.OperationNames()

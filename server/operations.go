@@ -41,6 +41,8 @@ func (s *Server) operations() map[string]opFunc {
 		"DeleteResourcePolicy":                   op(s.deleteResourcePolicy),
 		"StartStreamEncryption":                  op(s.startStreamEncryption),
 		"StopStreamEncryption":                   op(s.stopStreamEncryption),
+		"EnableEnhancedMonitoring":               op(s.enableEnhancedMonitoring),
+		"DisableEnhancedMonitoring":              op(s.disableEnhancedMonitoring),
 		// SubscribeToShard streams its response: serveHTTP calls
 		// subscribeToShard itself (api_subscribe.go).
 	}

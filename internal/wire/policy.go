@@ -24,3 +24,18 @@ type StreamEncryptionInput struct {
 	EncryptionType *string `json:"EncryptionType"`
 	KeyID          *string `json:"KeyId"`
 }
+
+// EnhancedMonitoringInput is the request of EnableEnhancedMonitoring and
+// DisableEnhancedMonitoring.
+type EnhancedMonitoringInput struct {
+	StreamRef
+	ShardLevelMetrics []string `json:"ShardLevelMetrics"`
+}
+
+// EnhancedMonitoringOutput is their response.
+type EnhancedMonitoringOutput struct {
+	StreamName               string   `json:"StreamName"`
+	StreamARN                string   `json:"StreamARN"`
+	CurrentShardLevelMetrics []string `json:"CurrentShardLevelMetrics"`
+	DesiredShardLevelMetrics []string `json:"DesiredShardLevelMetrics"`
+}
