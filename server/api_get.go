@@ -225,6 +225,8 @@ func (s *Server) getRecords(ctx context.Context, in *wire.GetRecordsInput) (*wir
 	// A dry run takes no capacity: it must not throttle the real reads.
 	dry := in.DryRun != nil && *in.DryRun
 	if !dry && sh.readRate != nil && !sh.readRate.allowCall(s.cfg.Now()) {
+		s.cfg.Metrics.Throttled(st.name, false, 1)
+		s.shardMetric(st, sh, smReadThrottled, 1)
 		return nil, s.throttled(st, sh)
 	}
 	if dry {
@@ -257,6 +259,7 @@ func (s *Server) getRecords(ctx context.Context, in *wire.GetRecordsInput) (*wir
 	if sh.readRate != nil {
 		sh.readRate.charge(bytes)
 	}
+	s.observeRead(st, sh, "", recs, entries)
 	info, err := sh.log.Info(ctx)
 	if err != nil {
 		return nil, s.readError(st, sh, err)

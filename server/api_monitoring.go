@@ -69,18 +69,46 @@ func (s *Server) changeMonitoring(ctx context.Context, in *wire.EnhancedMonitori
 				desired = append(desired, m)
 			}
 		}
-		st.metrics = desired
-		return func() { st.metrics = old }, nil
+		st.setMetricsLocked(desired)
+		return func() { st.setMetricsLocked(old) }, nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.cfg.Metrics.ShardMonitoring(st.name, desired)
 	return &wire.EnhancedMonitoringOutput{
 		StreamName: st.name, StreamARN: st.arn,
 		CurrentShardLevelMetrics: nonNil(current), DesiredShardLevelMetrics: nonNil(desired),
 	}, nil
 }
 
-// monitors reports whether st has shard-level metric m enabled. The
-// caller holds st.mu (for reading).
-func (st *stream) monitorsLocked(m string) bool { return slices.Contains(st.metrics, m) }
+// setMetricsLocked sets the shard-level metrics of st. The caller holds
+// st.mu.
+func (st *stream) setMetricsLocked(ms []string) {
+	st.metrics = ms
+	var bits uint32
+	for i, m := range shardLevelMetrics {
+		if slices.Contains(ms, m) {
+			bits |= 1 << i
+		}
+	}
+	st.monitored.Store(bits)
+}
+
+// Indexes of shardLevelMetrics, for stream.monitors.
+const (
+	smIncomingBytes = iota
+	smIncomingRecords
+	smOutgoingBytes
+	smOutgoingRecords
+	smWriteThrottled
+	smReadThrottled
+	smIteratorAge
+)
+
+// shardMetric reports v for shard-level metric i of sh when st enabled it.
+func (s *Server) shardMetric(st *stream, sh *shard, i int, v int64) {
+	if st.monitored.Load()&(1<<i) != 0 {
+		s.cfg.Metrics.Shard(st.name, sh.id, shardLevelMetrics[i], v)
+	}
+}

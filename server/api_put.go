@@ -126,6 +126,8 @@ func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.
 	// A dry run takes no capacity: it must not throttle the real writes.
 	dry := in.DryRun != nil && *in.DryRun
 	if !dry && sh.writeRate != nil && !sh.writeRate.take(s.cfg.Now(), recordSize(in.Data, in.PartitionKey)) {
+		s.cfg.Metrics.Throttled(st.name, true, 1)
+		s.shardMetric(st, sh, smWriteThrottled, 1)
 		return nil, s.throttled(st, sh)
 	}
 	if dry {
@@ -163,6 +165,10 @@ func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.
 	if err != nil {
 		return nil, s.appendError(st, sh, err)
 	}
+	n := recordSize(in.Data, in.PartitionKey)
+	s.cfg.Metrics.Incoming(st.name, "PutRecord", 1, n)
+	s.shardMetric(st, sh, smIncomingBytes, int64(n))
+	s.shardMetric(st, sh, smIncomingRecords, 1)
 	return &wire.PutRecordOutput{
 		ShardID:        sh.id,
 		SequenceNumber: st.seq(sh, first),
@@ -315,6 +321,7 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 	}
 
 	out := &wire.PutRecordsOutput{Records: make([]wire.PutRecordsResultEntry, len(in.Records))}
+	var throttled, okRecords, okBytes int // for Config.Metrics
 	var batches []*shardBatch
 	byShard := make(map[*shard]*shardBatch, 4)
 	now := s.cfg.Now()
@@ -340,6 +347,8 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 		if !dry && sh.writeRate != nil && !sh.writeRate.take(now, recordSize(r.Data, r.PartitionKey)) {
 			out.Records[i] = wire.PutRecordsResultEntry{ErrorCode: ErrProvisionedThroughputExceeded.Code, ErrorMessage: s.throttled(st, sh).Message}
 			out.FailedRecordCount++
+			throttled++
+			s.shardMetric(st, sh, smWriteThrottled, 1)
 			continue
 		}
 		b := byShard[sh]
@@ -403,13 +412,24 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 			}
 			continue
 		}
+		n := 0
 		for j, i := range b.idx {
 			out.Records[i] = wire.PutRecordsResultEntry{
 				ShardID:        b.sh.id,
 				SequenceNumber: st.seq(b.sh, engine.Position{Offset: b.first.Offset, Index: b.first.Index + uint16(j)}),
 			}
+			n += len(b.records[j].Data) + len(b.records[j].PartitionKey)
 		}
+		okRecords += len(b.idx)
+		okBytes += n
+		s.shardMetric(st, b.sh, smIncomingBytes, int64(n))
+		s.shardMetric(st, b.sh, smIncomingRecords, int64(len(b.idx)))
 	}
 	out.EncryptionType = encryptionType(sealed)
+	if throttled > 0 {
+		s.cfg.Metrics.Throttled(st.name, true, throttled)
+	}
+	s.cfg.Metrics.Incoming(st.name, "PutRecords", okRecords, okBytes)
+	s.cfg.Metrics.PutRecords(st.name, len(in.Records), okRecords, len(in.Records)-okRecords, throttled)
 	return out, nil
 }

@@ -329,6 +329,7 @@ func (s *Server) splitShard(ctx context.Context, in *wire.SplitShardInput) (*wir
 	}
 	s.finishReshard(st)
 	s.log.Info("shard split", zap.String("stream", st.name), zap.String("shard", p.id))
+	s.cfg.Metrics.Reshard(st.name, "split")
 	return &wire.Empty{}, nil
 }
 
@@ -363,6 +364,7 @@ func (s *Server) mergeShards(ctx context.Context, in *wire.MergeShardsInput) (*w
 	}
 	s.finishReshard(st)
 	s.log.Info("shards merged", zap.String("stream", st.name), zap.String("shard", a.id), zap.String("adjacent", b.id))
+	s.cfg.Metrics.Reshard(st.name, "merge")
 	return &wire.Empty{}, nil
 }
 
@@ -420,6 +422,7 @@ func (s *Server) updateShardCount(ctx context.Context, in *wire.UpdateShardCount
 		s.finishReshard(st)
 	}
 	s.log.Info("shard count updated", zap.String("stream", st.name), zap.Int("from", cur), zap.Int("to", target))
+	s.cfg.Metrics.Reshard(st.name, "scale")
 	return &wire.UpdateShardCountOutput{CurrentShardCount: int32(cur), TargetShardCount: int32(target), StreamARN: st.arn, StreamName: st.name}, nil
 }
 

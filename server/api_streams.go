@@ -287,4 +287,5 @@ func (s *Server) finishDelete(st *stream) {
 		sh.signal()
 	}
 	s.log.Info("stream deleted", zap.String("stream", st.name))
+	s.cfg.Metrics.StreamDeleted(st.name)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,6 +124,7 @@ func (s *Server) startSubscription(key subKey, cancel context.CancelCauseFunc) (
 	}
 	sub := &subscription{key: key, started: now, cancel: cancel}
 	s.subs.m[key] = sub
+	s.cfg.Metrics.OpenSubscriptions(len(s.subs.m))
 	return sub, nil
 }
 
@@ -151,6 +153,7 @@ func (s *Server) endSubscription(sub *subscription) {
 	s.subs.mu.Lock()
 	if s.subs.m[sub.key] == sub {
 		delete(s.subs.m, sub.key)
+		s.cfg.Metrics.OpenSubscriptions(len(s.subs.m))
 	}
 	s.subs.mu.Unlock()
 }
@@ -252,12 +255,14 @@ func (s *Server) resolveSubscribe(ctx context.Context, in *wire.SubscribeToShard
 // started), for the audit log.
 func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c codec, body []byte) error {
 	in := new(wire.SubscribeToShardInput)
+	cl := callerFrom(r.Context())
 	if err := c.decode(body, in); err != nil {
 		err := ErrSerialization.With("%s", serializationMessage(err))
 		s.writeError(w, c, err)
+		s.observeCall(cl, err)
 		return err
 	}
-	if cl := callerFrom(r.Context()); cl != nil {
+	if cl != nil {
 		cl.input = in
 	}
 	t, err := s.resolveSubscribe(r.Context(), in)
@@ -269,13 +274,17 @@ func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c code
 			s.log.Warn("request failed", zap.String("operation", "SubscribeToShard"), zap.Error(err))
 		}
 		s.writeError(w, c, err)
+		s.observeCall(cl, err)
 		return err
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
+	consumer := consumerNameOf(t.key.consumerARN)
 	sub, err := s.startSubscription(t.key, cancel)
 	if err != nil {
 		s.writeError(w, c, err)
+		s.observeCall(cl, err)
+		s.cfg.Metrics.Subscription(t.st.name, consumer, subscriptionResult(err))
 		return err
 	}
 	defer s.endSubscription(sub)
@@ -311,6 +320,8 @@ func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, c code
 	h := w.Header()
 	h.Set("Content-Type", contentTypeEventStream)
 	w.WriteHeader(http.StatusOK)
+	s.observeCall(cl, nil)
+	s.cfg.Metrics.Subscription(t.st.name, consumer, "ok")
 	if err := out.initialResponse(); err != nil {
 		s.log.Debug("subscription: initial response", zap.Error(err))
 		return nil
@@ -373,6 +384,7 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 				return s.openError(st, sh, err)
 			}
 			ev := wire.SubscribeToShardEvent{Records: recs}
+			s.observeRead(st, sh, consumerNameOf(t.key.consumerARN), recs, entries)
 			last := ev.Records[len(ev.Records)-1].SequenceNumber
 			ev.ContinuationSequenceNumber = &last
 			if next.Less(info.End) {
@@ -505,4 +517,27 @@ func (e *eventWriter) exception(ae *APIError) error {
 	}
 	msg.Payload = e.buf.Bytes()
 	return e.write(msg)
+}
+
+// consumerNameOf is the consumer name in a consumer ARN
+// (…/consumer/<name>:<seconds>).
+func consumerNameOf(arn string) string {
+	_, rest, _ := strings.Cut(arn, "/consumer/")
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
+// subscriptionResult names the outcome of a SubscribeToShard call refused
+// when it started, for Metrics.Subscription.
+func subscriptionResult(err error) string {
+	switch {
+	case errors.Is(err, ErrLimitExceeded):
+		return "rate_exceeded"
+	case errors.Is(err, ErrResourceInUse):
+		return "in_use"
+	}
+	ae, _ := asAPIError(err)
+	return ae.Code
 }

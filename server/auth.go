@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -28,6 +29,7 @@ import (
 // request only.
 type caller struct {
 	op          string
+	start       time.Time             // when the request was read
 	principal   *authconfig.Principal // nil when verification is off
 	accessKeyID string
 	account     string // the account the request acts in
@@ -113,7 +115,7 @@ func (s *Server) ReloadAuth() error {
 // verification is on, authenticates it: the error is the AWS error to
 // answer with.
 func (s *Server) newCaller(r *http.Request, op string, body []byte) (*caller, error) {
-	c := &caller{op: op, account: s.cfg.AccountID, secure: r.TLS != nil}
+	c := &caller{op: op, start: s.cfg.Now(), account: s.cfg.AccountID, secure: r.TLS != nil}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		c.sourceIP = ap.Addr().Unmap()
 	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {

@@ -197,6 +197,7 @@ func (s *Server) autoSplit(st *stream, hot []*shard) int {
 	}
 	for _, sh := range split {
 		s.log.Info("hot shard split", zap.String("stream", st.name), zap.String("shard", sh.id))
+		s.cfg.Metrics.Reshard(st.name, "split")
 	}
 	return len(split)
 }

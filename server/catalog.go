@@ -135,6 +135,9 @@ func (s *Server) load(ctx context.Context) error {
 			return err
 		}
 		st.version = rec.Version
+		if len(st.metrics) > 0 {
+			s.cfg.Metrics.ShardMonitoring(st.name, st.metrics)
+		}
 		if st.status == statusDeleting && !s.shared() {
 			// Finish the deletion: the record goes, and with it (below) the logs.
 			if err := s.cat.DeleteStream(ctx, st.key, st.version); err != nil {
@@ -191,6 +194,7 @@ func (s *Server) loadStream(ctx context.Context, ms engine.StreamMeta, finish bo
 		metrics: ms.Metrics, trimFloorMs: ms.TrimFloorMs, nextIndex: ms.NextIndex, scaleTimes: ms.ScaleTimes,
 	}
 	st.arn = s.streamARN(st.account, st.name)
+	st.setMetricsLocked(ms.Metrics)
 	st.catAccount = ms.Account
 	st.encKeyID, st.encChanges = ms.KeyID, ms.EncryptionChanges
 	st.policy.Store(s.storedPolicy(st, "", ms.Policy))
@@ -332,7 +336,7 @@ func (st *stream) restoreLocked(m engine.StreamMeta) {
 	st.maxRecordKiB = m.MaxRecordKiB
 	st.warmMiBps = m.WarmMiBps
 	st.distribution = m.Distribution
-	st.metrics = m.Metrics
+	st.setMetricsLocked(m.Metrics)
 	st.trimFloorMs = m.TrimFloorMs
 	st.nextIndex = m.NextIndex
 	st.scaleTimes = m.ScaleTimes

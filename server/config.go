@@ -168,6 +168,9 @@ type Config struct {
 	// EncryptAll encrypts every new stream with the default key, as if
 	// StartStreamEncryption had been called on it.
 	EncryptAll bool
+	// Metrics receives the server's measurements (server/prommetrics
+	// exports them to Prometheus). Nil means none are recorded.
+	Metrics Metrics
 	// Logger receives structured logs. Nil means zap.NewNop().
 	Logger *zap.Logger
 	// Now is the clock. Nil means time.Now. For tests.
@@ -180,6 +183,9 @@ var (
 )
 
 func (c Config) withDefaults() Config {
+	if c.Metrics == nil {
+		c.Metrics = NopMetrics{}
+	}
 	if c.FsyncInterval == 0 {
 		c.FsyncInterval = 200 * time.Millisecond
 	}

@@ -450,6 +450,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.writeError(w, c, err)
+		s.observeCall(cl, err)
 		s.auditCall(cl, r, reqID, nil, err)
 		return
 	}
@@ -460,6 +461,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := fn(ctx, c, buf.Bytes())
+	s.observeCall(cl, err)
 	s.auditCall(cl, r, reqID, out, err)
 	if err != nil {
 		if ae, ok := asAPIError(err); !ok || ae.Fault == FaultServer {

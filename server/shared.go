@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -207,6 +208,7 @@ func (s *Server) forget(st *stream) {
 	}
 	s.publishLocked(st.key, nil)
 	s.namesMu.Unlock()
+	s.cfg.Metrics.StreamDeleted(st.name)
 	st.mu.Lock()
 	st.statusTimer.stop()
 	for _, c := range st.consumers {
@@ -285,7 +287,11 @@ func (s *Server) applyLocked(ctx context.Context, st *stream, m engine.StreamMet
 	if m.Policy != st.policy.Load().policyDoc() {
 		st.policy.Store(s.storedPolicy(st, "", m.Policy))
 	}
-	st.warmMiBps, st.distribution, st.metrics = m.WarmMiBps, m.Distribution, m.Metrics
+	st.warmMiBps, st.distribution = m.WarmMiBps, m.Distribution
+	if !slices.Equal(st.metrics, m.Metrics) {
+		s.cfg.Metrics.ShardMonitoring(st.name, m.Metrics)
+	}
+	st.setMetricsLocked(m.Metrics)
 	st.trimFloorMs, st.scaleTimes = m.TrimFloorMs, m.ScaleTimes
 	st.encKeyID, st.encChanges = m.KeyID, m.EncryptionChanges
 	st.nextIndex = max(st.nextIndex, m.NextIndex)

@@ -84,6 +84,10 @@ type stream struct {
 	// measures shard load (autosplit.go) only then and does not hold st.mu
 	// while appending. Set by setMode.
 	onDemand atomic.Bool
+	// monitored mirrors metrics (the shard-level metrics enabled) as a bit
+	// set of shardLevelMetrics indexes, for the data path; set by
+	// setMetricsLocked.
+	monitored atomic.Uint32
 }
 
 // shard is one shard: its place in the hash key space and lineage, and its log.

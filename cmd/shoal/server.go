@@ -41,6 +41,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		subLife     = fs.Duration("subscription-lifetime", 5*time.Minute, "how long a SubscribeToShard event stream lasts")
 		drain       = fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
 		pprofAddr   = fs.String("pprof-addr", "", "if set, serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
+		adminAddr   = fs.String("admin-addr", defaultAdminAddr, "serve /metrics (Prometheus), /healthz and /readyz on this address, apart from the Kinesis API; off disables it")
 		authConfig  = fs.String("auth-config", "", "JSON file of principals, access keys and IAM policies: verify every request's SigV4 signature and authorize it (re-read on SIGHUP; see README). Without it any request is accepted")
 		auditLog    = fs.String("audit-log", "", "append a CloudTrail-shaped JSON line per management call to this file (- for standard output)")
 		auditData   = fs.Bool("audit-data-events", false, "with --audit-log, also log the data calls (PutRecord(s), GetRecords, GetShardIterator, SubscribeToShard)")
@@ -100,6 +101,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if eng != nil {
 		defer eng.Close() //nolint:errcheck // the server has synced what it wrote
 	}
+	registry, metrics := newMetrics()
 	cfg := server.Config{
 		Engine: eng, DataDir: *dataDir, Fsync: mode, FsyncInterval: *fsyncEvery, SegmentBytes: *segment, MaxOpenLogs: *maxOpen,
 		Region: *region, AccountID: *account, EnforceThroughput: *throughput,
@@ -110,6 +112,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		OnDemandMaxShards: int32(*onDemandMax),
 		AuthConfigFile:    *authConfig, AuditLog: *auditLog, AuditDataEvents: *auditData, AuditMaxBytes: *auditMax,
 		KMSKeysFile: *kmsKeys, EncryptAll: *encryptAll,
+		Metrics: metrics,
 	}
 	if err := tlsOpts.configure(&cfg, *addr, *dataDir); err != nil {
 		return err
@@ -177,6 +180,19 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	logger.Info("shoal listening", append(listenFields, zap.Strings("endpoints", endpoints), zap.String("storage", *storageKind), zap.String("data_dir", *dataDir), zap.String("nats_url", redactURL(*natsOpts.url)), zap.String("fsync", mode.String()), zap.Bool("auth", *authConfig != ""))...)
 	if *tlsOpts.selfSigned {
 		printTrust(logger, stderr, *dataDir, endpoints[len(endpoints)-1])
+	}
+	if *adminAddr != "off" {
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "admin-addr" })
+		stopAdmin, bound, err := serveAdmin(*adminAddr, explicit, registry, srv, logger)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return fmt.Errorf("--admin-addr: %w", err)
+		}
+		defer stopAdmin()
+		if bound != nil {
+			logger.Info("admin listening", zap.String("admin_addr", bound.String()))
+		}
 	}
 	if *pprofAddr != "" {
 		stopPprof, err := servePprof(*pprofAddr)

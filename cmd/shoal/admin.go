@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/shoalstream/shoal/server"
+	"github.com/shoalstream/shoal/server/prommetrics"
+)
+
+// defaultAdminAddr is where the admin listener serves unless told
+// otherwise: /metrics, /healthz and /readyz, apart from the Kinesis API so
+// that scraping needs no signature.
+const defaultAdminAddr = "127.0.0.1:9567"
+
+// newMetrics returns the registry the admin listener serves and the server's
+// metrics in it, with the Go runtime's and the process's.
+func newMetrics() (*prometheus.Registry, *prommetrics.Metrics) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg, prommetrics.New(reg)
+}
+
+// serveAdmin serves the admin endpoints on addr until the returned stop is
+// called. An address in use is an error only when the address was asked
+// for: the default one, taken by another shoal on the machine, is logged
+// and skipped (bound is then nil).
+func serveAdmin(addr string, explicit bool, reg *prometheus.Registry, srv *server.Server, logger *zap.Logger) (stop func(), bound net.Addr, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if !explicit && errors.Is(err, syscall.EADDRINUSE) {
+			logger.Warn("the admin listener's default address is in use; no /metrics, /healthz or /readyz (set --admin-addr)", zap.String("addr", addr))
+			return func() {}, nil, nil
+		}
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := srv.Ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln)
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		<-done
+	}, ln.Addr(), nil
+}

@@ -1,0 +1,75 @@
+package integration
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shoalstream/shoal/internal/testutil/servertest"
+)
+
+// The binary's admin listener serves /healthz, /readyz and /metrics apart
+// from the Kinesis API; /metrics counts the calls made.
+func TestAdminListener(t *testing.T) {
+	logs := newLogBook(t)
+	p, listening := startTLSProc(t, logs, "admin", t.TempDir(), "--storage", "memory", "--admin-addr", "127.0.0.1:0")
+	admin := p.waitFor(t, "the admin line", func(l tlsLogLine) bool { return l.msg() == "admin listening" })
+	base := "http://" + admin["admin_addr"].(string)
+	endpoint := "http://" + listening["addr"].(string)
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	if code, body := get("/readyz"); code != 200 || body != "ready\n" {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := servertest.Client(endpoint)
+	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("m"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("m"), PartitionKey: aws.String("k"), Data: []byte("abc")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := get("/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`shoal_api_requests_total{code="OK",operation="PutRecord"} 2`,
+		`shoal_stream_incoming_records_total{operation="PutRecord",stream="m"} 2`,
+		`shoal_stream_incoming_bytes_total{operation="PutRecord",stream="m"} 8`,
+		"go_goroutines ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// The Kinesis port does not serve the admin paths.
+	resp, err := http.Get(endpoint + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Fatalf("the Kinesis port answers /metrics with 200")
+	}
+}
