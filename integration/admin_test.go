@@ -18,7 +18,7 @@ import (
 // from the Kinesis API; /metrics counts the calls made.
 func TestAdminListener(t *testing.T) {
 	logs := newLogBook(t)
-	p, listening := startTLSProc(t, logs, "admin", t.TempDir(), "--storage", "memory", "--admin-addr", "127.0.0.1:0")
+	p, listening := startTLSProc(t, logs, "admin", t.TempDir(), "--admin-addr", "127.0.0.1:0")
 	admin := p.waitFor(t, "the admin line", func(l tlsLogLine) bool { return l.msg() == "admin listening" })
 	base := "http://" + admin["admin_addr"].(string)
 	endpoint := "http://" + listening["addr"].(string)
@@ -58,6 +58,7 @@ func TestAdminListener(t *testing.T) {
 		`shoal_stream_incoming_records_total{operation="PutRecord",stream="m"} 2`,
 		`shoal_stream_incoming_bytes_total{operation="PutRecord",stream="m"} 8`,
 		"go_goroutines ",
+		"shoal_disk_free_bytes{dir=",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

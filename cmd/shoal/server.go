@@ -102,6 +102,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		defer eng.Close() //nolint:errcheck // the server has synced what it wrote
 	}
 	registry, metrics := newMetrics()
+	if *storageKind == "file" {
+		registerDiskFree(registry, *dataDir)
+	}
 	cfg := server.Config{
 		Engine: eng, DataDir: *dataDir, Fsync: mode, FsyncInterval: *fsyncEvery, SegmentBytes: *segment, MaxOpenLogs: *maxOpen,
 		Region: *region, AccountID: *account, EnforceThroughput: *throughput,
