@@ -59,6 +59,8 @@ func TestAdminListener(t *testing.T) {
 		`shoal_stream_incoming_bytes_total{operation="PutRecord",stream="m"} 8`,
 		"go_goroutines ",
 		"shoal_disk_free_bytes{dir=",
+		"shoal_storage_group_commit_batches_count ",
+		"shoal_storage_fsync_failures_total 0",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -289,6 +289,7 @@ func (c Config) openEngine() (engine.Engine, error) {
 		MaxOpenLogs:   c.MaxOpenLogs,
 		Logger:        c.Logger.Named("storage"),
 		Now:           c.Now,
+		OnSync:        c.Metrics.Fsync,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)

@@ -66,6 +66,10 @@ type Metrics interface {
 	// StreamDeleted reports that a stream is gone: an implementation drops
 	// its values.
 	StreamDeleted(stream string)
+	// Fsync observes each group-commit sync of the default file engine:
+	// how long fdatasync took, how many appended batches it made durable,
+	// and its error (a failed sync fails those appends).
+	Fsync(d time.Duration, batches int, err error)
 }
 
 // NopMetrics is a Metrics that records nothing, to embed in partial
@@ -85,6 +89,7 @@ func (NopMetrics) Shard(string, string, string, int64)              {}
 func (NopMetrics) Reshard(string, string)                           {}
 func (NopMetrics) ShardMonitoring(string, []string)                 {}
 func (NopMetrics) StreamDeleted(string)                             {}
+func (NopMetrics) Fsync(time.Duration, int, error)                  {}
 
 // observeCall reports the call c to Config.Metrics, ending now with err.
 func (s *Server) observeCall(c *caller, err error) {

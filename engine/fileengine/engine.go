@@ -69,6 +69,10 @@ type Config struct {
 	Logger *zap.Logger
 	// Now is the clock of arrival times; nil means time.Now.
 	Now func() time.Time
+	// OnSync, when set, observes each group-commit sync of a log's appended
+	// data: its latency, the appended batches it made durable, and its
+	// error. It must be fast.
+	OnSync func(d time.Duration, batches int, err error)
 }
 
 // Engine is the file engine: shard logs in directories under Dir/streams and

@@ -170,6 +170,7 @@ func (ls *logState) openStorage() (*storage.Log, error) {
 		Fsync:        e.cfg.Fsync,
 		Logger:       e.lg,
 		Now:          e.cfg.Now,
+		OnSync:       e.cfg.OnSync,
 	})
 	if err != nil {
 		return nil, err

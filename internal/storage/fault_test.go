@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func fileSize(t *testing.T, f *os.File) int64 {
@@ -185,4 +186,39 @@ func TestSyncFailureInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkEntries(t, readAll(t, l, 10), want)
+}
+
+// TestOnSync reports every group-commit sync: the batches it made durable
+// and, for a failed one, its error.
+func TestOnSync(t *testing.T) {
+	type call struct {
+		batches int
+		err     error
+	}
+	var (
+		mu    sync.Mutex
+		calls []call
+	)
+	l := mustOpen(t, t.TempDir(), Options{OnSync: func(_ time.Duration, batches int, err error) {
+		mu.Lock()
+		calls = append(calls, call{batches, err})
+		mu.Unlock()
+	}})
+	mustAppend(t, l, []Record{{PartitionKey: "a", Data: []byte("1")}})
+	var fail atomic.Bool
+	l.syncFile = func(f *os.File) error {
+		if fail.Swap(false) {
+			return syscall.EIO
+		}
+		return fdatasync(f)
+	}
+	fail.Store(true)
+	if _, _, err := l.Append([]Record{{PartitionKey: "b", Data: []byte("2")}}); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("append error = %v, want EIO", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 || calls[0].batches != 1 || calls[0].err != nil || calls[1].batches != 1 || !errors.Is(calls[1].err, syscall.EIO) {
+		t.Fatalf("OnSync calls %+v, want one good sync of 1 batch and one failed", calls)
+	}
 }

@@ -281,8 +281,18 @@ func (l *Log) waitLocked(w *waiter) error {
 func (l *Log) leadSyncLocked() error {
 	l.syncing = true
 	a, target := l.active(), l.written
+	batches := 0
+	for _, w := range l.pending {
+		if w.end <= target {
+			batches++
+		}
+	}
 	l.mu.Unlock()
+	t0 := time.Now()
 	err := l.syncFile(a.f)
+	if l.opts.OnSync != nil {
+		l.opts.OnSync(time.Since(t0), batches, err)
+	}
 	l.mu.Lock()
 	l.syncing = false
 	l.cond.Broadcast()

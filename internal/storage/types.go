@@ -97,6 +97,11 @@ type Options struct {
 	Logger *zap.Logger
 	// Now is the clock for arrival timestamps; nil means time.Now.
 	Now func() time.Time
+	// OnSync, when set, observes each group-commit sync of appended data:
+	// how long fdatasync took, how many appended batches it made durable,
+	// and its error. It is called without the log's lock held and must be
+	// fast.
+	OnSync func(d time.Duration, batches int, err error)
 }
 
 // Record is one record to append (engine.Record).

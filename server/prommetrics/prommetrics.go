@@ -39,6 +39,9 @@ type Metrics struct {
 	subscriptions   *prometheus.CounterVec
 	openSubs        prometheus.Gauge
 	reshards        *prometheus.CounterVec
+	fsyncDuration   prometheus.Histogram
+	groupCommit     prometheus.Histogram
+	fsyncFailures   prometheus.Counter
 	shard           map[string]shardSeries // by shard-level metric name
 }
 
@@ -78,9 +81,16 @@ func New(reg prometheus.Registerer) *Metrics {
 		openSubs:        prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "shoal", Name: "subscriptions_open", Help: "SubscribeToShard event streams running."}),
 		reshards:        cv("reshards_total", "Finished reshards by kind: split, merge, scale (UpdateShardCount), by hand or automatic.", "stream", "kind"),
 		shard:           map[string]shardSeries{},
+		fsyncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "shoal", Name: "storage_fsync_duration_seconds",
+			Help: "Latency of the file engine's group-commit fdatasync.", Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}),
+		groupCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "shoal", Name: "storage_group_commit_batches",
+			Help: "Appended batches one fdatasync made durable (group commit).", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128}}),
+		fsyncFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shoal", Name: "storage_fsync_failures_total",
+			Help: "Failed fdatasync calls of the file engine (their appends failed, nothing was acknowledged)."}),
 	}
 	cols := []prometheus.Collector{m.requests, m.requestDuration, m.incomingRecords, m.incomingBytes, m.putRecords, m.outgoingRecords,
-		m.outgoingBytes, m.iteratorAge, m.behindLatest, m.writeThrottled, m.readThrottled, m.subscriptions, m.openSubs, m.reshards}
+		m.outgoingBytes, m.iteratorAge, m.behindLatest, m.writeThrottled, m.readThrottled, m.subscriptions, m.openSubs, m.reshards,
+		m.fsyncDuration, m.groupCommit, m.fsyncFailures}
 	for _, sm := range []struct{ metric, name, help string }{
 		{"IncomingBytes", "shard_incoming_bytes_total", "Bytes stored in a shard (enhanced monitoring). CloudWatch: IncomingBytes by ShardId."},
 		{"IncomingRecords", "shard_incoming_records_total", "Records stored in a shard (enhanced monitoring). CloudWatch: IncomingRecords by ShardId."},
@@ -193,4 +203,14 @@ func (m *Metrics) StreamDeleted(stream string) {
 	m.iteratorAge.DeletePartialMatch(l)
 	m.behindLatest.DeletePartialMatch(l)
 	m.ShardMonitoring(stream, nil)
+}
+
+// Fsync implements server.Metrics.
+func (m *Metrics) Fsync(d time.Duration, batches int, err error) {
+	if err != nil {
+		m.fsyncFailures.Inc()
+		return
+	}
+	m.fsyncDuration.Observe(d.Seconds())
+	m.groupCommit.Observe(float64(batches))
 }
