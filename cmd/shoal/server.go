@@ -15,6 +15,7 @@ import (
 	"github.com/shoalstream/shoal/engine/memengine"
 	"github.com/shoalstream/shoal/engine/natsengine"
 	"github.com/shoalstream/shoal/server"
+	"github.com/shoalstream/shoal/server/prommetrics"
 )
 
 func runServer(ctx context.Context, args []string, stderr io.Writer) error {
@@ -103,7 +104,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	registry, metrics := newMetrics()
 	if *storageKind == "file" {
-		registerDiskFree(registry, *dataDir)
+		prommetrics.RegisterDiskFree(registry, *dataDir)
 	}
 	cfg := server.Config{
 		Engine: eng, DataDir: *dataDir, Fsync: mode, FsyncInterval: *fsyncEvery, SegmentBytes: *segment, MaxOpenLogs: *maxOpen,

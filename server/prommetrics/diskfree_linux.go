@@ -1,4 +1,4 @@
-package main
+package prommetrics
 
 import (
 	"syscall"
@@ -6,9 +6,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// registerDiskFree adds gauges of the free and total bytes of the file
+// RegisterDiskFree adds gauges of the free and total bytes of the file
 // system holding dir (the data directory) to reg.
-func registerDiskFree(reg prometheus.Registerer, dir string) {
+func RegisterDiskFree(reg prometheus.Registerer, dir string) {
 	stat := func(free bool) func() float64 {
 		return func() float64 {
 			var st syscall.Statfs_t
