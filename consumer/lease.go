@@ -148,7 +148,10 @@ func monoNow() int64 { return int64(time.Since(monoBase)) }
 // renew extends the lease. ctx bounds it.
 func (s *leaseState) renew(ctx context.Context) error {
 	return s.fenced(ctx, "renew lease", func(l checkpoint.Lease) (checkpoint.Lease, error) {
-		return s.w.store.RenewLease(ctx, l)
+		start := time.Now()
+		nl, err := s.w.store.RenewLease(ctx, l)
+		s.w.metrics.RenewLease(s.shard, time.Since(start), err)
+		return nl, err
 	})
 }
 

@@ -5,8 +5,10 @@ import "time"
 // Metrics receives the worker's counters and timings. The worker calls it
 // from its goroutines concurrently (one per shard, plus the coordinator):
 // implementations must be safe for concurrent use and fast. Embed
-// NopMetrics to implement only some methods. The core depends on no metrics
-// library; adapt this interface to one in your own package.
+// NopMetrics to implement only some methods (methods added later then
+// record nothing rather than breaking the build). The core depends on no
+// metrics library; consumer/prommetrics adapts this interface to
+// Prometheus.
 //
 // Shard IDs label per-shard values; there are as many as the stream has
 // shards.
@@ -14,24 +16,51 @@ type Metrics interface {
 	// RecordsProcessed counts user records ProcessRecords handled without
 	// error (KCL: RecordsProcessed).
 	RecordsProcessed(shardID string, n int)
+	// DataBytesProcessed counts the data bytes (Record.Data; partition
+	// keys are not counted) of the user records RecordsProcessed counts
+	// (KCL: DataBytesProcessed).
+	DataBytesProcessed(shardID string, n int)
+	// ProcessRecords observes each call of a Processor's ProcessRecords:
+	// how long it took and its error (nil on success). A failed batch is
+	// delivered again, and observed again (KCL: ProcessTask's
+	// RecordProcessor.processRecords.Time, Success).
+	ProcessRecords(shardID string, d time.Duration, err error)
 	// MillisBehindLatest observes MillisBehindLatest of each GetRecords
 	// result or SubscribeToShard event (KCL: MillisBehindLatest).
 	MillisBehindLatest(shardID string, ms int64)
 	// GetRecords observes each GetRecords call (Polling retrieval only;
 	// FanOut makes none): its latency, the Kinesis
 	// records it returned, and its error (nil on success). Throttling comes
-	// as a *types.ProvisionedThroughputExceededException (KCL:
-	// GetRecords.Time, GetRecords.Success).
+	// as a *types.ProvisionedThroughputExceededException, an expired
+	// iterator as a *types.ExpiredIteratorException (KCL:
+	// KinesisDataFetcher.getRecords.Time, .Success; ExpiredIterator).
 	GetRecords(shardID string, d time.Duration, records int, err error)
 	// LeasesHeld reports how many leases the worker holds, after each
 	// change (KCL: CurrentLeases).
 	LeasesHeld(n int)
+	// LeaseBalance reports, after each lease-taking round, the
+	// application's leases to be processed now (not ended, parents done)
+	// and the workers sharing them as this worker counts them: the owners
+	// of leases that have not expired, and itself (KCL: TotalLeases,
+	// NumWorkers).
+	LeaseBalance(leases, workers int)
 	// LeaseTaken counts a lease this worker took; stolen reports that
 	// another worker held it (KCL: TakenLeases, StolenLeases).
 	LeaseTaken(shardID string, stolen bool)
 	// LeaseLost counts a lease this worker lost to another worker (or to a
 	// deletion) while it held it (KCL: LostLeases).
 	LeaseLost(shardID string)
+	// RenewLease observes each lease renewal the worker sends to the
+	// Store: its latency and its error (nil on success; one matching
+	// checkpoint.ErrLeaseLost or checkpoint.ErrNotFound if the lease was
+	// lost) (KCL: RenewLease.Time, .Success).
+	RenewLease(shardID string, d time.Duration, err error)
+	// ShardShutdown reports that the worker stopped processing a shard it
+	// held: its goroutine is returning, after its last call of any other
+	// method for that shard. reason is one of ShutdownShardEnd,
+	// ShutdownRequested and ShutdownLeaseLost (KCL: the ShutdownTask, by
+	// ShutdownReason).
+	ShardShutdown(shardID, reason string)
 	// Checkpoint observes each checkpoint write: its latency and its error
 	// (nil on success) (KCL: the Checkpoint operation's Time and Success).
 	Checkpoint(shardID string, d time.Duration, err error)
@@ -47,19 +76,66 @@ type Metrics interface {
 	CorruptAggregates(shardID string, n int)
 }
 
+// The reasons ShardShutdown reports, named as the KCL's ShutdownReason.
+const (
+	// ShutdownShardEnd: the shard ended and SHARD_END was checkpointed (or
+	// the lease was taken already at SHARD_END).
+	ShutdownShardEnd = "SHARD_END"
+	// ShutdownRequested: the worker shut down gracefully and released the
+	// lease (Processor.ShutdownRequested).
+	ShutdownRequested = "REQUESTED"
+	// ShutdownLeaseLost: the lease was lost, or the worker failed
+	// (Processor.LeaseLost).
+	ShutdownLeaseLost = "LEASE_LOST"
+)
+
 // NopMetrics is a Metrics that records nothing, to embed in partial
 // implementations.
 type NopMetrics struct{}
 
 var _ Metrics = NopMetrics{}
 
-func (NopMetrics) RecordsProcessed(string, int)                 {}
-func (NopMetrics) MillisBehindLatest(string, int64)             {}
+// RecordsProcessed records nothing.
+func (NopMetrics) RecordsProcessed(string, int) {}
+
+// DataBytesProcessed records nothing.
+func (NopMetrics) DataBytesProcessed(string, int) {}
+
+// ProcessRecords records nothing.
+func (NopMetrics) ProcessRecords(string, time.Duration, error) {}
+
+// MillisBehindLatest records nothing.
+func (NopMetrics) MillisBehindLatest(string, int64) {}
+
+// GetRecords records nothing.
 func (NopMetrics) GetRecords(string, time.Duration, int, error) {}
-func (NopMetrics) LeasesHeld(int)                               {}
-func (NopMetrics) LeaseTaken(string, bool)                      {}
-func (NopMetrics) LeaseLost(string)                             {}
-func (NopMetrics) Checkpoint(string, time.Duration, error)      {}
-func (NopMetrics) RecordsDropped(string, int)                   {}
-func (NopMetrics) AggregatedRecords(string, int, int)           {}
-func (NopMetrics) CorruptAggregates(string, int)                {}
+
+// LeasesHeld records nothing.
+func (NopMetrics) LeasesHeld(int) {}
+
+// LeaseBalance records nothing.
+func (NopMetrics) LeaseBalance(int, int) {}
+
+// LeaseTaken records nothing.
+func (NopMetrics) LeaseTaken(string, bool) {}
+
+// LeaseLost records nothing.
+func (NopMetrics) LeaseLost(string) {}
+
+// RenewLease records nothing.
+func (NopMetrics) RenewLease(string, time.Duration, error) {}
+
+// ShardShutdown records nothing.
+func (NopMetrics) ShardShutdown(string, string) {}
+
+// Checkpoint records nothing.
+func (NopMetrics) Checkpoint(string, time.Duration, error) {}
+
+// RecordsDropped records nothing.
+func (NopMetrics) RecordsDropped(string, int) {}
+
+// AggregatedRecords records nothing.
+func (NopMetrics) AggregatedRecords(string, int, int) {}
+
+// CorruptAggregates records nothing.
+func (NopMetrics) CorruptAggregates(string, int) {}

@@ -141,7 +141,7 @@ func (sc *shardConsumer) run() {
 	defer sc.procCancel()
 	switch sc.consume() {
 	case exitCrashed:
-		sc.lease.abandon()
+		sc.lease.abandon() // a dead process reports nothing
 	case exitLost:
 		sc.lease.abandon()
 		if sc.initialized {
@@ -149,10 +149,13 @@ func (sc *shardConsumer) run() {
 			sc.proc.LeaseLost(ctx, LeaseLostInput{ShardID: sc.shard})
 			cancel()
 		}
+		sc.w.metrics.ShardShutdown(sc.shard, ShutdownLeaseLost)
 	case exitStopped:
 		sc.shutdown()
+		sc.w.metrics.ShardShutdown(sc.shard, ShutdownRequested)
 	case exitEnded, exitNone:
 		// Released by endShard.
+		sc.w.metrics.ShardShutdown(sc.shard, ShutdownShardEnd)
 	}
 }
 
@@ -387,14 +390,17 @@ func (sc *shardConsumer) deliver(recs []types.Record, behind int64) exitReason {
 			last = batch[len(batch)-1].Position()
 			sc.setDelivered(last)
 		}
+		started := time.Now()
 		err := sc.proc.ProcessRecords(sc.procCtx, ProcessRecordsInput{
 			ShardID: sc.shard, Records: batch, MillisBehindLatest: behind,
 			Checkpointer: &Checkpointer{sc: sc, at: last},
 		})
+		sc.w.metrics.ProcessRecords(sc.shard, time.Since(started), err)
 		if err == nil {
 			if len(batch) > 0 {
 				sc.processed = last
 				sc.w.metrics.RecordsProcessed(sc.shard, len(batch))
+				sc.w.metrics.DataBytesProcessed(sc.shard, dataBytes(batch))
 			}
 			sc.b.Reset()
 			return exitNone
@@ -415,6 +421,15 @@ func (sc *shardConsumer) deliver(recs []types.Record, behind int64) exitReason {
 		}
 		batch = batch[i:]
 	}
+}
+
+// dataBytes is the size of the records' data (KCL: DataBytesProcessed).
+func dataBytes(recs []Record) int {
+	n := 0
+	for _, r := range recs {
+		n += len(r.Data)
+	}
+	return n
 }
 
 // confirmLease makes sure the lease is still this worker's before a batch

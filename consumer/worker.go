@@ -448,10 +448,12 @@ func (w *Worker) takeRound(ctx context.Context) (again, stole bool) {
 		}
 	}
 
+	active := activeLeases(leases, listed)
 	plan := planBalance(balanceInput{
-		self: w.id, active: activeLeases(leases, listed), held: held,
+		self: w.id, active: active, held: held,
 		maxLeases: w.cfg.MaxLeasesForWorker, maxSteal: w.cfg.MaxLeasesToStealAtOneTime,
 	}, w.rnd)
+	w.metrics.LeaseBalance(len(active), plan.workers)
 	for _, l := range plan.take {
 		lostRace, _ := w.take(ctx, l, false)
 		again = again || lostRace

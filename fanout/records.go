@@ -95,3 +95,12 @@ func toRecords(recs []types.Record, deaggregate bool, rng hashkey.Range) ([]Reco
 	}
 	return out, dropped
 }
+
+// dataBytes is the size of the records' data (KCL: DataBytesProcessed).
+func dataBytes(recs []Record) int {
+	n := 0
+	for _, r := range recs {
+		n += len(r.Data)
+	}
+	return n
+}

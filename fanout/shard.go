@@ -142,10 +142,16 @@ type Options struct {
 	// with the shard and the position asked for; for metrics and tests.
 	// It must not block.
 	OnSubscribe func(shardID string, pos Position)
+	// Metrics receives counters and timings (fanout/prommetrics for
+	// Prometheus). Nil means none are recorded.
+	Metrics Metrics
 }
 
 func (o Options) withDefaults() Options {
 	o.Backoff = o.Backoff.withDefaults()
+	if o.Metrics == nil {
+		o.Metrics = NopMetrics{}
+	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = defaultIdleTimeout
 	}
@@ -242,7 +248,13 @@ type opener func(ctx context.Context, in *kinesis.SubscribeToShardInput) (eventS
 func subscribeShard(ctx context.Context, open opener, s ShardSubscription) ([]types.ChildShard, error) {
 	r := &shardReader{open: open, sub: s, opts: s.Options.withDefaults(), pos: s.Position}
 	r.log = r.opts.Logger.With(zap.String("shard_id", s.ShardID))
-	return r.run(ctx)
+	children, err := r.run(ctx)
+	reason := ReasonShardEnded
+	if err != nil {
+		reason = errorCode(ctx, err)
+	}
+	r.opts.Metrics.ShardShutdown(s.ShardID, reason)
+	return children, err
 }
 
 // shardReader is SubscribeShard's state; one goroutine owns it.
@@ -252,8 +264,9 @@ type shardReader struct {
 	opts Options
 	log  *zap.Logger
 
-	pos     Position // where the next subscription starts
-	lastSeq string   // the newest record handed over
+	pos     Position  // where the next subscription starts
+	lastSeq string    // the newest record handed over
+	endedAt time.Time // when the last subscription ended; zero before the first
 }
 
 func (r *shardReader) run(ctx context.Context) ([]types.ChildShard, error) {
@@ -318,6 +331,7 @@ func (r *shardReader) subscribeOnce(ctx context.Context) (events int, children [
 	// went silent (a pooled one the transport reuses) it would otherwise
 	// wait for the HTTP client's timeouts, if any.
 	openTimer := time.AfterFunc(r.opts.IdleTimeout, cancel)
+	began := time.Now()
 	stream, err := r.open(subCtx, &kinesis.SubscribeToShardInput{
 		ConsumerARN: aws.String(r.sub.ConsumerARN), ShardId: aws.String(r.sub.ShardID), StartingPosition: r.pos.input(),
 	})
@@ -327,14 +341,27 @@ func (r *shardReader) subscribeOnce(ctx context.Context) (events int, children [
 		if err == nil {
 			_ = stream.Close()
 		}
-		return 0, nil, false, fmt.Errorf("%w (subscribing)", errIdle)
+		err = fmt.Errorf("%w (subscribing)", errIdle)
 	}
+	r.opts.Metrics.SubscribeToShard(r.sub.ShardID, time.Since(began), errorCode(ctx, err))
 	if err != nil {
 		return 0, nil, false, err
+	}
+	if !r.endedAt.IsZero() {
+		r.opts.Metrics.Resubscribed(r.sub.ShardID, time.Since(r.endedAt))
 	}
 	defer func() {
 		cancel()
 		_ = stream.Close() // the reason we stopped is already known
+		r.endedAt = time.Now()
+		reason := ReasonCompleted
+		switch {
+		case ended:
+			reason = ReasonShardEnded
+		case err != nil:
+			reason = errorCode(ctx, err)
+		}
+		r.opts.Metrics.SubscriptionEnded(r.sub.ShardID, reason)
 	}()
 	idle := time.NewTimer(r.opts.IdleTimeout)
 	defer idle.Stop()
@@ -394,6 +421,7 @@ func (r *shardReader) handle(ctx context.Context, v types.SubscribeToShardEvent)
 		ShardID: r.sub.ShardID, Records: recs, ContinuationSequenceNumber: aws.ToString(v.ContinuationSequenceNumber),
 		MillisBehindLatest: aws.ToInt64(v.MillisBehindLatest), ChildShards: v.ChildShards,
 	}
+	r.opts.Metrics.MillisBehindLatest(r.sub.ShardID, ev.MillisBehindLatest)
 	if err := r.sub.Handler(ctx, ev); err != nil {
 		return false, &HandlerError{ShardID: r.sub.ShardID, Err: err}
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -315,20 +316,29 @@ func parentsEnded(st *shardState, states map[string]*shardState) bool {
 // batches.
 func (s *Subscriber) readShard(ctx context.Context, st *shardState) ([]types.ChildShard, error) {
 	log := s.log.With(zap.String("shard_id", st.id))
+	m := s.cfg.Metrics
 	children, err := SubscribeShard(ctx, s.client, ShardSubscription{
 		ConsumerARN: s.ConsumerARN(), ShardID: st.id, Position: st.pos, Options: s.cfg.Options,
 		Handler: func(ctx context.Context, ev Event) error {
 			recs, dropped := toRecords(ev.Records, s.cfg.Deaggregate, st.rng)
 			if dropped > 0 {
+				m.RecordsDropped(st.id, dropped)
 				log.Debug("user records outside the shard's hash key range dropped", zap.Int("records", dropped))
 			}
 			if len(recs) == 0 && !ev.ShardEnded() && !s.cfg.DeliverEmptyBatches {
 				return nil
 			}
-			return s.cfg.Handler(ctx, Batch{
+			began := time.Now()
+			err := s.cfg.Handler(ctx, Batch{
 				ShardID: st.id, Records: recs, ContinuationSequenceNumber: ev.ContinuationSequenceNumber,
 				MillisBehindLatest: ev.MillisBehindLatest, ChildShards: ev.ChildShards,
 			})
+			m.HandlerCall(st.id, time.Since(began), err)
+			if err == nil && len(recs) > 0 {
+				m.RecordsProcessed(st.id, len(recs))
+				m.DataBytesProcessed(st.id, dataBytes(recs))
+			}
+			return err
 		},
 	})
 	if err != nil && ctx.Err() != nil {

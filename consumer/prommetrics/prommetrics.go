@@ -1,0 +1,335 @@
+// Package prommetrics reports a consumer worker's metrics to Prometheus:
+// [Metrics] implements [consumer.Metrics], and goes in
+// [consumer.Config].Metrics.
+//
+//	m := prommetrics.New(prometheus.DefaultRegisterer, prommetrics.WithApplication("orders-app"))
+//	w, err := consumer.New(client, store, newProcessor, consumer.Config{
+//		ApplicationName: "orders-app", StreamName: "orders", Metrics: m})
+//
+// Every metric is named shoal_consumer_* and carries an "application"
+// label with the name given to [WithApplication] (and "stream", with
+// [WithStream]), so that workers of several applications can share a
+// registry; two workers of one application in one process need a label of
+// their own ([WithLabels]) or a registry each. Prometheus wants the same
+// label names on every series of a name: the Metrics of one registry are
+// all given the same options (values apart). Counts are plain counters
+// (_total), durations are histograms in seconds, sizes are in bytes.
+//
+// The per-shard series (records and bytes processed, ProcessRecords
+// duration, MillisBehindLatest) carry a "shard" label: as many values as
+// the stream has had shards while the process ran, children of a reshard
+// included. The gauge of a shard's MillisBehindLatest is removed when the
+// worker stops processing the shard (lease lost, released, shard ended), and
+// shoal_consumer_max_behind_latest_seconds is the largest over the shards
+// the worker holds: the application's lag, as far as this worker sees it
+// (take the max over workers; a shard the worker takes back reports again at
+// its next read). Nothing records data or partition keys.
+//
+// Metric names and the KCL metric each corresponds to:
+//
+//	shoal_consumer_records_processed_total{shard}            RecordsProcessed
+//	shoal_consumer_processed_bytes_total{shard}              DataBytesProcessed
+//	shoal_consumer_process_records_duration_seconds{shard}   RecordProcessor.processRecords.Time
+//	shoal_consumer_process_records_failures_total{shard}     ProcessTask Success (failed calls)
+//	shoal_consumer_behind_latest_seconds{shard}              MillisBehindLatest (last value)
+//	shoal_consumer_max_behind_latest_seconds                 MillisBehindLatest (max over held shards)
+//	shoal_consumer_get_records_calls_total{outcome}          KinesisDataFetcher.getRecords.Success, ExpiredIterator
+//	shoal_consumer_get_records_duration_seconds              KinesisDataFetcher.getRecords.Time
+//	shoal_consumer_leases_held                               CurrentLeases
+//	shoal_consumer_active_leases                             TotalLeases (not ended, parents done)
+//	shoal_consumer_workers                                   NumWorkers
+//	shoal_consumer_leases_taken_total                        TakenLeases
+//	shoal_consumer_leases_stolen_total                       StolenLeases
+//	shoal_consumer_leases_lost_total                         LostLeases
+//	shoal_consumer_lease_renewals_total{outcome}             RenewLease.Success
+//	shoal_consumer_lease_renewal_duration_seconds            RenewLease.Time
+//	shoal_consumer_checkpoints_total{outcome}                UpdateLease.Success (checkpoints)
+//	shoal_consumer_checkpoint_duration_seconds               UpdateLease.Time (checkpoints)
+//	shoal_consumer_shard_shutdowns_total{reason}             ShutdownTask, by ShutdownReason
+//	shoal_consumer_records_dropped_total                     (none: user records outside the shard's hash key range)
+//	shoal_consumer_aggregated_records_total                  (none: KPL aggregates read)
+//	shoal_consumer_aggregated_user_records_total             (none: user records in them)
+//	shoal_consumer_corrupt_aggregates_total                  (none: aggregates failing their checks)
+//
+// outcome is "ok" or "error", and also "throttled", "expired_iterator" and
+// "canceled" (a call cut short by a shutdown or a lost lease) for
+// GetRecords, "lease_lost" for renewals and checkpoints. reason is the
+// KCL's: SHARD_END, REQUESTED, LEASE_LOST.
+package prommetrics
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoalstream/shoal/checkpoint"
+	"github.com/shoalstream/shoal/consumer"
+)
+
+// Metrics implements consumer.Metrics with Prometheus collectors.
+type Metrics struct {
+	recordsProcessed *prometheus.CounterVec
+	bytesProcessed   *prometheus.CounterVec
+	processDuration  *prometheus.HistogramVec
+	processFailures  *prometheus.CounterVec
+	behind           *prometheus.GaugeVec
+	getCalls         *prometheus.CounterVec
+	getDuration      prometheus.Histogram
+	leasesHeld       prometheus.Gauge
+	activeLeases     prometheus.Gauge
+	workers          prometheus.Gauge
+	taken            prometheus.Counter
+	stolen           prometheus.Counter
+	lost             prometheus.Counter
+	renewals         *prometheus.CounterVec
+	renewDuration    prometheus.Histogram
+	checkpoints      *prometheus.CounterVec
+	cpDuration       prometheus.Histogram
+	shutdowns        *prometheus.CounterVec
+	dropped          prometheus.Counter
+	aggregates       prometheus.Counter
+	aggregatedUser   prometheus.Counter
+	corrupt          prometheus.Counter
+
+	mu      sync.Mutex       // guards lag and, with it, the behind series
+	lagByID map[string]int64 // MillisBehindLatest of the shards held
+}
+
+var _ consumer.Metrics = (*Metrics)(nil)
+
+// Option configures New.
+type Option func(*options)
+
+type options struct{ labels prometheus.Labels }
+
+// WithApplication sets the "application" label of every series: the
+// consumer application's name (consumer.Config.ApplicationName). Without
+// it there is no such label.
+func WithApplication(name string) Option { return WithLabels(prometheus.Labels{"application": name}) }
+
+// WithStream sets the "stream" label of every series: the stream's name.
+// Without it there is no such label.
+func WithStream(name string) Option { return WithLabels(prometheus.Labels{"stream": name}) }
+
+// WithLabels adds constant labels to every series, to tell apart
+// several workers of one application in one process (a "worker" label,
+// say). Empty values are left out. The names "shard", "outcome" and
+// "reason" are taken.
+func WithLabels(l prometheus.Labels) Option {
+	return func(o *options) {
+		for k, v := range l {
+			if v != "" {
+				o.labels[k] = v
+			}
+		}
+	}
+}
+
+// Buckets of the histograms, in seconds: ProcessRecords runs the
+// application's code (1ms to 66s); the Kinesis and Store calls take
+// milliseconds (0.5ms to 8s).
+var (
+	processBuckets = prometheus.ExponentialBuckets(0.001, 4, 9)
+	callBuckets    = prometheus.ExponentialBuckets(0.0005, 2, 15)
+)
+
+// New creates the collectors for one worker and registers them with reg.
+// It panics if they are already registered with the same labels (as
+// prometheus.MustRegister does): create one Metrics per worker.
+func New(reg prometheus.Registerer, opts ...Option) *Metrics {
+	o := options{labels: prometheus.Labels{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	labels := maps.Clone(o.labels)
+	const ns, sub = "shoal", "consumer"
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels})
+	}
+	cv := func(name, help, label string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels}, []string{label})
+	}
+	g := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels})
+	}
+	h := func(name, help string, buckets []float64) prometheus.Histogram {
+		return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels, Buckets: buckets})
+	}
+	m := &Metrics{
+		recordsProcessed: cv("records_processed_total", "User records ProcessRecords handled without error, by shard.", "shard"),
+		bytesProcessed:   cv("processed_bytes_total", "Data bytes of those records, by shard.", "shard"),
+		processDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "process_records_duration_seconds", Help: "Duration of ProcessRecords calls, by shard.",
+			ConstLabels: labels, Buckets: processBuckets}, []string{"shard"}),
+		processFailures: cv("process_records_failures_total", "ProcessRecords calls that returned an error, by shard.", "shard"),
+		behind: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "behind_latest_seconds",
+			Help: "MillisBehindLatest of the last records read, by shard held (in seconds).", ConstLabels: labels}, []string{"shard"}),
+		getCalls:       cv("get_records_calls_total", "GetRecords calls, by outcome (ok, throttled, expired_iterator, canceled, error).", "outcome"),
+		getDuration:    h("get_records_duration_seconds", "Duration of GetRecords calls.", callBuckets),
+		leasesHeld:     g("leases_held", "Leases this worker holds."),
+		activeLeases:   g("active_leases", "The application's leases to be processed now (not ended, parents done), at the last lease-taking round."),
+		workers:        g("workers", "Workers sharing the application's leases as this worker counted them at the last lease-taking round."),
+		taken:          c("leases_taken_total", "Leases this worker took (stolen ones included)."),
+		stolen:         c("leases_stolen_total", "Leases this worker took from another live worker."),
+		lost:           c("leases_lost_total", "Leases this worker lost while it held them."),
+		renewals:       cv("lease_renewals_total", "Lease renewals, by outcome (ok, lease_lost, error).", "outcome"),
+		renewDuration:  h("lease_renewal_duration_seconds", "Duration of lease renewals.", callBuckets),
+		checkpoints:    cv("checkpoints_total", "Checkpoint writes, by outcome (ok, lease_lost, error).", "outcome"),
+		cpDuration:     h("checkpoint_duration_seconds", "Duration of checkpoint writes.", callBuckets),
+		shutdowns:      cv("shard_shutdowns_total", "Shards this worker stopped processing, by reason (SHARD_END, REQUESTED, LEASE_LOST).", "reason"),
+		dropped:        c("records_dropped_total", "User records of KPL aggregates dropped: their hash key is outside the shard's range."),
+		aggregates:     c("aggregated_records_total", "KPL aggregated Kinesis records read."),
+		aggregatedUser: c("aggregated_user_records_total", "User records in the KPL aggregated Kinesis records read."),
+		corrupt:        c("corrupt_aggregates_total", "Kinesis records that looked like KPL aggregates but failed their checks."),
+		lagByID:        map[string]int64{},
+	}
+	maxBehind := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "max_behind_latest_seconds",
+		Help: "Largest MillisBehindLatest over the shards this worker holds (in seconds); 0 when it holds none.", ConstLabels: labels}, m.maxBehind)
+	reg.MustRegister(m.recordsProcessed, m.bytesProcessed, m.processDuration, m.processFailures, m.behind, maxBehind,
+		m.getCalls, m.getDuration, m.leasesHeld, m.activeLeases, m.workers, m.taken, m.stolen, m.lost,
+		m.renewals, m.renewDuration, m.checkpoints, m.cpDuration, m.shutdowns,
+		m.dropped, m.aggregates, m.aggregatedUser, m.corrupt)
+	return m
+}
+
+// maxBehind is the largest MillisBehindLatest of the shards held, in
+// seconds.
+func (m *Metrics) maxBehind() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var most int64
+	for _, ms := range m.lagByID {
+		most = max(most, ms)
+	}
+	return seconds(most)
+}
+
+// forget drops a shard's MillisBehindLatest: the worker no longer holds it.
+func (m *Metrics) forget(shardID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.lagByID, shardID)
+	m.behind.DeleteLabelValues(shardID)
+}
+
+func seconds(ms int64) float64 { return float64(ms) / 1000 }
+
+// outcome names the result of a Store call.
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, checkpoint.ErrLeaseLost), errors.Is(err, checkpoint.ErrNotFound):
+		return "lease_lost"
+	}
+	return "error"
+}
+
+// RecordsProcessed implements consumer.Metrics.
+func (m *Metrics) RecordsProcessed(shardID string, n int) {
+	m.recordsProcessed.WithLabelValues(shardID).Add(float64(n))
+}
+
+// DataBytesProcessed implements consumer.Metrics.
+func (m *Metrics) DataBytesProcessed(shardID string, n int) {
+	m.bytesProcessed.WithLabelValues(shardID).Add(float64(n))
+}
+
+// ProcessRecords implements consumer.Metrics.
+func (m *Metrics) ProcessRecords(shardID string, d time.Duration, err error) {
+	m.processDuration.WithLabelValues(shardID).Observe(d.Seconds())
+	if err != nil {
+		m.processFailures.WithLabelValues(shardID).Inc()
+	}
+}
+
+// MillisBehindLatest implements consumer.Metrics.
+func (m *Metrics) MillisBehindLatest(shardID string, ms int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lagByID[shardID] = ms
+	m.behind.WithLabelValues(shardID).Set(seconds(ms))
+}
+
+// GetRecords implements consumer.Metrics.
+func (m *Metrics) GetRecords(_ string, d time.Duration, _ int, err error) {
+	var (
+		throttled *types.ProvisionedThroughputExceededException
+		expired   *types.ExpiredIteratorException
+	)
+	o := "ok"
+	switch {
+	case err == nil:
+	case errors.As(err, &throttled):
+		o = "throttled"
+	case errors.As(err, &expired):
+		o = "expired_iterator"
+	case errors.Is(err, context.Canceled):
+		o = "canceled"
+	default:
+		o = "error"
+	}
+	m.getCalls.WithLabelValues(o).Inc()
+	m.getDuration.Observe(d.Seconds())
+}
+
+// LeasesHeld implements consumer.Metrics.
+func (m *Metrics) LeasesHeld(n int) { m.leasesHeld.Set(float64(n)) }
+
+// LeaseBalance implements consumer.Metrics.
+func (m *Metrics) LeaseBalance(leases, workers int) {
+	m.activeLeases.Set(float64(leases))
+	m.workers.Set(float64(workers))
+}
+
+// LeaseTaken implements consumer.Metrics.
+func (m *Metrics) LeaseTaken(_ string, stolen bool) {
+	m.taken.Inc()
+	if stolen {
+		m.stolen.Inc()
+	}
+}
+
+// LeaseLost implements consumer.Metrics. The shard's MillisBehindLatest is
+// dropped at once (ShardShutdown drops it again, after the shard's last
+// read).
+func (m *Metrics) LeaseLost(shardID string) {
+	m.lost.Inc()
+	m.forget(shardID)
+}
+
+// RenewLease implements consumer.Metrics.
+func (m *Metrics) RenewLease(_ string, d time.Duration, err error) {
+	m.renewals.WithLabelValues(outcome(err)).Inc()
+	m.renewDuration.Observe(d.Seconds())
+}
+
+// ShardShutdown implements consumer.Metrics: it also drops the shard's
+// MillisBehindLatest.
+func (m *Metrics) ShardShutdown(shardID, reason string) {
+	m.shutdowns.WithLabelValues(reason).Inc()
+	m.forget(shardID)
+}
+
+// Checkpoint implements consumer.Metrics.
+func (m *Metrics) Checkpoint(_ string, d time.Duration, err error) {
+	m.checkpoints.WithLabelValues(outcome(err)).Inc()
+	m.cpDuration.Observe(d.Seconds())
+}
+
+// RecordsDropped implements consumer.Metrics.
+func (m *Metrics) RecordsDropped(_ string, n int) { m.dropped.Add(float64(n)) }
+
+// AggregatedRecords implements consumer.Metrics.
+func (m *Metrics) AggregatedRecords(_ string, records, userRecords int) {
+	m.aggregates.Add(float64(records))
+	m.aggregatedUser.Add(float64(userRecords))
+}
+
+// CorruptAggregates implements consumer.Metrics.
+func (m *Metrics) CorruptAggregates(_ string, n int) { m.corrupt.Add(float64(n)) }

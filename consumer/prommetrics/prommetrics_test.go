@@ -1,0 +1,262 @@
+package prommetrics_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/shoalstream/shoal/checkpoint"
+	"github.com/shoalstream/shoal/consumer"
+	"github.com/shoalstream/shoal/consumer/prommetrics"
+)
+
+// TestMain fails the package if any goroutine outlives the tests: the
+// worker's, its Store's listener, the servers'. The HTTP client's idle
+// connections end when the test servers shut down, which goleak waits for.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// compare checks the named metrics of reg against want, in the text
+// exposition format without HELP and TYPE lines (compare adds them from
+// reg).
+func compare(t *testing.T, reg *prometheus.Registry, want string, names ...string) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, f := range families {
+		for _, n := range names {
+			if f.GetName() == n {
+				fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", n, f.GetHelp(), n, strings.ToLower(f.GetType().String()))
+				for _, line := range strings.Split(strings.TrimSpace(want), "\n") {
+					line = strings.TrimSpace(line)
+					if strings.HasPrefix(line, n+"{") || strings.HasPrefix(line, n+" ") {
+						b.WriteString(line + "\n")
+					}
+				}
+			}
+		}
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(b.String()), names...); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestMaxBehindLatestForgetsShards: the application's lag is the largest
+// of the shards held, and a shard that is lost or shut down stops counting
+// (its own series goes too), so that the value does not stick.
+func TestMaxBehindLatestForgetsShards(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := prommetrics.New(reg, prommetrics.WithApplication("app"))
+	m.MillisBehindLatest("a", 5000)
+	m.MillisBehindLatest("b", 2000)
+	m.MillisBehindLatest("c", 100)
+	compare(t, reg, `
+shoal_consumer_behind_latest_seconds{application="app",shard="a"} 5
+shoal_consumer_behind_latest_seconds{application="app",shard="b"} 2
+shoal_consumer_behind_latest_seconds{application="app",shard="c"} 0.1
+shoal_consumer_max_behind_latest_seconds{application="app"} 5
+`, "shoal_consumer_behind_latest_seconds", "shoal_consumer_max_behind_latest_seconds")
+
+	m.LeaseLost("a")
+	m.MillisBehindLatest("b", 1500) // the last value counts, not the largest seen
+	compare(t, reg, `
+shoal_consumer_behind_latest_seconds{application="app",shard="b"} 1.5
+shoal_consumer_behind_latest_seconds{application="app",shard="c"} 0.1
+shoal_consumer_max_behind_latest_seconds{application="app"} 1.5
+shoal_consumer_leases_lost_total{application="app"} 1
+`, "shoal_consumer_behind_latest_seconds", "shoal_consumer_max_behind_latest_seconds", "shoal_consumer_leases_lost_total")
+
+	m.ShardShutdown("b", consumer.ShutdownShardEnd)
+	m.ShardShutdown("a", consumer.ShutdownLeaseLost) // after LeaseLost: nothing left to drop
+	compare(t, reg, `
+shoal_consumer_behind_latest_seconds{application="app",shard="c"} 0.1
+shoal_consumer_max_behind_latest_seconds{application="app"} 0.1
+shoal_consumer_shard_shutdowns_total{application="app",reason="LEASE_LOST"} 1
+shoal_consumer_shard_shutdowns_total{application="app",reason="SHARD_END"} 1
+`, "shoal_consumer_behind_latest_seconds", "shoal_consumer_max_behind_latest_seconds", "shoal_consumer_shard_shutdowns_total")
+
+	m.ShardShutdown("c", consumer.ShutdownRequested)
+	if n := testutil.CollectAndCount(reg, "shoal_consumer_behind_latest_seconds"); n != 0 {
+		t.Errorf("%d behind_latest series after every shard stopped, want 0", n)
+	}
+	compare(t, reg, `shoal_consumer_max_behind_latest_seconds{application="app"} 0`, "shoal_consumer_max_behind_latest_seconds")
+}
+
+// TestOutcomes: the calls' errors become the outcome labels the package
+// documents.
+func TestOutcomes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := prommetrics.New(reg, prommetrics.WithApplication("app"), prommetrics.WithStream("orders"))
+	for _, err := range []error{
+		nil, nil,
+		fmt.Errorf("get records: %w", &types.ProvisionedThroughputExceededException{Message: aws.String("slow down")}),
+		&types.ExpiredIteratorException{Message: aws.String("old")},
+		fmt.Errorf("get records: %w", context.Canceled),
+		errors.New("connection reset"),
+	} {
+		m.GetRecords("s", time.Millisecond, 0, err)
+	}
+	lost := fmt.Errorf("checkpoint s: %w", checkpoint.ErrLeaseLost)
+	m.Checkpoint("s", time.Millisecond, nil)
+	m.Checkpoint("s", time.Millisecond, lost)
+	m.Checkpoint("s", time.Millisecond, errors.New("database down"))
+	m.RenewLease("s", time.Millisecond, nil)
+	m.RenewLease("s", time.Millisecond, fmt.Errorf("renew: %w", checkpoint.ErrNotFound))
+	m.ProcessRecords("s", time.Millisecond, nil)
+	m.ProcessRecords("s", time.Millisecond, errors.New("downstream unavailable"))
+	m.LeaseTaken("s", false)
+	m.LeaseTaken("t", true)
+	m.RecordsDropped("s", 2)
+	m.AggregatedRecords("s", 3, 30)
+	m.CorruptAggregates("s", 1)
+	compare(t, reg, `
+shoal_consumer_aggregated_records_total{application="app",stream="orders"} 3
+shoal_consumer_aggregated_user_records_total{application="app",stream="orders"} 30
+shoal_consumer_checkpoints_total{application="app",outcome="error",stream="orders"} 1
+shoal_consumer_checkpoints_total{application="app",outcome="lease_lost",stream="orders"} 1
+shoal_consumer_checkpoints_total{application="app",outcome="ok",stream="orders"} 1
+shoal_consumer_corrupt_aggregates_total{application="app",stream="orders"} 1
+shoal_consumer_get_records_calls_total{application="app",outcome="canceled",stream="orders"} 1
+shoal_consumer_get_records_calls_total{application="app",outcome="error",stream="orders"} 1
+shoal_consumer_get_records_calls_total{application="app",outcome="expired_iterator",stream="orders"} 1
+shoal_consumer_get_records_calls_total{application="app",outcome="ok",stream="orders"} 2
+shoal_consumer_get_records_calls_total{application="app",outcome="throttled",stream="orders"} 1
+shoal_consumer_lease_renewals_total{application="app",outcome="lease_lost",stream="orders"} 1
+shoal_consumer_lease_renewals_total{application="app",outcome="ok",stream="orders"} 1
+shoal_consumer_leases_stolen_total{application="app",stream="orders"} 1
+shoal_consumer_leases_taken_total{application="app",stream="orders"} 2
+shoal_consumer_process_records_failures_total{application="app",shard="s",stream="orders"} 1
+shoal_consumer_records_dropped_total{application="app",stream="orders"} 2
+`, "shoal_consumer_aggregated_records_total", "shoal_consumer_aggregated_user_records_total",
+		"shoal_consumer_checkpoints_total", "shoal_consumer_corrupt_aggregates_total", "shoal_consumer_get_records_calls_total",
+		"shoal_consumer_lease_renewals_total", "shoal_consumer_leases_stolen_total", "shoal_consumer_leases_taken_total",
+		"shoal_consumer_process_records_failures_total", "shoal_consumer_records_dropped_total")
+	for name, want := range map[string]uint64{
+		"shoal_consumer_get_records_duration_seconds":   6,
+		"shoal_consumer_checkpoint_duration_seconds":    3,
+		"shoal_consumer_lease_renewal_duration_seconds": 2,
+	} {
+		if got := histogramCount(t, reg, name, ""); got != want {
+			t.Errorf("%s: %d observations, want %d", name, got, want)
+		}
+	}
+	if got := histogramCount(t, reg, "shoal_consumer_process_records_duration_seconds", "s"); got != 2 {
+		t.Errorf("process_records_duration_seconds{shard=s}: %d observations, want 2", got)
+	}
+}
+
+// histogramCount returns the observations of the histogram name (of the
+// shard's series if shard is not "").
+func histogramCount(t *testing.T, g prometheus.Gatherer, name, shard string) uint64 {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			match := shard == ""
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "shard" && l.GetValue() == shard {
+					match = true
+				}
+			}
+			if match {
+				return s.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return 0
+}
+
+// TestLabels: applications share a registry; the same one twice panics, as
+// prometheus.MustRegister does; extra labels tell two workers of one
+// application apart; empty values are left out.
+func TestLabels(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := prommetrics.New(reg, prommetrics.WithApplication("a"))
+	b := prommetrics.New(reg, prommetrics.WithApplication("b"), prommetrics.WithStream(""))
+	a.LeasesHeld(1)
+	b.LeasesHeld(2)
+	compare(t, reg, `
+shoal_consumer_leases_held{application="a"} 1
+shoal_consumer_leases_held{application="b"} 2
+`, "shoal_consumer_leases_held")
+
+	workers := prometheus.NewRegistry()
+	for i := range 2 {
+		w := prommetrics.New(workers, prommetrics.WithApplication("a"), prommetrics.WithLabels(prometheus.Labels{"worker": fmt.Sprint("w", i)}))
+		w.LeasesHeld(i + 3)
+	}
+	compare(t, workers, `
+shoal_consumer_leases_held{application="a",worker="w0"} 3
+shoal_consumer_leases_held{application="a",worker="w1"} 4
+`, "shoal_consumer_leases_held")
+
+	defer func() {
+		if recover() == nil {
+			t.Error("a second Metrics of application a registered without a panic")
+		}
+	}()
+	prommetrics.New(reg, prommetrics.WithApplication("a"))
+}
+
+// TestConcurrentUse: the worker's goroutines call the Metrics concurrently
+// while Prometheus scrapes it (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := prommetrics.New(reg)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		shard := fmt.Sprintf("shard-%d", i)
+		wg.Go(func() {
+			for j := range 200 {
+				m.MillisBehindLatest(shard, int64(j))
+				m.RecordsProcessed(shard, 1)
+				m.DataBytesProcessed(shard, 10)
+				m.ProcessRecords(shard, time.Millisecond, nil)
+				if j%50 == 49 {
+					m.LeaseLost(shard)
+				}
+			}
+			m.ShardShutdown(shard, consumer.ShutdownLeaseLost)
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			if _, err := reg.Gather(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	compare(t, reg, `
+shoal_consumer_max_behind_latest_seconds 0
+shoal_consumer_records_processed_total{shard="shard-0"} 200
+shoal_consumer_records_processed_total{shard="shard-1"} 200
+shoal_consumer_records_processed_total{shard="shard-2"} 200
+shoal_consumer_records_processed_total{shard="shard-3"} 200
+shoal_consumer_shard_shutdowns_total{reason="LEASE_LOST"} 4
+`, "shoal_consumer_max_behind_latest_seconds", "shoal_consumer_records_processed_total", "shoal_consumer_shard_shutdowns_total")
+	if n := testutil.CollectAndCount(reg, "shoal_consumer_behind_latest_seconds"); n != 0 {
+		t.Errorf("%d behind_latest series after every shard stopped, want 0", n)
+	}
+}
