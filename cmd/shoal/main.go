@@ -3,6 +3,7 @@
 //	shoal server [flags]      serve the Kinesis API on --addr, keeping data in --data-dir
 //	shoal bench put|get|produce|fanout ...   drive any Kinesis endpoint and report throughput and latency
 //	shoal leases ...          print a consumer application's lease table
+//	shoal tail --stream S     follow a stream across reshards and print its records
 //
 // Run "shoal server -h" or "shoal bench put -h" for the flags.
 package main
@@ -39,6 +40,7 @@ commands:
   bench produce  load-test the producer library (aggregation, batching) against a Kinesis endpoint
   bench fanout   load-test enhanced fan-out delivery (put->receive latency) against a Kinesis endpoint
   leases         show a consumer application's leases, owners, checkpoints and lag
+  tail           follow a stream across reshards and print every record once (text, json or hex)
   version        print the version
 `
 
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, args[1:], stdout)
 	case "leases":
 		return leasescli.Main(ctx, args[1:], stdout)
+	case "tail":
+		return runTail(ctx, args[1:], stdout, stderr)
 	case "version":
 		_, err := fmt.Fprintln(stdout, "shoal", version)
 		return err
