@@ -14,9 +14,10 @@ require (
 )
 
 require (
-	// producer/prommetrics: the Prometheus adapter of producer.Metrics (only that package imports it).
+	// The Prometheus adapters (producer/, consumer/, fanout/ and server/prommetrics; cmd/shoal's admin
+	// listener): only they import it, never the libraries themselves.
 	github.com/prometheus/client_golang v1.25.0
-	// Test-only: goroutine leak checks in producer tests (style guide 11.4).
+	// Test-only: goroutine leak checks (style guide 11.4).
 	go.uber.org/goleak v1.3.0
 )
 
