@@ -3,6 +3,7 @@ package prommetrics_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +20,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"go.uber.org/zap"
+
+	"github.com/shoalstream/shoal/engine/memengine"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/server"
 	"github.com/shoalstream/shoal/server/prommetrics"
@@ -210,5 +214,43 @@ func TestServerMetricsAfterAWorkload(t *testing.T) {
 		if strings.Contains(k, `stream="s"`) {
 			t.Errorf("a series of a deleted stream: %s", k)
 		}
+	}
+}
+
+// A stream of 1,000 shards without enhanced monitoring adds no per-shard
+// series: writing to every shard leaves a bounded number of series.
+func TestServerMetricsCardinality(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	eng := memengine.New(memengine.Config{})
+	t.Cleanup(func() { _ = eng.Close() })
+	srv := servertest.Start(t, server.Config{Engine: eng, Metrics: prommetrics.New(reg), Logger: zap.NewNop()})
+	metricsURL := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(metricsURL.Close)
+	c := srv.Client()
+	ctx := context.Background()
+	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("wide"), ShardCount: aws.Int32(1000)}); err != nil {
+		t.Fatal(err)
+	}
+	for batch := range 4 {
+		var recs []types.PutRecordsRequestEntry
+		for i := range 500 {
+			recs = append(recs, types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprint("pk-", batch, "-", i)), Data: []byte("x")})
+		}
+		out, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("wide"), Records: recs})
+		if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+			t.Fatalf("PutRecords: %v", err)
+		}
+	}
+	got := scrape(t, metricsURL.URL)
+	if v := got[`shoal_stream_incoming_records_total{operation="PutRecords", stream="wide"}`]; v != 2000 {
+		t.Fatalf("incoming records = %v, want 2000", v)
+	}
+	for k := range got {
+		if strings.Contains(k, "shard=") {
+			t.Errorf("a per-shard series: %s", k)
+		}
+	}
+	if len(got) > 150 {
+		t.Errorf("%d series after writing to 1,000 shards", len(got))
 	}
 }
