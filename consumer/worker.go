@@ -347,6 +347,12 @@ func (w *Worker) coordinate(ctx context.Context, events <-chan checkpoint.Event)
 		}
 		select {
 		case <-ctx.Done():
+			if w.crashed.Load() {
+				// Crashed, then cancelled, before this loop looked: select
+				// picks among ready cases at random, and a crash must not
+				// read as a graceful stop.
+				return errCrashed
+			}
 			return nil
 		case <-w.crashCh:
 			return errCrashed
