@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/shoalstream/shoal/internal/testutil/nodetest"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 )
 
@@ -22,7 +24,7 @@ func TestAdminListener(t *testing.T) {
 	admin := p.waitFor(t, "the admin line", func(l tlsLogLine) bool { return l.msg() == "admin listening" })
 	base := "http://" + admin["admin_addr"].(string)
 	endpoint := "http://" + listening["addr"].(string)
-	get := func(path string) (int, string) {
+	get := func(t *testing.T, path string) (int, string) {
 		t.Helper()
 		resp, err := http.Get(base + path)
 		if err != nil {
@@ -32,10 +34,10 @@ func TestAdminListener(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+	if code, body := get(t, "/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	if code, body := get("/readyz"); code != 200 || body != "ready\n" {
+	if code, body := get(t, "/readyz"); code != 200 || body != "ready\n" {
 		t.Fatalf("/readyz: %d %q", code, body)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -49,7 +51,7 @@ func TestAdminListener(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, body := get("/metrics")
+	code, body := get(t, "/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}
@@ -66,6 +68,33 @@ func TestAdminListener(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	// Enhanced monitoring through the AWS CLI: the per-shard series appear,
+	// and go again.
+	t.Run("aws-cli enhanced monitoring", func(t *testing.T) {
+		awsCLI, err := exec.LookPath("aws")
+		if err != nil {
+			nodetest.Missing(t, "the AWS CLI (aws) not found: %v", err)
+		}
+		env := isolatedAWSEnv(t, "AWS_ACCESS_KEY_ID=shoal", "AWS_SECRET_ACCESS_KEY=shoal")
+		common := []string{"--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"}
+		o, e, err := runTool(ctx, env, awsCLI, append([]string{"kinesis", "enable-enhanced-monitoring", "--stream-name", "m", "--shard-level-metrics", "IncomingRecords"}, common...)...)
+		if err != nil || !strings.Contains(o, `"IncomingRecords"`) {
+			t.Fatalf("aws kinesis enable-enhanced-monitoring: %v\n%s%s", err, o, e)
+		}
+		if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("m"), PartitionKey: aws.String("k"), Data: []byte("abc")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, body := get(t, "/metrics"); !strings.Contains(body, `shoal_shard_incoming_records_total{shard="shardId-000000000000",stream="m"} 1`) {
+			t.Fatalf("no per-shard series after enable-enhanced-monitoring")
+		}
+		if o, e, err := runTool(ctx, env, awsCLI, append([]string{"kinesis", "disable-enhanced-monitoring", "--stream-name", "m", "--shard-level-metrics", "ALL"}, common...)...); err != nil {
+			t.Fatalf("aws kinesis disable-enhanced-monitoring: %v\n%s%s", err, o, e)
+		}
+		if _, body := get(t, "/metrics"); strings.Contains(body, "shoal_shard_") {
+			t.Fatalf("per-shard series after disable-enhanced-monitoring ALL")
+		}
+	})
+
 	// The Kinesis port does not serve the admin paths.
 	resp, err := http.Get(endpoint + "/metrics")
 	if err != nil {
