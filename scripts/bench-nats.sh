@@ -7,27 +7,13 @@ dur=${1:-10s}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-version=v2.15.3
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/shoal/nats-server-$version"
-if [ ! -x "$cache/nats-server" ]; then
-  mkdir -p "$cache"
-  GOBIN="$cache" GOFLAGS= CGO_ENABLED=0 go install "github.com/nats-io/nats-server/v2@$version"
-fi
+# nats_server_build and nats_cluster_start
+source "$root/scripts/nats-cluster.sh"
+nats_server_build
 go build -o "$work/shoal" "$root/cmd/shoal"
-routes="nats-route://127.0.0.1:16321, nats-route://127.0.0.1:16322, nats-route://127.0.0.1:16323"
-for i in 1 2 3; do
-  mkdir -p "$work/n$i"
-  cat >"$work/n$i/nats.conf" <<CONF
-server_name: n$i
-listen: 127.0.0.1:1432$i
-http: 127.0.0.1:1832$i
-max_payload: 8MB
-jetstream { store_dir: "$work/n$i/js", sync_interval: always, max_file_store: 10G }
-cluster { name: bench, listen: 127.0.0.1:1632$i, routes: [$routes] }
-CONF
-  "$cache/nats-server" -c "$work/n$i/nats.conf" >"$work/n$i/log" 2>&1 &
-done
-urls=nats://127.0.0.1:14321,nats://127.0.0.1:14322,nats://127.0.0.1:14323
+# NATS clients on 127.0.0.1:14321-14323 (routes 16321-16323, monitoring 18321-18323): beside a
+# scripts/nats-cluster.sh cluster, not on its ports; sets urls.
+nats_cluster_start "$work" bench 100
 "$work/shoal" server --addr 127.0.0.1:4620 --data-dir "$work/file" --fsync always --log-level warn &
 "$work/shoal" server --addr 127.0.0.1:4621 --storage nats --nats-url "$urls" --log-level warn &
 "$work/shoal" server --addr 127.0.0.1:4622 --storage nats --nats-url "$urls" --log-level warn &

@@ -62,6 +62,57 @@ func rec(key string, n int) []engine.Record {
 
 var lid = engine.LogID{Stream: "0123abcd", Shard: 7}
 
+// newLog opens an engine with cfg (see openTest) and creates log lid in it.
+func newLog(t *testing.T, cfg Config) (*Engine, engine.Log) {
+	t.Helper()
+	e := openTest(t, cfg)
+	l, err := e.CreateLog(t.Context(), lid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, l
+}
+
+// twoEngines opens two engines with cfg on one prefix (cfg's, or a new one),
+// creates log lid through the first and opens it through the second.
+func twoEngines(t *testing.T, cfg Config) (e1, e2 *Engine, l1, l2 engine.Log) {
+	t.Helper()
+	e1, l1 = newLog(t, cfg)
+	cfg.Prefix = e1.cfg.Prefix
+	e2 = openTest(t, cfg)
+	l2, err := e2.OpenLog(t.Context(), lid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e1, e2, l1, l2
+}
+
+// mustAppend appends recs to l and returns their position; an error fails
+// the test.
+func mustAppend(t *testing.T, l engine.Log, recs []engine.Record) engine.Position {
+	t.Helper()
+	p, _, err := l.Append(t.Context(), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// streamLeader returns the node of the shared cluster that leads the
+// JetStream stream of log id.
+func streamLeader(t *testing.T, e *Engine, id engine.LogID) int {
+	t.Helper()
+	s, err := adminJS.Stream(t.Context(), e.streamName(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := testCluster().NodeByName(s.CachedInfo().Cluster.Leader)
+	if leader < 0 {
+		t.Fatalf("stream leader %q is not a node of the cluster: %+v", s.CachedInfo().Cluster.Leader, s.CachedInfo().Cluster)
+	}
+	return leader
+}
+
 func TestVersionAtLeast(t *testing.T) {
 	for _, c := range []struct {
 		have, want string
@@ -186,11 +237,7 @@ func TestCreateLogMetadata(t *testing.T) {
 // the servers' max_payload (8MB here) fails with ErrInvalidBatch before
 // anything is sent.
 func TestMaxPayload(t *testing.T) {
-	e := openTest(t, Config{})
-	l, err := e.CreateLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, l := newLog(t, Config{})
 	big := make([]engine.Record, 5)
 	for i := range big {
 		big[i] = engine.Record{PartitionKey: fmt.Sprint("k", i), Data: bytes.Repeat([]byte{byte(i)}, 1<<20)}
@@ -198,7 +245,7 @@ func TestMaxPayload(t *testing.T) {
 	if _, _, err := l.Append(t.Context(), big); err != nil {
 		t.Fatalf("Append of 5 MiB: %v", err)
 	}
-	_, _, err = l.Append(t.Context(), rec("huge", int(e.Conn().MaxPayload())))
+	_, _, err := l.Append(t.Context(), rec("huge", int(e.Conn().MaxPayload())))
 	if !errors.Is(err, engine.ErrInvalidBatch) || !strings.Contains(err.Error(), "max_payload") {
 		t.Fatalf("Append over max_payload: %v, want ErrInvalidBatch naming max_payload", err)
 	}
@@ -210,20 +257,14 @@ func TestMaxPayload(t *testing.T) {
 
 // A message that fails its checksum is reported as ErrCorrupt.
 func TestReadCorrupt(t *testing.T) {
-	e := openTest(t, Config{})
-	l, err := e.CreateLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := l.Append(t.Context(), rec("good", 10)); err != nil {
-		t.Fatal(err)
-	}
+	e, l := newLog(t, Config{})
+	mustAppend(t, l, rec("good", 10))
 	bad := storage.EncodeBatch(rec("bad", 10), 1)
 	bad[len(bad)-1] ^= 0xff
 	if _, err := adminJS.Publish(t.Context(), e.dataSubject(lid), bad); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = l.Read(t.Context(), engine.Position{}, 10, 0)
+	_, _, err := l.Read(t.Context(), engine.Position{}, 10, 0)
 	if !errors.Is(err, engine.ErrCorrupt) {
 		t.Fatalf("Read over a corrupt batch: %v, want ErrCorrupt", err)
 	}
@@ -236,16 +277,7 @@ func TestReadCorrupt(t *testing.T) {
 // wakes the other's Changed by its notice (the poll is off), and the
 // other reads it at once.
 func TestNoticeWakesOtherEngine(t *testing.T) {
-	e1 := openTest(t, Config{PollInterval: time.Hour})
-	e2 := openTest(t, Config{Prefix: e1.cfg.Prefix, PollInterval: time.Hour})
-	l1, err := e1.CreateLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l2, err := e2.OpenLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, l1, l2 := twoEngines(t, Config{PollInterval: time.Hour})
 	for i := range 20 {
 		ch := l1.Changed()
 		if isClosed(ch) {
@@ -266,11 +298,7 @@ func TestNoticeWakesOtherEngine(t *testing.T) {
 // Without notices (a batch published by something else), the poll wakes
 // waiters.
 func TestPollWakes(t *testing.T) {
-	e := openTest(t, Config{PollInterval: 20 * time.Millisecond})
-	l, err := e.CreateLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, l := newLog(t, Config{PollInterval: 20 * time.Millisecond})
 	ch := l.Changed()
 	if _, err := adminJS.Publish(t.Context(), e.dataSubject(lid), storage.EncodeBatch(rec("raw", 4), 5)); err != nil {
 		t.Fatal(err)
@@ -285,19 +313,8 @@ func TestPollWakes(t *testing.T) {
 // A seal through one engine fails appends through another with ErrSealed
 // and wakes its waiters; a deletion through one closes the other's handles.
 func TestSealAndDeleteAcrossEngines(t *testing.T) {
-	e1 := openTest(t, Config{})
-	e2 := openTest(t, Config{Prefix: e1.cfg.Prefix})
-	l1, err := e1.CreateLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l2, err := e2.OpenLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := l2.Append(t.Context(), rec("a", 1)); err != nil {
-		t.Fatal(err)
-	}
+	e1, e2, l1, l2 := twoEngines(t, Config{})
+	mustAppend(t, l2, rec("a", 1))
 	ch := l2.Changed()
 	end, err := l1.Seal(t.Context())
 	if err != nil {
@@ -521,19 +538,8 @@ func TestSealRacingAppends(t *testing.T) {
 // deduplicated).
 func TestLeaderKill(t *testing.T) {
 	c := testCluster()
-	e := openTest(t, Config{})
-	l, err := e.CreateLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := adminJS.Stream(t.Context(), e.streamName(lid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := c.NodeByName(s.CachedInfo().Cluster.Leader)
-	if leader < 0 {
-		t.Fatalf("leader %q is not a node of the cluster", s.CachedInfo().Cluster.Leader)
-	}
+	e, l := newLog(t, Config{})
+	leader := streamLeader(t, e, lid)
 	t.Cleanup(func() {
 		if !c.Running(leader) {
 			c.Start(leader)
@@ -620,11 +626,7 @@ func TestLeaderKill(t *testing.T) {
 // Close stops the engine's goroutines and fails handles and the catalog
 // with ErrClosed; an in-flight wait on Changed wakes.
 func TestCloseWakes(t *testing.T) {
-	e := openTest(t, Config{})
-	l, err := e.CreateLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, l := newLog(t, Config{})
 	ch := l.Changed()
 	done := make(chan error, 1)
 	go func() { done <- e.Close() }()
@@ -647,18 +649,8 @@ func TestCloseWakes(t *testing.T) {
 // leader: what the follower lacks comes from the leader.
 func TestReadOwnWritesOnLaggingFollower(t *testing.T) {
 	c := testCluster()
-	e1 := openTest(t, Config{})
-	if _, err := e1.CreateLog(t.Context(), lid); err != nil {
-		t.Fatal(err)
-	}
-	s, err := adminJS.Stream(t.Context(), e1.streamName(lid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := c.NodeByName(s.CachedInfo().Cluster.Leader)
-	if leader < 0 {
-		t.Fatalf("no leader: %+v", s.CachedInfo().Cluster)
-	}
+	e1, _ := newLog(t, Config{})
+	leader := streamLeader(t, e1, lid)
 	follower := c.Nodes[(leader+1)%len(c.Nodes)]
 	e2 := openTest(t, Config{Prefix: e1.cfg.Prefix, URL: follower.URL()})
 	l2, err := e2.OpenLog(t.Context(), lid)
@@ -703,11 +695,7 @@ func TestReadOwnWritesOnLaggingFollower(t *testing.T) {
 // with the same Nats-Msg-Id: each is stored once, at the position Append
 // returned.
 func TestAppendResendsDeduplicated(t *testing.T) {
-	e := openTest(t, Config{})
-	l, err := e.CreateLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, l := newLog(t, Config{})
 	// Set after Open, whose API calls need the normal timeout. Nothing
 	// else reads it: no Changed channel is taken, so the poller is idle.
 	e.cfg.RequestTimeout = time.Millisecond
@@ -776,19 +764,13 @@ func TestCatalogWriteResends(t *testing.T) {
 // yet), is not declared deleted at once: its handle fails with an ordinary
 // error, not ErrClosed, until the answer has held for missingGrace.
 func TestMissingStreamNotDeletedAtOnce(t *testing.T) {
-	e := openTest(t, Config{})
-	l, err := e.CreateLog(t.Context(), lid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := l.Append(t.Context(), rec("a", 1)); err != nil {
-		t.Fatal(err)
-	}
+	e, l := newLog(t, Config{})
+	mustAppend(t, l, rec("a", 1))
 	// Remove the stream behind the engine's back: no notice.
 	if err := e.js.DeleteStream(t.Context(), e.streamName(lid)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = l.Info(t.Context())
+	_, err := l.Info(t.Context())
 	if err == nil || errors.Is(err, engine.ErrClosed) {
 		t.Fatalf("Info right after the stream vanished: %v, want an error that is not ErrClosed", err)
 	}
