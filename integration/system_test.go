@@ -157,7 +157,9 @@ func (s *sysRun) setup() {
 
 func (s *sysRun) startServer() *proc {
 	s.srvN++
-	return startServer(s.t, s.bin, s.logs, fmt.Sprintf("server #%d", s.srvN), s.dataDir, "--segment-bytes", strconv.Itoa(1<<20))
+	// The disk guard off: the disk-full fault tests the last line of
+	// defence, an append meeting ENOSPC (TestDiskGuard tests the guard).
+	return startServer(s.t, s.bin, s.logs, fmt.Sprintf("server #%d", s.srvN), s.dataDir, "--segment-bytes", strconv.Itoa(1<<20), "--disk-high-water", "-1")
 }
 
 func hostPort(endpoint string) string { return strings.TrimPrefix(endpoint, "http://") }

@@ -125,6 +125,10 @@ func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.
 	}
 	// A dry run takes no capacity: it must not throttle the real writes.
 	dry := in.DryRun != nil && *in.DryRun
+	if full := s.diskRefused(); full != nil && !dry {
+		s.cfg.Metrics.Throttled(st.name, true, 1)
+		return nil, full
+	}
 	if !dry && sh.writeRate != nil && !sh.writeRate.take(s.cfg.Now(), recordSize(in.Data, in.PartitionKey)) {
 		s.cfg.Metrics.Throttled(st.name, true, 1)
 		s.shardMetric(st, sh, smWriteThrottled, 1)
@@ -326,6 +330,7 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 	byShard := make(map[*shard]*shardBatch, 4)
 	now := s.cfg.Now()
 	dry := in.DryRun != nil && *in.DryRun // a dry run takes no capacity
+	diskFull := s.disk.refused.Load()     // non-nil: the disk guard refuses every record
 	st.mu.RLock()
 	for i := range in.Records {
 		r := &in.Records[i]
@@ -343,6 +348,12 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 		if err != nil {
 			st.mu.RUnlock()
 			return nil, err
+		}
+		if diskFull != nil && !dry {
+			out.Records[i] = wire.PutRecordsResultEntry{ErrorCode: diskFull.Code, ErrorMessage: diskFull.Message}
+			out.FailedRecordCount++
+			throttled++
+			continue
 		}
 		if !dry && sh.writeRate != nil && !sh.writeRate.take(now, recordSize(r.Data, r.PartitionKey)) {
 			out.Records[i] = wire.PutRecordsResultEntry{ErrorCode: ErrProvisionedThroughputExceeded.Code, ErrorMessage: s.throttled(st, sh).Message}

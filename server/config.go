@@ -141,6 +141,24 @@ type Config struct {
 	// RetentionCheckInterval is how often expired segments are deleted.
 	// Zero means one minute.
 	RetentionCheckInterval time.Duration
+	// DiskHighWater and DiskLowWater are the marks of the disk guard, as
+	// fractions of the data directory's file system in use: once usage
+	// reaches DiskHighWater, PutRecord and PutRecords are refused with
+	// ProvisionedThroughputExceededException (reads go on) until it falls
+	// below DiskLowWater. Zero means 0.95 and 0.90 (DiskLowWater: or
+	// DiskHighWater minus 0.05 when that is lower); a negative value of
+	// either turns the guard off. See diskguard.go.
+	DiskHighWater float64
+	DiskLowWater  float64
+	// DiskCheckInterval is how often the disk guard measures the file
+	// system. Zero means one second.
+	DiskCheckInterval time.Duration
+	// DiskUsage measures the guarded file system: bytes used and its size.
+	// Nil means statfs of DataDir on Linux when the server stores its data
+	// there (the default file engine, or an Engine that is a
+	// *fileengine.Engine with DataDir set), and no guard otherwise. For
+	// tests.
+	DiskUsage func() (used, total uint64, err error)
 	// AuthConfigFile turns request verification on: a JSON file of
 	// principals, their access keys and identity policies (see the README,
 	// "Authentication"). Every request must then carry a valid AWS
@@ -207,6 +225,18 @@ func (c Config) withDefaults() Config {
 	if c.RetentionCheckInterval == 0 {
 		c.RetentionCheckInterval = time.Minute
 	}
+	if c.DiskHighWater == 0 {
+		c.DiskHighWater = defaultDiskHighWater
+	}
+	if c.DiskLowWater == 0 {
+		c.DiskLowWater = max(0, min(defaultDiskLowWater, c.DiskHighWater-0.05))
+		if c.DiskHighWater < 0 {
+			c.DiskLowWater = -1
+		}
+	}
+	if c.DiskCheckInterval == 0 {
+		c.DiskCheckInterval = defaultDiskCheckInterval
+	}
 	if c.SubscriptionLifetime == 0 {
 		c.SubscriptionLifetime = 5 * time.Minute
 	}
@@ -272,6 +302,14 @@ func (c Config) validate() error {
 	}
 	if c.AutoSplitThreshold < 0 || c.AutoSplitCooldown < 0 {
 		errs = append(errs, errors.New("AutoSplitThreshold and AutoSplitCooldown must not be negative"))
+	}
+	if c.DiskHighWater > 1 || c.DiskLowWater > 1 {
+		errs = append(errs, fmt.Errorf("DiskHighWater %v and DiskLowWater %v must not exceed 1 (the whole file system)", c.DiskHighWater, c.DiskLowWater))
+	} else if c.diskGuardOn() && c.DiskLowWater > c.DiskHighWater {
+		errs = append(errs, fmt.Errorf("DiskLowWater %v is above DiskHighWater %v", c.DiskLowWater, c.DiskHighWater))
+	}
+	if c.DiskCheckInterval < 0 {
+		errs = append(errs, errors.New("DiskCheckInterval must not be negative"))
 	}
 	if c.ShardLimit < 1 || c.OnDemandStreamLimit < 1 || c.OnDemandMaxShards < 1 || c.StreamShardLimit < 1 {
 		errs = append(errs, errors.New("limits must be positive"))

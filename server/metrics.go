@@ -43,7 +43,8 @@ type Metrics interface {
 	Outgoing(stream, consumer string, records, bytes int, behind time.Duration)
 	// Throttled counts what a shard's throughput limit refused: records of
 	// PutRecord(s) (write) or GetRecords calls (WriteProvisionedThroughputExceeded,
-	// ReadProvisionedThroughputExceeded).
+	// ReadProvisionedThroughputExceeded). Records the disk guard refused
+	// count as write-throttled too (they got the same error).
 	Throttled(stream string, write bool, n int)
 	// Subscription counts SubscribeToShard calls of a consumer by result:
 	// "ok", "rate_exceeded" (LimitExceededException), "in_use", or another
@@ -70,6 +71,11 @@ type Metrics interface {
 	// how long fdatasync took, how many appended batches it made durable,
 	// and its error (a failed sync fails those appends).
 	Fsync(d time.Duration, batches int, err error)
+	// DiskGuard reports each sample of the disk guard (diskguard.go):
+	// whether it refuses writes, and the fraction of the data directory's
+	// file system in use. Not called when the guard is off or a
+	// measurement failed.
+	DiskGuard(engaged bool, usedFraction float64)
 }
 
 // NopMetrics is a Metrics that records nothing, to embed in partial
@@ -90,6 +96,7 @@ func (NopMetrics) Reshard(string, string)                           {}
 func (NopMetrics) ShardMonitoring(string, []string)                 {}
 func (NopMetrics) StreamDeleted(string)                             {}
 func (NopMetrics) Fsync(time.Duration, int, error)                  {}
+func (NopMetrics) DiskGuard(bool, float64)                          {}
 
 // observeCall reports the call c to Config.Metrics, ending now with err.
 func (s *Server) observeCall(c *caller, err error) {

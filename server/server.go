@@ -80,6 +80,7 @@ type Server struct {
 	// coordinator reports that this server holds the coordinator lease of
 	// a shared catalog (coordinator.go).
 	coordinator atomic.Bool
+	disk        diskGuard // refuses writes while the data directory's disk is nearly full
 	closeOnce   sync.Once
 	closeErr    error
 }
@@ -185,6 +186,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.goBackground(s.housekeeping)
+	s.startDiskGuard()
 	if w, ok := s.eng.(engine.CatalogWatcher); ok {
 		s.goBackground(func() { s.followCatalog(w) })
 		if l, ok := s.eng.(engine.Leases); ok {

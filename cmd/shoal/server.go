@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,6 +55,11 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		splitThreshold = fs.Float64("auto-split-threshold", 1, "fraction of a shard's write capacity (1 MiB/s or 1000 records/s) above which it counts as hot")
 		splitCooldown  = fs.Duration("auto-split-cooldown", 0, "least time between automatic split rounds of one stream (0: the window)")
 		onDemandMax    = fs.Int("on-demand-max-shards", 200, "most open shards automatic splitting gives an ON_DEMAND stream")
+		diskHigh       = fs.Float64("disk-high-water", 0.95, "fraction of the --data-dir file system in use at which writes are refused (ProvisionedThroughputExceededException) while reads go on; negative turns the disk guard off")
+		diskLow        = fs.Float64("disk-low-water", 0.90, "fraction of the --data-dir file system in use below which refused writes resume (at most --disk-high-water)")
+		// Start-up configuration (config.go): a flag, else SHOAL_<FLAG>, else the file.
+		_ = fs.String("config", "", "JSON file setting flags by name (\"data-dir\": \"/data\") and streams to create (\"streams\": [...]; see README); the command line and SHOAL_<FLAG> environment variables win over it")
+		_ = fs.String("create-streams", "", "streams to create at start-up unless they exist, comma-separated NAME[:SHARDS|:ON_DEMAND] (1 shard by default), ACTIVE before the server listens")
 	)
 	natsOpts := addNATSFlags(fs)
 	tlsOpts := addTLSFlags(fs)
@@ -62,6 +68,10 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	startup, err := applyConfig(fs, os.Environ())
+	if err != nil {
 		return err
 	}
 	mode, err := server.ParseFsyncMode(*fsync)
@@ -85,6 +95,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer logger.Sync() //nolint:errcheck // best effort at exit
+	for _, w := range startup.warnings {
+		logger.Warn(w)
+	}
 
 	var eng engine.Engine // nil: the server opens the file engine in --data-dir
 	switch *storageKind {
@@ -116,6 +129,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		OnDemandMaxShards: int32(*onDemandMax),
 		AuthConfigFile:    *authConfig, AuditLog: *auditLog, AuditDataEvents: *auditData, AuditMaxBytes: *auditMax,
 		KMSKeysFile: *kmsKeys, EncryptAll: *encryptAll,
+		DiskHighWater: *diskHigh, DiskLowWater: *diskLow,
 		Metrics: metrics,
 	}
 	if err := tlsOpts.configure(&cfg, *addr, *dataDir); err != nil {
@@ -130,6 +144,10 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		srv, err = server.New(cfg)
 	}
 	if err != nil {
+		return err
+	}
+	if err := ensureStreams(ctx, srv, startup.streams, logger); err != nil {
+		_ = srv.Shutdown(context.Background())
 		return err
 	}
 	ln, err := net.Listen("tcp", *addr)

@@ -42,6 +42,8 @@ type Metrics struct {
 	fsyncDuration   prometheus.Histogram
 	groupCommit     prometheus.Histogram
 	fsyncFailures   prometheus.Counter
+	diskUsed        prometheus.Gauge
+	diskRefusing    prometheus.Gauge
 	shard           map[string]shardSeries // by shard-level metric name
 }
 
@@ -87,10 +89,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Appended batches one fdatasync made durable (group commit).", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128}}),
 		fsyncFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shoal", Name: "storage_fsync_failures_total",
 			Help: "Failed fdatasync calls of the file engine (their appends failed, nothing was acknowledged)."}),
+		diskUsed: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "shoal", Name: "disk_used_ratio",
+			Help: "Fraction of the data directory's file system in use, as the disk guard last measured it."}),
+		diskRefusing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "shoal", Name: "disk_writes_refused",
+			Help: "1 while the disk guard refuses writes (usage reached the high-water mark and has not yet fallen below the low-water mark), else 0. Refused records count in shoal_stream_write_throttled_records_total."}),
 	}
 	cols := []prometheus.Collector{m.requests, m.requestDuration, m.incomingRecords, m.incomingBytes, m.putRecords, m.outgoingRecords,
 		m.outgoingBytes, m.iteratorAge, m.behindLatest, m.writeThrottled, m.readThrottled, m.subscriptions, m.openSubs, m.reshards,
-		m.fsyncDuration, m.groupCommit, m.fsyncFailures}
+		m.fsyncDuration, m.groupCommit, m.fsyncFailures, m.diskUsed, m.diskRefusing}
 	for _, sm := range []struct{ metric, name, help string }{
 		{"IncomingBytes", "shard_incoming_bytes_total", "Bytes stored in a shard (enhanced monitoring). CloudWatch: IncomingBytes by ShardId."},
 		{"IncomingRecords", "shard_incoming_records_total", "Records stored in a shard (enhanced monitoring). CloudWatch: IncomingRecords by ShardId."},
@@ -213,4 +219,14 @@ func (m *Metrics) Fsync(d time.Duration, batches int, err error) {
 	}
 	m.fsyncDuration.Observe(d.Seconds())
 	m.groupCommit.Observe(float64(batches))
+}
+
+// DiskGuard implements server.Metrics.
+func (m *Metrics) DiskGuard(engaged bool, usedFraction float64) {
+	m.diskUsed.Set(usedFraction)
+	if engaged {
+		m.diskRefusing.Set(1)
+	} else {
+		m.diskRefusing.Set(0)
+	}
 }
