@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,33 +22,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/shoalstream/shoal/internal/testutil/fakeclock"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/internal/testutil/wait"
 	"github.com/shoalstream/shoal/server"
 )
 
-// fakeClock is a clock tests move by hand. It starts at a fixed instant that
-// is close to the real one (the SDK and the server agree on epoch seconds
-// either way; closeness only keeps the numbers readable).
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Now().Truncate(time.Second)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock returns a clock tests move by hand. It starts at a fixed instant
+// that is close to the real one (the SDK and the server agree on epoch
+// seconds either way; closeness only keeps the numbers readable).
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Now().Truncate(time.Second))
 }
 
 // env is one running server and clients for it.

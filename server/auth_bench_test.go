@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shoalstream/shoal/engine/memengine"
+	"github.com/shoalstream/shoal/internal/testutil/benchpair"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/server"
 )
@@ -47,24 +48,7 @@ func BenchmarkPutRecordsAuth(b *testing.B) {
 	}
 	b.Run("paired", func(b *testing.B) {
 		off, on := startPutAuth(b, false), startPutAuth(b, true)
-		var spent [2]time.Duration
-		b.ResetTimer()
-		for i := range b.N {
-			for j, put := range []func() error{off, on} {
-				if i%2 == 1 {
-					put = []func() error{on, off}[j] // alternate which goes first
-					j = 1 - j
-				}
-				t0 := time.Now()
-				if err := put(); err != nil {
-					b.Fatal(err)
-				}
-				spent[j] += time.Since(t0)
-			}
-		}
-		b.ReportMetric(100*(float64(spent[1])/float64(spent[0])-1), "verify-cost-%")
-		b.ReportMetric(float64(spent[0].Microseconds())/float64(b.N), "off-us/call")
-		b.ReportMetric(float64(spent[1].Microseconds())/float64(b.N), "on-us/call")
+		benchpair.Report(b, benchpair.Time(b, off, on), "verify-cost-%", "off-us/call", "on-us/call")
 	})
 }
 

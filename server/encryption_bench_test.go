@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shoalstream/shoal/engine/memengine"
+	"github.com/shoalstream/shoal/internal/testutil/benchpair"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/server"
 )
@@ -64,39 +65,26 @@ func benchEncryption(b *testing.B, cfg server.Config) {
 		}
 		iters[name] = it.ShardIterator
 	}
+	names := [2]string{"plain", "encrypted"}
 	var putTime, getTime [2]time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		order := []string{"plain", "encrypted"}
-		if i%2 == 1 {
-			order[0], order[1] = order[1], order[0]
+	benchpair.Alternate(b, func(side int) {
+		name := names[side]
+		t0 := time.Now()
+		if _, err := c.PutRecords(ctx, puts[name]); err != nil {
+			b.Fatal(err)
 		}
-		for _, name := range order {
-			side := 0
-			if name == "encrypted" {
-				side = 1
-			}
-			t0 := time.Now()
-			if _, err := c.PutRecords(ctx, puts[name]); err != nil {
-				b.Fatal(err)
-			}
-			t1 := time.Now()
-			out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iters[name]})
-			if err != nil {
-				b.Fatal(err)
-			}
-			getTime[side] += time.Since(t1)
-			putTime[side] += t1.Sub(t0)
-			if len(out.Records) != 100 || (side == 1) != (out.Records[0].EncryptionType == types.EncryptionTypeKms) {
-				b.Fatalf("%s: read %d records", name, len(out.Records))
-			}
-			iters[name] = out.NextShardIterator
+		t1 := time.Now()
+		out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iters[name]})
+		if err != nil {
+			b.Fatal(err)
 		}
-	}
-	b.ReportMetric(100*(float64(putTime[1])/float64(putTime[0])-1), "put-cost-%")
-	b.ReportMetric(100*(float64(getTime[1])/float64(getTime[0])-1), "get-cost-%")
-	b.ReportMetric(float64(putTime[0].Microseconds())/float64(b.N), "put-plain-us")
-	b.ReportMetric(float64(putTime[1].Microseconds())/float64(b.N), "put-encrypted-us")
-	b.ReportMetric(float64(getTime[0].Microseconds())/float64(b.N), "get-plain-us")
-	b.ReportMetric(float64(getTime[1].Microseconds())/float64(b.N), "get-encrypted-us")
+		getTime[side] += time.Since(t1)
+		putTime[side] += t1.Sub(t0)
+		if len(out.Records) != 100 || (side == 1) != (out.Records[0].EncryptionType == types.EncryptionTypeKms) {
+			b.Fatalf("%s: read %d records", name, len(out.Records))
+		}
+		iters[name] = out.NextShardIterator
+	})
+	benchpair.Report(b, putTime, "put-cost-%", "put-plain-us", "put-encrypted-us")
+	benchpair.Report(b, getTime, "get-cost-%", "get-plain-us", "get-encrypted-us")
 }

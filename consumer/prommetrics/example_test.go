@@ -1,15 +1,13 @@
 package prommetrics_test
 
 import (
-	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoalstream/shoal/consumer"
 	"github.com/shoalstream/shoal/consumer/prommetrics"
+	"github.com/shoalstream/shoal/internal/testutil/promtest"
 )
 
 // Example creates the collectors of one worker of the application
@@ -39,31 +37,7 @@ func Example() {
 	// The worker is stopped: shard 1's lag no longer counts.
 	m.ShardShutdown("shardId-000000000001", consumer.ShutdownRequested)
 
-	families, err := reg.Gather()
-	if err != nil {
-		panic(err)
-	}
-	for _, f := range families {
-		for _, s := range f.GetMetric() {
-			var labels []string
-			for _, l := range s.GetLabel() {
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-			}
-			sort.Strings(labels)
-			name, v := f.GetName(), 0.0
-			switch {
-			case s.GetCounter() != nil:
-				v = s.GetCounter().GetValue()
-			case s.GetGauge() != nil:
-				v = s.GetGauge().GetValue()
-			case s.GetHistogram() != nil:
-				name, v = name+"_count", float64(s.GetHistogram().GetSampleCount())
-			}
-			if v != 0 {
-				fmt.Printf("%s{%s} %g\n", name, strings.Join(labels, ","), v)
-			}
-		}
-	}
+	promtest.PrintNonZero(reg)
 	// Output:
 	// shoal_consumer_active_leases{application="orders-app"} 2
 	// shoal_consumer_behind_latest_seconds{application="orders-app",shard="shardId-000000000000"} 1.5

@@ -60,8 +60,6 @@ package prommetrics
 import (
 	"context"
 	"errors"
-	"maps"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -69,6 +67,7 @@ import (
 
 	"github.com/shoalstream/shoal/checkpoint"
 	"github.com/shoalstream/shoal/consumer"
+	"github.com/shoalstream/shoal/internal/promkit"
 )
 
 // Metrics implements consumer.Metrics with Prometheus collectors.
@@ -77,7 +76,7 @@ type Metrics struct {
 	bytesProcessed   *prometheus.CounterVec
 	processDuration  *prometheus.HistogramVec
 	processFailures  *prometheus.CounterVec
-	behind           *prometheus.GaugeVec
+	lag              *promkit.Lag // behind_latest_seconds{shard}, max_behind_latest_seconds
 	getCalls         *prometheus.CounterVec
 	getDuration      prometheus.Histogram
 	leasesHeld       prometheus.Gauge
@@ -95,9 +94,6 @@ type Metrics struct {
 	aggregates       prometheus.Counter
 	aggregatedUser   prometheus.Counter
 	corrupt          prometheus.Counter
-
-	mu      sync.Mutex       // guards lag and, with it, the behind series
-	lagByID map[string]int64 // MillisBehindLatest of the shards held
 }
 
 var _ consumer.Metrics = (*Metrics)(nil)
@@ -105,7 +101,7 @@ var _ consumer.Metrics = (*Metrics)(nil)
 // Option configures New.
 type Option func(*options)
 
-type options struct{ labels prometheus.Labels }
+type options = promkit.Options
 
 // WithApplication sets the "application" label of every series: the
 // consumer application's name (consumer.Config.ApplicationName). Without
@@ -120,15 +116,7 @@ func WithStream(name string) Option { return WithLabels(prometheus.Labels{"strea
 // several workers of one application in one process (a "worker" label,
 // say). Empty values are left out. The names "shard", "outcome" and
 // "reason" are taken.
-func WithLabels(l prometheus.Labels) Option {
-	return func(o *options) {
-		for k, v := range l {
-			if v != "" {
-				o.labels[k] = v
-			}
-		}
-	}
-}
+func WithLabels(l prometheus.Labels) Option { return func(o *options) { o.AddLabels(l) } }
 
 // Buckets of the histograms, in seconds: ProcessRecords runs the
 // application's code (1ms to 66s); the Kinesis and Store calls take
@@ -142,82 +130,38 @@ var (
 // It panics if they are already registered with the same labels (as
 // prometheus.MustRegister does): create one Metrics per worker.
 func New(reg prometheus.Registerer, opts ...Option) *Metrics {
-	o := options{labels: prometheus.Labels{}}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	labels := maps.Clone(o.labels)
-	const ns, sub = "shoal", "consumer"
-	c := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels})
-	}
-	cv := func(name, help, label string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels}, []string{label})
-	}
-	g := func(name, help string) prometheus.Gauge {
-		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels})
-	}
-	h := func(name, help string, buckets []float64) prometheus.Histogram {
-		return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels, Buckets: buckets})
-	}
+	f := promkit.Factory{Namespace: "shoal", Subsystem: "consumer", ConstLabels: promkit.Labels(opts)}
 	m := &Metrics{
-		recordsProcessed: cv("records_processed_total", "User records ProcessRecords handled without error, by shard.", "shard"),
-		bytesProcessed:   cv("processed_bytes_total", "Data bytes of those records, by shard.", "shard"),
-		processDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
-			Name: "process_records_duration_seconds", Help: "Duration of ProcessRecords calls, by shard.",
-			ConstLabels: labels, Buckets: processBuckets}, []string{"shard"}),
-		processFailures: cv("process_records_failures_total", "ProcessRecords calls that returned an error, by shard.", "shard"),
-		behind: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "behind_latest_seconds",
-			Help: "MillisBehindLatest of the last records read, by shard held (in seconds).", ConstLabels: labels}, []string{"shard"}),
-		getCalls:       cv("get_records_calls_total", "GetRecords calls, by outcome (ok, throttled, expired_iterator, canceled, error).", "outcome"),
-		getDuration:    h("get_records_duration_seconds", "Duration of GetRecords calls.", callBuckets),
-		leasesHeld:     g("leases_held", "Leases this worker holds."),
-		activeLeases:   g("active_leases", "The application's leases to be processed now (not ended, parents done), at the last lease-taking round."),
-		workers:        g("workers", "Workers sharing the application's leases as this worker counted them at the last lease-taking round."),
-		taken:          c("leases_taken_total", "Leases this worker took (stolen ones included)."),
-		stolen:         c("leases_stolen_total", "Leases this worker took from another live worker."),
-		lost:           c("leases_lost_total", "Leases this worker lost while it held them."),
-		renewals:       cv("lease_renewals_total", "Lease renewals, by outcome (ok, lease_lost, error).", "outcome"),
-		renewDuration:  h("lease_renewal_duration_seconds", "Duration of lease renewals.", callBuckets),
-		checkpoints:    cv("checkpoints_total", "Checkpoint writes, by outcome (ok, lease_lost, error).", "outcome"),
-		cpDuration:     h("checkpoint_duration_seconds", "Duration of checkpoint writes.", callBuckets),
-		shutdowns:      cv("shard_shutdowns_total", "Shards this worker stopped processing, by reason (SHARD_END, REQUESTED, LEASE_LOST).", "reason"),
-		dropped:        c("records_dropped_total", "User records of KPL aggregates dropped: their hash key is outside the shard's range."),
-		aggregates:     c("aggregated_records_total", "KPL aggregated Kinesis records read."),
-		aggregatedUser: c("aggregated_user_records_total", "User records in the KPL aggregated Kinesis records read."),
-		corrupt:        c("corrupt_aggregates_total", "Kinesis records that looked like KPL aggregates but failed their checks."),
-		lagByID:        map[string]int64{},
+		recordsProcessed: f.CounterVec("records_processed_total", "User records ProcessRecords handled without error, by shard.", "shard"),
+		bytesProcessed:   f.CounterVec("processed_bytes_total", "Data bytes of those records, by shard.", "shard"),
+		processDuration:  f.HistogramVec("process_records_duration_seconds", "Duration of ProcessRecords calls, by shard.", processBuckets, "shard"),
+		processFailures:  f.CounterVec("process_records_failures_total", "ProcessRecords calls that returned an error, by shard.", "shard"),
+		lag: f.Lag("behind_latest_seconds", "MillisBehindLatest of the last records read, by shard held (in seconds).",
+			"max_behind_latest_seconds", "Largest MillisBehindLatest over the shards this worker holds (in seconds); 0 when it holds none."),
+		getCalls:       f.CounterVec("get_records_calls_total", "GetRecords calls, by outcome (ok, throttled, expired_iterator, canceled, error).", "outcome"),
+		getDuration:    f.Histogram("get_records_duration_seconds", "Duration of GetRecords calls.", callBuckets),
+		leasesHeld:     f.Gauge("leases_held", "Leases this worker holds."),
+		activeLeases:   f.Gauge("active_leases", "The application's leases to be processed now (not ended, parents done), at the last lease-taking round."),
+		workers:        f.Gauge("workers", "Workers sharing the application's leases as this worker counted them at the last lease-taking round."),
+		taken:          f.Counter("leases_taken_total", "Leases this worker took (stolen ones included)."),
+		stolen:         f.Counter("leases_stolen_total", "Leases this worker took from another live worker."),
+		lost:           f.Counter("leases_lost_total", "Leases this worker lost while it held them."),
+		renewals:       f.CounterVec("lease_renewals_total", "Lease renewals, by outcome (ok, lease_lost, error).", "outcome"),
+		renewDuration:  f.Histogram("lease_renewal_duration_seconds", "Duration of lease renewals.", callBuckets),
+		checkpoints:    f.CounterVec("checkpoints_total", "Checkpoint writes, by outcome (ok, lease_lost, error).", "outcome"),
+		cpDuration:     f.Histogram("checkpoint_duration_seconds", "Duration of checkpoint writes.", callBuckets),
+		shutdowns:      f.CounterVec("shard_shutdowns_total", "Shards this worker stopped processing, by reason (SHARD_END, REQUESTED, LEASE_LOST).", "reason"),
+		dropped:        f.Counter("records_dropped_total", "User records of KPL aggregates dropped: their hash key is outside the shard's range."),
+		aggregates:     f.Counter("aggregated_records_total", "KPL aggregated Kinesis records read."),
+		aggregatedUser: f.Counter("aggregated_user_records_total", "User records in the KPL aggregated Kinesis records read."),
+		corrupt:        f.Counter("corrupt_aggregates_total", "Kinesis records that looked like KPL aggregates but failed their checks."),
 	}
-	maxBehind := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "max_behind_latest_seconds",
-		Help: "Largest MillisBehindLatest over the shards this worker holds (in seconds); 0 when it holds none.", ConstLabels: labels}, m.maxBehind)
-	reg.MustRegister(m.recordsProcessed, m.bytesProcessed, m.processDuration, m.processFailures, m.behind, maxBehind,
+	reg.MustRegister(m.recordsProcessed, m.bytesProcessed, m.processDuration, m.processFailures, m.lag,
 		m.getCalls, m.getDuration, m.leasesHeld, m.activeLeases, m.workers, m.taken, m.stolen, m.lost,
 		m.renewals, m.renewDuration, m.checkpoints, m.cpDuration, m.shutdowns,
 		m.dropped, m.aggregates, m.aggregatedUser, m.corrupt)
 	return m
 }
-
-// maxBehind is the largest MillisBehindLatest of the shards held, in
-// seconds.
-func (m *Metrics) maxBehind() float64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var most int64
-	for _, ms := range m.lagByID {
-		most = max(most, ms)
-	}
-	return seconds(most)
-}
-
-// forget drops a shard's MillisBehindLatest: the worker no longer holds it.
-func (m *Metrics) forget(shardID string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.lagByID, shardID)
-	m.behind.DeleteLabelValues(shardID)
-}
-
-func seconds(ms int64) float64 { return float64(ms) / 1000 }
 
 // outcome names the result of a Store call.
 func outcome(err error) string {
@@ -250,10 +194,7 @@ func (m *Metrics) ProcessRecords(shardID string, d time.Duration, err error) {
 
 // MillisBehindLatest implements consumer.Metrics.
 func (m *Metrics) MillisBehindLatest(shardID string, ms int64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.lagByID[shardID] = ms
-	m.behind.WithLabelValues(shardID).Set(seconds(ms))
+	m.lag.Set(shardID, ms)
 }
 
 // GetRecords implements consumer.Metrics.
@@ -300,7 +241,7 @@ func (m *Metrics) LeaseTaken(_ string, stolen bool) {
 // read).
 func (m *Metrics) LeaseLost(shardID string) {
 	m.lost.Inc()
-	m.forget(shardID)
+	m.lag.Forget(shardID)
 }
 
 // RenewLease implements consumer.Metrics.
@@ -313,7 +254,7 @@ func (m *Metrics) RenewLease(_ string, d time.Duration, err error) {
 // MillisBehindLatest.
 func (m *Metrics) ShardShutdown(shardID, reason string) {
 	m.shutdowns.WithLabelValues(reason).Inc()
-	m.forget(shardID)
+	m.lag.Forget(shardID)
 }
 
 // Checkpoint implements consumer.Metrics.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/shoalstream/shoal/checkpoint"
 	"github.com/shoalstream/shoal/consumer"
 	"github.com/shoalstream/shoal/consumer/prommetrics"
+	"github.com/shoalstream/shoal/internal/testutil/promtest"
 )
 
 // TestMain fails the package if any goroutine outlives the tests: the
@@ -25,34 +25,6 @@ import (
 // connections end when the test servers shut down, which goleak waits for.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// compare checks the named metrics of reg against want, in the text
-// exposition format without HELP and TYPE lines (compare adds them from
-// reg).
-func compare(t *testing.T, reg *prometheus.Registry, want string, names ...string) {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for _, f := range families {
-		for _, n := range names {
-			if f.GetName() == n {
-				fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", n, f.GetHelp(), n, strings.ToLower(f.GetType().String()))
-				for _, line := range strings.Split(strings.TrimSpace(want), "\n") {
-					line = strings.TrimSpace(line)
-					if strings.HasPrefix(line, n+"{") || strings.HasPrefix(line, n+" ") {
-						b.WriteString(line + "\n")
-					}
-				}
-			}
-		}
-	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(b.String()), names...); err != nil {
-		t.Error(err)
-	}
 }
 
 // TestMaxBehindLatestForgetsShards: the application's lag is the largest
@@ -64,7 +36,7 @@ func TestMaxBehindLatestForgetsShards(t *testing.T) {
 	m.MillisBehindLatest("a", 5000)
 	m.MillisBehindLatest("b", 2000)
 	m.MillisBehindLatest("c", 100)
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_consumer_behind_latest_seconds{application="app",shard="a"} 5
 shoal_consumer_behind_latest_seconds{application="app",shard="b"} 2
 shoal_consumer_behind_latest_seconds{application="app",shard="c"} 0.1
@@ -73,7 +45,7 @@ shoal_consumer_max_behind_latest_seconds{application="app"} 5
 
 	m.LeaseLost("a")
 	m.MillisBehindLatest("b", 1500) // the last value counts, not the largest seen
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_consumer_behind_latest_seconds{application="app",shard="b"} 1.5
 shoal_consumer_behind_latest_seconds{application="app",shard="c"} 0.1
 shoal_consumer_max_behind_latest_seconds{application="app"} 1.5
@@ -82,7 +54,7 @@ shoal_consumer_leases_lost_total{application="app"} 1
 
 	m.ShardShutdown("b", consumer.ShutdownShardEnd)
 	m.ShardShutdown("a", consumer.ShutdownLeaseLost) // after LeaseLost: nothing left to drop
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_consumer_behind_latest_seconds{application="app",shard="c"} 0.1
 shoal_consumer_max_behind_latest_seconds{application="app"} 0.1
 shoal_consumer_shard_shutdowns_total{application="app",reason="LEASE_LOST"} 1
@@ -93,7 +65,7 @@ shoal_consumer_shard_shutdowns_total{application="app",reason="SHARD_END"} 1
 	if n := testutil.CollectAndCount(reg, "shoal_consumer_behind_latest_seconds"); n != 0 {
 		t.Errorf("%d behind_latest series after every shard stopped, want 0", n)
 	}
-	compare(t, reg, `shoal_consumer_max_behind_latest_seconds{application="app"} 0`, "shoal_consumer_max_behind_latest_seconds")
+	promtest.Compare(t, reg, `shoal_consumer_max_behind_latest_seconds{application="app"} 0`, "shoal_consumer_max_behind_latest_seconds")
 }
 
 // TestOutcomes: the calls' errors become the outcome labels the package
@@ -123,7 +95,7 @@ func TestOutcomes(t *testing.T) {
 	m.RecordsDropped("s", 2)
 	m.AggregatedRecords("s", 3, 30)
 	m.CorruptAggregates("s", 1)
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_consumer_aggregated_records_total{application="app",stream="orders"} 3
 shoal_consumer_aggregated_user_records_total{application="app",stream="orders"} 30
 shoal_consumer_checkpoints_total{application="app",outcome="error",stream="orders"} 1
@@ -163,24 +135,15 @@ shoal_consumer_records_dropped_total{application="app",stream="orders"} 2
 // shard's series if shard is not "").
 func histogramCount(t *testing.T, g prometheus.Gatherer, name, shard string) uint64 {
 	t.Helper()
-	families, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
+	for _, s := range promtest.Series(t, g, name) {
+		match := shard == ""
+		for _, l := range s.GetLabel() {
+			if l.GetName() == "shard" && l.GetValue() == shard {
+				match = true
+			}
 		}
-		for _, s := range f.GetMetric() {
-			match := shard == ""
-			for _, l := range s.GetLabel() {
-				if l.GetName() == "shard" && l.GetValue() == shard {
-					match = true
-				}
-			}
-			if match {
-				return s.GetHistogram().GetSampleCount()
-			}
+		if match {
+			return s.GetHistogram().GetSampleCount()
 		}
 	}
 	return 0
@@ -195,7 +158,7 @@ func TestLabels(t *testing.T) {
 	b := prommetrics.New(reg, prommetrics.WithApplication("b"), prommetrics.WithStream(""))
 	a.LeasesHeld(1)
 	b.LeasesHeld(2)
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_consumer_leases_held{application="a"} 1
 shoal_consumer_leases_held{application="b"} 2
 `, "shoal_consumer_leases_held")
@@ -205,7 +168,7 @@ shoal_consumer_leases_held{application="b"} 2
 		w := prommetrics.New(workers, prommetrics.WithApplication("a"), prommetrics.WithLabels(prometheus.Labels{"worker": fmt.Sprint("w", i)}))
 		w.LeasesHeld(i + 3)
 	}
-	compare(t, workers, `
+	promtest.Compare(t, workers, `
 shoal_consumer_leases_held{application="a",worker="w0"} 3
 shoal_consumer_leases_held{application="a",worker="w1"} 4
 `, "shoal_consumer_leases_held")
@@ -239,16 +202,9 @@ func TestConcurrentUse(t *testing.T) {
 			m.ShardShutdown(shard, consumer.ShutdownLeaseLost)
 		})
 	}
-	wg.Go(func() {
-		for range 50 {
-			if _, err := reg.Gather(); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	})
+	wg.Go(func() { promtest.GatherRepeatedly(t, reg, 50) })
 	wg.Wait()
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_consumer_max_behind_latest_seconds 0
 shoal_consumer_records_processed_total{shard="shard-0"} 200
 shoal_consumer_records_processed_total{shard="shard-1"} 200

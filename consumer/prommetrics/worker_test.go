@@ -21,7 +21,9 @@ import (
 	"github.com/shoalstream/shoal/consumer"
 	"github.com/shoalstream/shoal/consumer/prommetrics"
 	"github.com/shoalstream/shoal/internal/storage"
+	"github.com/shoalstream/shoal/internal/testutil/background"
 	"github.com/shoalstream/shoal/internal/testutil/pgtest"
+	"github.com/shoalstream/shoal/internal/testutil/promtest"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/internal/testutil/wait"
 	"github.com/shoalstream/shoal/server"
@@ -110,30 +112,18 @@ func putAll(t *testing.T, c *kinesis.Client, entries []types.PutRecordsRequestEn
 // include labels ("k=v" pairs); 0 if there is none.
 func value(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
 	t.Helper()
-	families, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
+series:
+	for _, s := range promtest.Series(t, g, name) {
+		have := map[string]bool{}
+		for _, l := range s.GetLabel() {
+			have[l.GetName()+"="+l.GetValue()] = true
 		}
-	series:
-		for _, s := range f.GetMetric() {
-			have := map[string]bool{}
-			for _, l := range s.GetLabel() {
-				have[l.GetName()+"="+l.GetValue()] = true
+		for _, l := range labels {
+			if !have[l] {
+				continue series
 			}
-			for _, l := range labels {
-				if !have[l] {
-					continue series
-				}
-			}
-			if s.GetCounter() != nil {
-				return s.GetCounter().GetValue()
-			}
-			return s.GetGauge().GetValue()
 		}
+		return promtest.Value(s)
 	}
 	return 0
 }
@@ -174,21 +164,7 @@ func TestWorkerExactCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	stop := func() error {
-		cancel()
-		select {
-		case err := <-done:
-			done <- err // for the cleanup's call
-			return err
-		case <-time.After(30 * time.Second):
-			t.Fatal("Run did not return within 30s of its ctx ending")
-			return nil
-		}
-	}
-	t.Cleanup(func() { _ = stop() })
+	stop := background.Run(t, context.Background(), w.Run)
 
 	wantRecords, wantBytes := map[string]int{}, map[string]int{}
 	var entries []types.PutRecordsRequestEntry

@@ -1,15 +1,13 @@
 package prommetrics_test
 
 import (
-	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoalstream/shoal/fanout"
 	"github.com/shoalstream/shoal/fanout/prommetrics"
+	"github.com/shoalstream/shoal/internal/testutil/promtest"
 )
 
 // Example creates the collectors of one Subscriber reading as the
@@ -35,31 +33,7 @@ func Example() {
 	m.SubscribeToShard(shard, 4*time.Millisecond, "")
 	m.Resubscribed(shard, 250*time.Millisecond)
 
-	families, err := reg.Gather()
-	if err != nil {
-		panic(err)
-	}
-	for _, f := range families {
-		for _, s := range f.GetMetric() {
-			var labels []string
-			for _, l := range s.GetLabel() {
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-			}
-			sort.Strings(labels)
-			name, v := f.GetName(), 0.0
-			switch {
-			case s.GetCounter() != nil:
-				v = s.GetCounter().GetValue()
-			case s.GetGauge() != nil:
-				v = s.GetGauge().GetValue()
-			case s.GetHistogram() != nil:
-				name, v = name+"_count", float64(s.GetHistogram().GetSampleCount())
-			}
-			if v != 0 {
-				fmt.Printf("%s{%s} %g\n", name, strings.Join(labels, ","), v)
-			}
-		}
-	}
+	promtest.PrintNonZero(reg)
 	// Output:
 	// shoal_fanout_behind_latest_seconds{consumer="audit",shard="shardId-000000000000"} 2.5
 	// shoal_fanout_handler_duration_seconds_count{consumer="audit",shard="shardId-000000000000"} 1

@@ -46,13 +46,12 @@
 package prommetrics
 
 import (
-	"maps"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoalstream/shoal/fanout"
+	"github.com/shoalstream/shoal/internal/promkit"
 )
 
 // Metrics implements fanout.Metrics with Prometheus collectors.
@@ -61,7 +60,7 @@ type Metrics struct {
 	bytesProcessed   *prometheus.CounterVec
 	handlerDuration  *prometheus.HistogramVec
 	handlerErrors    prometheus.Counter
-	behind           *prometheus.GaugeVec
+	lag              *promkit.Lag // behind_latest_seconds{shard}, max_behind_latest_seconds
 	subscribeCalls   *prometheus.CounterVec
 	subscribeTime    prometheus.Histogram
 	ended            *prometheus.CounterVec
@@ -69,9 +68,6 @@ type Metrics struct {
 	resubscribe      prometheus.Histogram
 	shutdowns        *prometheus.CounterVec
 	dropped          prometheus.Counter
-
-	mu      sync.Mutex       // guards lagByID and, with it, the behind series
-	lagByID map[string]int64 // MillisBehindLatest of the shards being read
 }
 
 var _ fanout.Metrics = (*Metrics)(nil)
@@ -79,7 +75,7 @@ var _ fanout.Metrics = (*Metrics)(nil)
 // Option configures New.
 type Option func(*options)
 
-type options struct{ labels prometheus.Labels }
+type options = promkit.Options
 
 // WithConsumer sets the "consumer" label of every series: the stream
 // consumer's name (fanout.Config.ConsumerName). Without it there is no such
@@ -92,15 +88,7 @@ func WithStream(name string) Option { return WithLabels(prometheus.Labels{"strea
 
 // WithLabels adds constant labels to every series. Empty values are left
 // out. The names "shard", "outcome" and "reason" are taken.
-func WithLabels(l prometheus.Labels) Option {
-	return func(o *options) {
-		for k, v := range l {
-			if v != "" {
-				o.labels[k] = v
-			}
-		}
-	}
-}
+func WithLabels(l prometheus.Labels) Option { return func(o *options) { o.AddLabels(l) } }
 
 // Buckets of the histograms, in seconds: the Handler runs the
 // application's code (1ms to 66s); SubscribeToShard takes milliseconds
@@ -116,56 +104,25 @@ var (
 // calls) and registers them with reg. It panics if they are already
 // registered with the same labels (as prometheus.MustRegister does).
 func New(reg prometheus.Registerer, opts ...Option) *Metrics {
-	o := options{labels: prometheus.Labels{}}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	labels := maps.Clone(o.labels)
-	const ns, sub = "shoal", "fanout"
-	c := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels})
-	}
-	cv := func(name, help, label string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels}, []string{label})
-	}
-	h := func(name, help string, buckets []float64) prometheus.Histogram {
-		return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help, ConstLabels: labels, Buckets: buckets})
-	}
+	f := promkit.Factory{Namespace: "shoal", Subsystem: "fanout", ConstLabels: promkit.Labels(opts)}
 	m := &Metrics{
-		recordsProcessed: cv("records_processed_total", "Records of the batches the Handler returned nil for, by shard.", "shard"),
-		bytesProcessed:   cv("processed_bytes_total", "Data bytes of those records, by shard.", "shard"),
-		handlerDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
-			Name: "handler_duration_seconds", Help: "Duration of Handler calls, by shard.",
-			ConstLabels: labels, Buckets: handlerBuckets}, []string{"shard"}),
-		handlerErrors: c("handler_errors_total", "Handler calls that returned an error."),
-		behind: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "behind_latest_seconds",
-			Help: "MillisBehindLatest of the last event, by shard being read (in seconds).", ConstLabels: labels}, []string{"shard"}),
-		subscribeCalls: cv("subscribe_calls_total", "SubscribeToShard calls, by outcome (ok, or the error code).", "outcome"),
-		subscribeTime:  h("subscribe_duration_seconds", "Duration of SubscribeToShard calls, until the event stream started or the call failed.", callBuckets),
-		ended:          cv("subscriptions_ended_total", "Subscriptions that ended, by reason (Completed, ShardEnded, Idle, Canceled, HandlerError, Transport, or the error code).", "reason"),
-		open:           prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "open_subscriptions", Help: "Subscriptions running.", ConstLabels: labels}),
-		resubscribe:    h("resubscribe_delay_seconds", "Time a shard went without a subscription, from the end of one to the start of the next.", resubscribeBuckets),
-		shutdowns:      cv("shard_shutdowns_total", "Shards whose reading stopped, by reason (ShardEnded, Canceled, HandlerError, or the error code).", "reason"),
-		dropped:        c("records_dropped_total", "User records of KPL aggregates dropped: their hash key is outside the shard's range."),
-		lagByID:        map[string]int64{},
+		recordsProcessed: f.CounterVec("records_processed_total", "Records of the batches the Handler returned nil for, by shard.", "shard"),
+		bytesProcessed:   f.CounterVec("processed_bytes_total", "Data bytes of those records, by shard.", "shard"),
+		handlerDuration:  f.HistogramVec("handler_duration_seconds", "Duration of Handler calls, by shard.", handlerBuckets, "shard"),
+		handlerErrors:    f.Counter("handler_errors_total", "Handler calls that returned an error."),
+		lag: f.Lag("behind_latest_seconds", "MillisBehindLatest of the last event, by shard being read (in seconds).",
+			"max_behind_latest_seconds", "Largest MillisBehindLatest over the shards being read (in seconds); 0 when none is."),
+		subscribeCalls: f.CounterVec("subscribe_calls_total", "SubscribeToShard calls, by outcome (ok, or the error code).", "outcome"),
+		subscribeTime:  f.Histogram("subscribe_duration_seconds", "Duration of SubscribeToShard calls, until the event stream started or the call failed.", callBuckets),
+		ended:          f.CounterVec("subscriptions_ended_total", "Subscriptions that ended, by reason (Completed, ShardEnded, Idle, Canceled, HandlerError, Transport, or the error code).", "reason"),
+		open:           f.Gauge("open_subscriptions", "Subscriptions running."),
+		resubscribe:    f.Histogram("resubscribe_delay_seconds", "Time a shard went without a subscription, from the end of one to the start of the next.", resubscribeBuckets),
+		shutdowns:      f.CounterVec("shard_shutdowns_total", "Shards whose reading stopped, by reason (ShardEnded, Canceled, HandlerError, or the error code).", "reason"),
+		dropped:        f.Counter("records_dropped_total", "User records of KPL aggregates dropped: their hash key is outside the shard's range."),
 	}
-	maxBehind := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "max_behind_latest_seconds",
-		Help: "Largest MillisBehindLatest over the shards being read (in seconds); 0 when none is.", ConstLabels: labels}, m.maxBehind)
-	reg.MustRegister(m.recordsProcessed, m.bytesProcessed, m.handlerDuration, m.handlerErrors, m.behind, maxBehind,
+	reg.MustRegister(m.recordsProcessed, m.bytesProcessed, m.handlerDuration, m.handlerErrors, m.lag,
 		m.subscribeCalls, m.subscribeTime, m.ended, m.open, m.resubscribe, m.shutdowns, m.dropped)
 	return m
-}
-
-// maxBehind is the largest MillisBehindLatest of the shards being read, in
-// seconds.
-func (m *Metrics) maxBehind() float64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var most int64
-	for _, ms := range m.lagByID {
-		most = max(most, ms)
-	}
-	return float64(most) / 1000
 }
 
 // SubscribeToShard implements fanout.Metrics.
@@ -189,10 +146,7 @@ func (m *Metrics) SubscriptionEnded(_, reason string) {
 // MillisBehindLatest.
 func (m *Metrics) ShardShutdown(shardID, reason string) {
 	m.shutdowns.WithLabelValues(reason).Inc()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.lagByID, shardID)
-	m.behind.DeleteLabelValues(shardID)
+	m.lag.Forget(shardID)
 }
 
 // Resubscribed implements fanout.Metrics.
@@ -200,10 +154,7 @@ func (m *Metrics) Resubscribed(_ string, d time.Duration) { m.resubscribe.Observ
 
 // MillisBehindLatest implements fanout.Metrics.
 func (m *Metrics) MillisBehindLatest(shardID string, ms int64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.lagByID[shardID] = ms
-	m.behind.WithLabelValues(shardID).Set(float64(ms) / 1000)
+	m.lag.Set(shardID, ms)
 }
 
 // HandlerCall implements fanout.Metrics.

@@ -2,7 +2,6 @@ package prommetrics_test
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/shoalstream/shoal/fanout"
 	"github.com/shoalstream/shoal/fanout/prommetrics"
+	"github.com/shoalstream/shoal/internal/testutil/promtest"
 )
 
 // TestMain fails the package if any goroutine outlives the tests: the
@@ -21,33 +21,6 @@ import (
 // which goleak waits for.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// compare checks the named metrics of g against want, given in the text
-// exposition format without HELP and TYPE lines (compare adds them).
-func compare(t *testing.T, g prometheus.Gatherer, want string, names ...string) {
-	t.Helper()
-	families, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for _, f := range families {
-		for _, n := range names {
-			if f.GetName() != n {
-				continue
-			}
-			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", n, f.GetHelp(), n, strings.ToLower(f.GetType().String()))
-			for _, line := range strings.Split(strings.TrimSpace(want), "\n") {
-				if line = strings.TrimSpace(line); strings.HasPrefix(line, n+"{") || strings.HasPrefix(line, n+" ") {
-					b.WriteString(line + "\n")
-				}
-			}
-		}
-	}
-	if err := testutil.GatherAndCompare(g, strings.NewReader(b.String()), names...); err != nil {
-		t.Error(err)
-	}
 }
 
 // TestMaxBehindLatestForgetsShards: the lag is the largest of the shards
@@ -61,7 +34,7 @@ func TestMaxBehindLatestForgetsShards(t *testing.T) {
 	m.MillisBehindLatest("a", 7000)
 	m.MillisBehindLatest("b", 250)
 	m.SubscriptionEnded("a", fanout.ReasonCompleted)
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_fanout_behind_latest_seconds{consumer="audit",shard="a",stream="orders"} 7
 shoal_fanout_behind_latest_seconds{consumer="audit",shard="b",stream="orders"} 0.25
 shoal_fanout_max_behind_latest_seconds{consumer="audit",stream="orders"} 7
@@ -69,7 +42,7 @@ shoal_fanout_open_subscriptions{consumer="audit",stream="orders"} 1
 `, "shoal_fanout_behind_latest_seconds", "shoal_fanout_max_behind_latest_seconds", "shoal_fanout_open_subscriptions")
 
 	m.ShardShutdown("a", fanout.ReasonShardEnded)
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_fanout_behind_latest_seconds{consumer="audit",shard="b",stream="orders"} 0.25
 shoal_fanout_max_behind_latest_seconds{consumer="audit",stream="orders"} 0.25
 shoal_fanout_shard_shutdowns_total{consumer="audit",reason="ShardEnded",stream="orders"} 1
@@ -80,7 +53,7 @@ shoal_fanout_shard_shutdowns_total{consumer="audit",reason="ShardEnded",stream="
 	if n := testutil.CollectAndCount(reg, "shoal_fanout_behind_latest_seconds"); n != 0 {
 		t.Errorf("%d behind_latest series after every shard stopped, want 0", n)
 	}
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_fanout_max_behind_latest_seconds{consumer="audit",stream="orders"} 0
 shoal_fanout_open_subscriptions{consumer="audit",stream="orders"} 0
 shoal_fanout_subscriptions_ended_total{consumer="audit",reason="Canceled",stream="orders"} 1
@@ -99,7 +72,7 @@ func TestHandlerAndSubscribeOutcomes(t *testing.T) {
 	m.HandlerCall("s", time.Millisecond, nil)
 	m.HandlerCall("s", time.Millisecond, fmt.Errorf("downstream unavailable"))
 	m.RecordsDropped("s", 4)
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_fanout_handler_errors_total 1
 shoal_fanout_open_subscriptions 1
 shoal_fanout_records_dropped_total 4
@@ -128,16 +101,9 @@ func TestConcurrentUse(t *testing.T) {
 			m.ShardShutdown(shard, fanout.ReasonCanceled)
 		})
 	}
-	wg.Go(func() {
-		for range 50 {
-			if _, err := reg.Gather(); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	})
+	wg.Go(func() { promtest.GatherRepeatedly(t, reg, 50) })
 	wg.Wait()
-	compare(t, reg, `
+	promtest.Compare(t, reg, `
 shoal_fanout_max_behind_latest_seconds{consumer="c"} 0
 shoal_fanout_open_subscriptions{consumer="c"} 0
 shoal_fanout_records_processed_total{consumer="c",shard="shard-0"} 200

@@ -20,6 +20,8 @@ import (
 	"github.com/shoalstream/shoal/fanout"
 	"github.com/shoalstream/shoal/fanout/prommetrics"
 	"github.com/shoalstream/shoal/internal/storage"
+	"github.com/shoalstream/shoal/internal/testutil/background"
+	"github.com/shoalstream/shoal/internal/testutil/promtest"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/internal/testutil/wait"
 	"github.com/shoalstream/shoal/server"
@@ -32,33 +34,15 @@ const testStream = "fanout-metrics"
 // labels other than the constant ones, as "k=v,k=v" ("" for none).
 func sums(t *testing.T, g prometheus.Gatherer, name string) map[string]float64 {
 	t.Helper()
-	families, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, s := range f.GetMetric() {
-			var key []string
-			for _, l := range s.GetLabel() {
-				if l.GetName() != "consumer" && l.GetName() != "stream" {
-					key = append(key, l.GetName()+"="+l.GetValue())
-				}
+	for _, s := range promtest.Series(t, g, name) {
+		var key []string
+		for _, l := range s.GetLabel() {
+			if l.GetName() != "consumer" && l.GetName() != "stream" {
+				key = append(key, l.GetName()+"="+l.GetValue())
 			}
-			v := 0.0
-			switch {
-			case s.GetCounter() != nil:
-				v = s.GetCounter().GetValue()
-			case s.GetGauge() != nil:
-				v = s.GetGauge().GetValue()
-			case s.GetHistogram() != nil:
-				v = float64(s.GetHistogram().GetSampleCount())
-			}
-			out[strings.Join(key, ",")] = v
 		}
+		out[strings.Join(key, ",")] = promtest.Value(s)
 	}
 	return out
 }
@@ -166,21 +150,7 @@ func TestSubscriberExactCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	stop := func() error {
-		cancel()
-		select {
-		case err := <-done:
-			done <- err // for the next call
-			return err
-		case <-time.After(30 * time.Second):
-			t.Fatal("Run did not return within 30s of its ctx ending")
-			return nil
-		}
-	}
-	t.Cleanup(func() { _ = stop() })
+	stop := background.Run(t, ctx, s.Run)
 	// Every record handled, and subscriptions expired and replaced a few
 	// times (the server ends each after 300ms).
 	wait.Eventually(t, 15*time.Second, func() error {

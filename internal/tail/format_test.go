@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoalstream/shoal/aggregation"
 	"github.com/shoalstream/shoal/internal/tail"
+	"github.com/shoalstream/shoal/internal/testutil/fakeclock"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -72,7 +73,7 @@ func TestParseFormat(t *testing.T) {
 // TestFormatsFromServer prints a record put on a server whose clock is
 // known, in each format.
 func TestFormatsFromServer(t *testing.T) {
-	clk := &clock{now: time.Date(2025, 3, 4, 5, 6, 7, 89e6, time.UTC)}
+	clk := fakeclock.New(time.Date(2025, 3, 4, 5, 6, 7, 89e6, time.UTC))
 	e := newEnv(t, server.Config{Now: clk.Now})
 	e.createStream("s", 1)
 	p, err := e.c.PutRecord(e.ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k 1"), Data: []byte("hi\tthere")})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shoalstream/shoal/internal/tail"
+	"github.com/shoalstream/shoal/internal/testutil/fakeclock"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -83,11 +84,11 @@ func TestFromLatest(t *testing.T) {
 // or after the time; the server's clock is the test's.
 func TestFromTimestamp(t *testing.T) {
 	t0 := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	e := newEnv(t, server.Config{Now: clk.Now})
 	e.createStream("s", 2)
 	e.putRound("s", "early", 3, 0, 2, 5)
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	e.split("s", "shardId-000000000000", 2)
 	want := e.putRound("s", "late", 3, 0, 2, 5)
 	if got := shardsOf(want); len(got) != 3 {
@@ -149,7 +150,7 @@ func TestFromSequence(t *testing.T) {
 // TestExpiredIterator: a shard iterator that expires (the server's clock
 // jumps 6 minutes) is replaced by one after the last record printed.
 func TestExpiredIterator(t *testing.T) {
-	clk := &clock{now: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC))
 	e := newEnv(t, server.Config{Now: clk.Now})
 	e.createStream("s", 1)
 	want := e.putRound("s", "a", 3, 0)
@@ -157,7 +158,7 @@ func TestExpiredIterator(t *testing.T) {
 	api := &counting{API: e.c}
 	r := start(t, tail.Config{Client: api, Stream: "s", From: tail.From{Kind: tail.TrimHorizon}, Format: tail.JSON, Out: out, Log: log})
 	out.wait(t, "the first records", hasData(t, want))
-	clk.advance(6 * time.Minute)
+	clk.Advance(6 * time.Minute)
 	want = append(want, e.putRound("s", "b", 3, 0)...)
 	out.wait(t, "the records put after the jump", hasData(t, want))
 	if err := r.stop(t); err != nil {

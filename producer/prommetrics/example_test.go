@@ -1,13 +1,11 @@
 package prommetrics_test
 
 import (
-	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoalstream/shoal/internal/testutil/promtest"
 	"github.com/shoalstream/shoal/producer/prommetrics"
 )
 
@@ -37,31 +35,7 @@ func Example() {
 	m.UserRecordsPut(10)
 	m.Retried("ProvisionedThroughputExceededException", 1)
 
-	families, err := reg.Gather()
-	if err != nil {
-		panic(err)
-	}
-	for _, f := range families {
-		for _, s := range f.GetMetric() {
-			var labels []string
-			for _, l := range s.GetLabel() {
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-			}
-			sort.Strings(labels)
-			name, v := f.GetName(), 0.0
-			switch {
-			case s.GetCounter() != nil:
-				v = s.GetCounter().GetValue()
-			case s.GetGauge() != nil:
-				v = s.GetGauge().GetValue()
-			case s.GetHistogram() != nil:
-				name, v = name+"_count", float64(s.GetHistogram().GetSampleCount())
-			}
-			if v != 0 {
-				fmt.Printf("%s{%s} %g\n", name, strings.Join(labels, ","), v)
-			}
-		}
-	}
+	promtest.PrintNonZero(reg)
 	// Output:
 	// shoal_producer_buffered_bytes{stream="orders"} 300
 	// shoal_producer_buffered_records{stream="orders"} 2

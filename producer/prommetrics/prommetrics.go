@@ -17,13 +17,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoalstream/shoal/internal/promkit"
 	"github.com/shoalstream/shoal/producer"
 )
 
 // Metrics implements producer.Metrics with Prometheus collectors.
 type Metrics struct {
-	reg    prometheus.Registerer
-	stream string
+	reg prometheus.Registerer
+	f   promkit.Factory // for RegisterBuffer's gauges
 
 	userRecordsPut    prometheus.Counter
 	kinesisRecordsPut prometheus.Counter
@@ -46,31 +47,22 @@ var _ producer.Metrics = (*Metrics)(nil)
 // that stream (as prometheus.MustRegister does): create one Metrics per
 // producer.
 func New(reg prometheus.Registerer, stream string) *Metrics {
-	labels := prometheus.Labels{"stream": stream}
-	c := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shoal", Subsystem: "producer", Name: name, Help: help, ConstLabels: labels})
-	}
-	cv := func(name, help string, label string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "shoal", Subsystem: "producer", Name: name, Help: help, ConstLabels: labels}, []string{label})
-	}
-	h := func(name, help string, buckets []float64) prometheus.Histogram {
-		return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "shoal", Subsystem: "producer", Name: name, Help: help, ConstLabels: labels, Buckets: buckets})
-	}
+	f := promkit.Factory{Namespace: "shoal", Subsystem: "producer", ConstLabels: prometheus.Labels{"stream": stream}}
 	m := &Metrics{
 		reg:               reg,
-		stream:            stream,
-		userRecordsPut:    c("user_records_put_total", "User records stored by Kinesis."),
-		kinesisRecordsPut: c("kinesis_records_put_total", "Kinesis records (aggregated or not) stored by Kinesis."),
-		userPerKinesis:    h("user_records_per_kinesis_record", "User records in each stored Kinesis record.", prometheus.ExponentialBuckets(1, 4, 10)),
-		calls:             cv("put_records_calls_total", "PutRecords calls, by outcome (ok: Kinesis answered, error: the call failed).", "outcome"),
-		callDuration:      h("put_records_duration_seconds", "Duration of PutRecords calls.", prometheus.ExponentialBuckets(0.001, 2, 14)),
-		recordsPerCall:    h("kinesis_records_per_put_records_call", "Kinesis records in each PutRecords call.", prometheus.ExponentialBuckets(1, 2, 10)),
-		retries:           cv("retries_total", "Kinesis records sent again, by the error code that failed them.", "code"),
-		throttles:         c("throttles_total", "Kinesis records throttled (ProvisionedThroughputExceededException)."),
-		failed:            cv("user_records_failed_total", "User records whose result is an error, by code.", "code"),
-		bufferedTime:      h("buffered_time_seconds", "Time the oldest user record of each Kinesis record waited before it was first sent.", prometheus.ExponentialBuckets(0.001, 2, 16)),
-		mapRefreshes:      cv("shard_map_refreshes_total", "Shard map refreshes, by outcome (unchanged, changed, error).", "outcome"),
-		openShards:        prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "shoal", Subsystem: "producer", Name: "open_shards", Help: "Open shards in the producer's shard map.", ConstLabels: labels}),
+		f:                 f,
+		userRecordsPut:    f.Counter("user_records_put_total", "User records stored by Kinesis."),
+		kinesisRecordsPut: f.Counter("kinesis_records_put_total", "Kinesis records (aggregated or not) stored by Kinesis."),
+		userPerKinesis:    f.Histogram("user_records_per_kinesis_record", "User records in each stored Kinesis record.", prometheus.ExponentialBuckets(1, 4, 10)),
+		calls:             f.CounterVec("put_records_calls_total", "PutRecords calls, by outcome (ok: Kinesis answered, error: the call failed).", "outcome"),
+		callDuration:      f.Histogram("put_records_duration_seconds", "Duration of PutRecords calls.", prometheus.ExponentialBuckets(0.001, 2, 14)),
+		recordsPerCall:    f.Histogram("kinesis_records_per_put_records_call", "Kinesis records in each PutRecords call.", prometheus.ExponentialBuckets(1, 2, 10)),
+		retries:           f.CounterVec("retries_total", "Kinesis records sent again, by the error code that failed them.", "code"),
+		throttles:         f.Counter("throttles_total", "Kinesis records throttled (ProvisionedThroughputExceededException)."),
+		failed:            f.CounterVec("user_records_failed_total", "User records whose result is an error, by code.", "code"),
+		bufferedTime:      f.Histogram("buffered_time_seconds", "Time the oldest user record of each Kinesis record waited before it was first sent.", prometheus.ExponentialBuckets(0.001, 2, 16)),
+		mapRefreshes:      f.CounterVec("shard_map_refreshes_total", "Shard map refreshes, by outcome (unchanged, changed, error).", "outcome"),
+		openShards:        f.Gauge("open_shards", "Open shards in the producer's shard map."),
 	}
 	reg.MustRegister(m.userRecordsPut, m.kinesisRecordsPut, m.userPerKinesis, m.calls, m.callDuration, m.recordsPerCall,
 		m.retries, m.throttles, m.failed, m.bufferedTime, m.mapRefreshes, m.openShards)
@@ -85,12 +77,9 @@ type Buffer interface {
 
 // RegisterBuffer adds gauges of the records and bytes that b holds.
 func (m *Metrics) RegisterBuffer(b Buffer) {
-	labels := prometheus.Labels{"stream": m.stream}
 	m.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "shoal", Subsystem: "producer", Name: "buffered_records",
-			Help: "User records put and not yet resolved.", ConstLabels: labels}, func() float64 { return float64(b.BufferedRecords()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "shoal", Subsystem: "producer", Name: "buffered_bytes",
-			Help: "Data and partition key bytes of those records.", ConstLabels: labels}, func() float64 { return float64(b.BufferedBytes()) }),
+		m.f.GaugeFunc("buffered_records", "User records put and not yet resolved.", func() float64 { return float64(b.BufferedRecords()) }),
+		m.f.GaugeFunc("buffered_bytes", "Data and partition key bytes of those records.", func() float64 { return float64(b.BufferedBytes()) }),
 	)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shoalstream/shoal/engine/memengine"
+	"github.com/shoalstream/shoal/internal/testutil/benchpair"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/server"
 	"github.com/shoalstream/shoal/server/prommetrics"
@@ -47,23 +47,5 @@ func BenchmarkPutRecordsMetrics(b *testing.B) {
 		}
 	}
 	with, without := start(prommetrics.New(prometheus.NewRegistry())), start(nil)
-	var spent [2]time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		for j := range 2 {
-			k := j
-			if i%2 == 1 {
-				k = 1 - j // alternate which goes first
-			}
-			put := []func() error{with, without}[k]
-			t0 := time.Now()
-			if err := put(); err != nil {
-				b.Fatal(err)
-			}
-			spent[k] += time.Since(t0)
-		}
-	}
-	b.ReportMetric(100*(float64(spent[0])/float64(spent[1])-1), "metrics-cost-%")
-	b.ReportMetric(float64(spent[0].Microseconds())/float64(b.N), "with-us/call")
-	b.ReportMetric(float64(spent[1].Microseconds())/float64(b.N), "without-us/call")
+	benchpair.Report(b, benchpair.Time(b, without, with), "metrics-cost-%", "without-us/call", "with-us/call")
 }

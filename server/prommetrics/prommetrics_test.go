@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,28 +22,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shoalstream/shoal/engine/memengine"
+	"github.com/shoalstream/shoal/internal/testutil/fakeclock"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/server"
 	"github.com/shoalstream/shoal/server/prommetrics"
 )
-
-// clock is a clock the test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // scrape reads the registry over HTTP as Prometheus does and returns each
 // sample's value by its series ("name{label=value,...}" with the labels
@@ -80,7 +62,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 func TestServerMetricsAfterAWorkload(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := prommetrics.New(reg)
-	clk := &clock{t: time.Now().Truncate(time.Second)}
+	clk := fakeclock.New(time.Now().Truncate(time.Second))
 	srv := servertest.Start(t, server.Config{Metrics: m, EnforceThroughput: true, Now: clk.Now, SubscriptionKeepAlive: time.Hour})
 	metricsURL := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(metricsURL.Close)
@@ -187,7 +169,7 @@ func TestServerMetricsAfterAWorkload(t *testing.T) {
 	if _, err := c.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{StreamName: aws.String("s"), ShardLevelMetrics: []types.MetricsName{"IncomingRecords", "IncomingBytes"}}); err != nil {
 		t.Fatal(err)
 	}
-	clk.advance(time.Second) // a fresh write budget
+	clk.Advance(time.Second) // a fresh write budget
 	if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("pk"), Data: []byte("xyz")}); err != nil {
 		t.Fatal(err)
 	}
