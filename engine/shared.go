@@ -63,3 +63,12 @@ type Leases interface {
 	// ReleaseLease gives up the lease if holder holds it.
 	ReleaseLease(ctx context.Context, name, holder string) error
 }
+
+// Sizer is implemented by engines that can tell how much storage a log
+// holds: its bytes and its units (the file engine's segment files). The
+// server's metrics report it per stream.
+type Sizer interface {
+	// LogSize returns the bytes and units of log id, zeros for a log
+	// without data.
+	LogSize(ctx context.Context, id LogID) (bytes int64, units int, err error)
+}
