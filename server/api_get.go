@@ -207,6 +207,10 @@ func (s *Server) getRecords(ctx context.Context, in *wire.GetRecordsInput) (*wir
 	if st.id != it.streamID {
 		return nil, st.missing()
 	}
+	if fs := s.faults.Load(); fs != nil && s.expireIterator(fs, st.name) {
+		return nil, ErrExpiredIterator.With("Iterator expired. The iterator was created at time %s while right now it is %s which is further in the future than the tolerated delay of %d milliseconds.",
+			fmtMillis(it.issuedMs), fmtMillis(now), iteratorTTLMillis)
+	}
 	if err := s.readable(st); err != nil {
 		return nil, err
 	}

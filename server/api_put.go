@@ -331,6 +331,10 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 	now := s.cfg.Now()
 	dry := in.DryRun != nil && *in.DryRun // a dry run takes no capacity
 	diskFull := s.disk.refused.Load()     // non-nil: the disk guard refuses every record
+	var injected []bool                   // records a fault injection rule throttles
+	if fs := s.faults.Load(); fs != nil && !dry {
+		injected = s.throttleRecords(fs, st.name, len(in.Records))
+	}
 	st.mu.RLock()
 	for i := range in.Records {
 		r := &in.Records[i]
@@ -351,6 +355,12 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 		}
 		if diskFull != nil && !dry {
 			out.Records[i] = wire.PutRecordsResultEntry{ErrorCode: diskFull.Code, ErrorMessage: diskFull.Message}
+			out.FailedRecordCount++
+			throttled++
+			continue
+		}
+		if injected != nil && injected[i] {
+			out.Records[i] = wire.PutRecordsResultEntry{ErrorCode: ErrProvisionedThroughputExceeded.Code, ErrorMessage: s.throttled(st, sh).Message}
 			out.FailedRecordCount++
 			throttled++
 			continue

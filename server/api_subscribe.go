@@ -349,6 +349,9 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 	if s.cfg.EnforceThroughput {
 		pace = newPacer(subscribeBytesPerSec, s.cfg.Now())
 	}
+	// A fault injection rule may cut the subscription after some events
+	// (an InternalFailureException message ends it).
+	cut, events := s.subscriptionCut(st.name), 0
 	ended := func() error {
 		switch cause := context.Cause(ctx); {
 		case errors.As(cause, new(*APIError)):
@@ -362,6 +365,10 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 	for {
 		if ctx.Err() != nil {
 			return ended()
+		}
+		if cut != nil && events >= cut.AfterEvents {
+			s.injected(cut, "SubscribeToShard")
+			return ErrInternalFailure.With("Internal service failure.")
 		}
 		changed, lifecycle := sh.log.Changed(), sh.lifecycle()
 		// Observed before the read: once closed, the shard takes no more
@@ -404,6 +411,7 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 			if err := out.event(&ev); err != nil {
 				return err
 			}
+			events++
 			pos = next
 			keepAlive.Reset(s.cfg.SubscriptionKeepAlive)
 			continue
@@ -421,6 +429,7 @@ func (s *Server) deliver(ctx context.Context, t subscribeTarget, out *eventWrite
 			if err := out.event(&wire.SubscribeToShardEvent{Records: []wire.Record{}, ContinuationSequenceNumber: &seq}); err != nil {
 				return err
 			}
+			events++
 			keepAlive.Reset(s.cfg.SubscriptionKeepAlive)
 		case <-ctx.Done():
 			return ended()

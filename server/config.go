@@ -186,6 +186,11 @@ type Config struct {
 	// EncryptAll encrypts every new stream with the default key, as if
 	// StartStreamEncryption had been called on it.
 	EncryptAll bool
+	// Faults are fault injection rules in force from the start (see
+	// faults.go and the README, "Fault injection"); Server.SetFaults
+	// replaces them. The zero value injects none. Kind slow-fsync acts
+	// only on the default file engine (Engine nil).
+	Faults FaultConfig
 	// Metrics receives the server's measurements (server/prommetrics
 	// exports them to Prometheus). Nil means none are recorded.
 	Metrics Metrics
@@ -317,8 +322,9 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// openEngine opens the default file engine in DataDir.
-func (c Config) openEngine() (engine.Engine, error) {
+// openEngine opens the default file engine in DataDir; onSync observes
+// (and may delay) its syncs.
+func (c Config) openEngine(onSync func(time.Duration, int, error)) (engine.Engine, error) {
 	eng, err := fileengine.Open(fileengine.Config{
 		Dir:           c.DataDir,
 		Fsync:         c.Fsync,
@@ -327,7 +333,7 @@ func (c Config) openEngine() (engine.Engine, error) {
 		MaxOpenLogs:   c.MaxOpenLogs,
 		Logger:        c.Logger.Named("storage"),
 		Now:           c.Now,
-		OnSync:        c.Metrics.Fsync,
+		OnSync:        onSync,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)

@@ -76,6 +76,11 @@ type Metrics interface {
 	// file system in use. Not called when the guard is off or a
 	// measurement failed.
 	DiskGuard(engaged bool, usedFraction float64)
+	// Fault counts a fault injected by a fault injection rule (faults.go):
+	// the operation it hit ("fsync" for kind slow-fsync) and the rule's
+	// kind. A throttle rule of PutRecords counts once per call, however
+	// many records it failed.
+	Fault(op, kind string)
 }
 
 // NopMetrics is a Metrics that records nothing, to embed in partial
@@ -97,6 +102,7 @@ func (NopMetrics) ShardMonitoring(string, []string)                 {}
 func (NopMetrics) StreamDeleted(string)                             {}
 func (NopMetrics) Fsync(time.Duration, int, error)                  {}
 func (NopMetrics) DiskGuard(bool, float64)                          {}
+func (NopMetrics) Fault(string, string)                             {}
 
 // observeCall reports the call c to Config.Metrics, ending now with err.
 func (s *Server) observeCall(c *caller, err error) {

@@ -83,6 +83,9 @@ type Server struct {
 	disk        diskGuard // refuses writes while the data directory's disk is nearly full
 	closeOnce   sync.Once
 	closeErr    error
+
+	// faults is the fault injection in force (faults.go); nil: none.
+	faults atomic.Pointer[faultSet]
 }
 
 // opFunc runs one operation on a decoded request body.
@@ -131,6 +134,11 @@ func New(cfg Config) (*Server, error) {
 	empty := map[string]*stream{}
 	s.streams.Store(&empty)
 	s.ops = s.operations()
+	if len(cfg.Faults.Rules) > 0 {
+		if err := s.SetFaults(cfg.Faults); err != nil {
+			return nil, fmt.Errorf("server config: %w", err)
+		}
+	}
 	if cfg.tlsConfigured() {
 		cert, err := s.loadTLS(false)
 		if err != nil {
@@ -166,7 +174,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.eng = cfg.Engine
 	if s.eng == nil {
-		eng, err := cfg.openEngine()
+		eng, err := cfg.openEngine(s.onSync)
 		if err != nil {
 			return nil, err
 		}
@@ -457,6 +465,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := withCaller(r.Context(), cl)
+	if fs := s.faults.Load(); fs != nil {
+		if err := s.injectCall(ctx, fs, name, c, buf.Bytes()); err != nil {
+			s.writeError(w, c, err)
+			s.observeCall(cl, err)
+			s.auditCall(cl, r, reqID, nil, err)
+			return
+		}
+	}
 	if stream {
 		err := s.subscribeToShard(w, r.WithContext(ctx), c, buf.Bytes())
 		s.auditCall(cl, r, reqID, nil, err)

@@ -19,7 +19,7 @@ import (
 )
 
 // defaultAdminAddr is where the admin listener serves unless told
-// otherwise: /metrics, /healthz and /readyz, apart from the Kinesis API so
+// otherwise: /metrics, /healthz, /readyz and /faults, apart from the Kinesis API so
 // that scraping needs no signature.
 const defaultAdminAddr = "127.0.0.1:9567"
 
@@ -58,6 +58,7 @@ func serveAdmin(addr string, explicit bool, reg *prometheus.Registry, srv *serve
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
+	mux.Handle("/faults", faultsHandler(srv))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
@@ -70,4 +71,49 @@ func serveAdmin(addr string, explicit bool, reg *prometheus.Registry, srv *serve
 		_ = hs.Shutdown(ctx)
 		<-done
 	}, ln.Addr(), nil
+}
+
+// maxFaultsBody bounds the body of a PUT or POST to /faults.
+const maxFaultsBody = 1 << 20
+
+// faultsHandler serves /faults, the fault injection rules in force: GET
+// lists them and their counters as JSON; PUT or POST replaces them with the
+// JSON body ({"seed":42,"rules":[...]}, as the config file's "faults") and
+// answers with the new list; DELETE removes every rule.
+func faultsHandler(srv *server.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+		case http.MethodPut, http.MethodPost:
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFaultsBody))
+			if err != nil {
+				http.Error(w, "read the body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			fc, err := server.ParseFaults(body)
+			if err == nil {
+				err = srv.SetFaults(fc)
+			}
+			if err != nil {
+				http.Error(w, "faults: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+		case http.MethodDelete:
+			if err := srv.SetFaults(server.FaultConfig{}); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		default:
+			w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		out, err := srv.MarshalFaults()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(out, '\n'))
+	})
 }

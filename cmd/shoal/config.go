@@ -21,7 +21,7 @@ import (
 // The configuration of "shoal server" comes from four places, the first
 // that sets a flag winning: the command line, the environment (SHOAL_<FLAG>:
 // upper case, dashes as underscores), the --config file (JSON: one member
-// per flag, by its name, and "streams"), and the flag's default.
+// per flag, by its name, "streams" and "faults"), and the flag's default.
 
 // envPrefix starts the environment variable of every flag.
 const envPrefix = "SHOAL_"
@@ -38,6 +38,8 @@ type startupConfig struct {
 	streams []server.StreamSpec
 	// warnings are for the log, once there is one.
 	warnings []string
+	// faults are the config file's fault injection rules ("faults").
+	faults server.FaultConfig
 }
 
 // fileStream is one member of the config file's "streams".
@@ -101,11 +103,11 @@ func applyConfig(fs *flag.FlagSet, environ []string) (*startupConfig, error) {
 	// The file, for what both left.
 	var fileStreams []fileStream
 	if path := fs.Lookup("config").Value.String(); path != "" {
-		values, streams, err := readConfigFile(fs, path)
+		values, streams, faults, err := readConfigFile(fs, path)
 		if err != nil {
 			return nil, err
 		}
-		fileStreams = streams
+		fileStreams, cfg.faults = streams, faults
 		for _, name := range slices.Sorted(maps.Keys(values)) {
 			if onCommandLine[name] || fromEnv[name] {
 				continue
@@ -139,17 +141,18 @@ func applyConfig(fs *flag.FlagSet, environ []string) (*startupConfig, error) {
 }
 
 // readConfigFile reads the JSON config file at path: each member but
-// "streams" names a flag of fs and gives its value (a string, number or
-// boolean), returned as the text Set takes. Errors name the member, never a
-// value.
-func readConfigFile(fs *flag.FlagSet, path string) (map[string]string, []fileStream, error) {
+// "streams" and "faults" names a flag of fs and gives its value (a string,
+// number or boolean), returned as the text Set takes. Errors name the
+// member, never a value (of a flag).
+func readConfigFile(fs *flag.FlagSet, path string) (map[string]string, []fileStream, server.FaultConfig, error) {
+	var faults server.FaultConfig
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--config: %w", err)
+		return nil, nil, faults, fmt.Errorf("--config: %w", err)
 	}
 	var members map[string]jsontext.Value
 	if err := strictjson.Decode(data, &members); err != nil {
-		return nil, nil, fmt.Errorf("--config %s: %w", path, err)
+		return nil, nil, faults, fmt.Errorf("--config %s: %w", path, err)
 	}
 	values := map[string]string{}
 	var streams []fileStream
@@ -157,27 +160,33 @@ func readConfigFile(fs *flag.FlagSet, path string) (map[string]string, []fileStr
 		raw := members[name]
 		if name == "streams" {
 			if err := strictjson.Decode(raw, &streams); err != nil {
-				return nil, nil, fmt.Errorf("--config %s: streams%s", path, pathSuffix(err))
+				return nil, nil, faults, fmt.Errorf("--config %s: streams%s", path, pathSuffix(err))
+			}
+			continue
+		}
+		if name == "faults" {
+			if faults, err = server.ParseFaults(raw); err != nil {
+				return nil, nil, faults, fmt.Errorf("--config %s: faults%s", path, pathSuffix(err))
 			}
 			continue
 		}
 		if name == "config" || fs.Lookup(name) == nil {
-			return nil, nil, fmt.Errorf("--config %s: unknown key %q (keys are the flags of shoal server, without dashes in front, and streams)", path, name)
+			return nil, nil, faults, fmt.Errorf("--config %s: unknown key %q (keys are the flags of shoal server, without dashes in front, streams and faults)", path, name)
 		}
 		switch raw.Kind() {
 		case '"':
 			var s string
 			if err := strictjson.Decode(raw, &s); err != nil {
-				return nil, nil, fmt.Errorf("--config %s: %s: %w", path, name, err)
+				return nil, nil, faults, fmt.Errorf("--config %s: %s: %w", path, name, err)
 			}
 			values[name] = s
 		case '0', 't', 'f':
 			values[name] = string(raw)
 		default:
-			return nil, nil, fmt.Errorf("--config %s: %s: want a string, number or boolean", path, name)
+			return nil, nil, faults, fmt.Errorf("--config %s: %s: want a string, number or boolean", path, name)
 		}
 	}
-	return values, streams, nil
+	return values, streams, faults, nil
 }
 
 // pathSuffix turns strictjson's error inside streams ("[0]: unknown field

@@ -130,7 +130,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		AuthConfigFile:    *authConfig, AuditLog: *auditLog, AuditDataEvents: *auditData, AuditMaxBytes: *auditMax,
 		KMSKeysFile: *kmsKeys, EncryptAll: *encryptAll,
 		DiskHighWater: *diskHigh, DiskLowWater: *diskLow,
-		Metrics: metrics,
+		Metrics: metrics, Faults: startup.faults,
 	}
 	if err := tlsOpts.configure(&cfg, *addr, *dataDir); err != nil {
 		return err

@@ -44,6 +44,7 @@ type Metrics struct {
 	fsyncFailures   prometheus.Counter
 	diskUsed        prometheus.Gauge
 	diskRefusing    prometheus.Gauge
+	faults          *prometheus.CounterVec
 	shard           map[string]shardSeries // by shard-level metric name
 }
 
@@ -83,6 +84,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		openSubs:        prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "shoal", Name: "subscriptions_open", Help: "SubscribeToShard event streams running."}),
 		reshards:        cv("reshards_total", "Finished reshards by kind: split, merge, scale (UpdateShardCount), by hand or automatic.", "stream", "kind"),
 		shard:           map[string]shardSeries{},
+		faults:          cv("faults_injected_total", "Faults injected by fault injection rules, by operation (fsync for slow-fsync) and kind (throttle, internal, expired-iterator, latency, cut-subscription, slow-fsync).", "operation", "kind"),
 		fsyncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "shoal", Name: "storage_fsync_duration_seconds",
 			Help: "Latency of the file engine's group-commit fdatasync.", Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}),
 		groupCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "shoal", Name: "storage_group_commit_batches",
@@ -96,7 +98,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	cols := []prometheus.Collector{m.requests, m.requestDuration, m.incomingRecords, m.incomingBytes, m.putRecords, m.outgoingRecords,
 		m.outgoingBytes, m.iteratorAge, m.behindLatest, m.writeThrottled, m.readThrottled, m.subscriptions, m.openSubs, m.reshards,
-		m.fsyncDuration, m.groupCommit, m.fsyncFailures, m.diskUsed, m.diskRefusing}
+		m.fsyncDuration, m.groupCommit, m.fsyncFailures, m.diskUsed, m.diskRefusing, m.faults}
 	for _, sm := range []struct{ metric, name, help string }{
 		{"IncomingBytes", "shard_incoming_bytes_total", "Bytes stored in a shard (enhanced monitoring). CloudWatch: IncomingBytes by ShardId."},
 		{"IncomingRecords", "shard_incoming_records_total", "Records stored in a shard (enhanced monitoring). CloudWatch: IncomingRecords by ShardId."},
@@ -230,3 +232,6 @@ func (m *Metrics) DiskGuard(engaged bool, usedFraction float64) {
 		m.diskRefusing.Set(0)
 	}
 }
+
+// Fault implements server.Metrics.
+func (m *Metrics) Fault(op, kind string) { m.faults.WithLabelValues(op, kind).Inc() }
