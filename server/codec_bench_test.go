@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
+	"github.com/shoalstream/shoal/internal/seqnum"
 	"github.com/shoalstream/shoal/internal/wire"
 )
 
@@ -29,7 +31,16 @@ func putRecordsBody(tb testing.TB, n, size int) []byte {
 	return append([]byte(nil), buf.Bytes()...)
 }
 
-// BenchmarkDecodePutRecords measures decoding a 500 x 1 KiB PutRecords body,
+// reportPerRecord adds ns/record and allocs/record to a benchmark whose
+// every op handles n records. Call it after the loop.
+func reportPerRecord(b *testing.B, n int, allocsBefore uint64) {
+	b.Helper()
+	ops := float64(b.N)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/ops/float64(n), "ns/record")
+	b.ReportMetric(float64(mallocs()-allocsBefore)/ops/float64(n), "allocs/record")
+}
+
+// BenchmarkDecodePutRecords measures decoding a 500-record PutRecords body,
 // the server's hottest path.
 func BenchmarkDecodePutRecords(b *testing.B) {
 	for _, size := range []int{100, 1024} {
@@ -37,14 +48,38 @@ func BenchmarkDecodePutRecords(b *testing.B) {
 			body := putRecordsBody(b, 500, size)
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			m := mallocs()
 			for b.Loop() {
 				var in wire.PutRecordsInput
 				if err := (jsonCodec{}).decode(body, &in); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportPerRecord(b, 500, m)
 		})
 	}
+}
+
+// BenchmarkEncodePutRecords measures encoding a 500-record PutRecords
+// response, sequence numbers formatted included.
+func BenchmarkEncodePutRecords(b *testing.B) {
+	buf := getBuf()
+	b.ReportAllocs()
+	m := mallocs()
+	for b.Loop() {
+		out := &wire.PutRecordsOutput{Records: make([]wire.PutRecordsResultEntry, 500)}
+		for i := range out.Records {
+			out.Records[i] = wire.PutRecordsResultEntry{
+				ShardID:        "shardId-000000000003",
+				SequenceNumber: seqnum.Number{Shard: 3, Offset: 1 << 30, Index: uint16(i), Epoch: 0xbeef}.String(),
+			}
+		}
+		buf.Reset()
+		if err := (jsonCodec{}).encode(buf, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerRecord(b, 500, m)
 }
 
 // BenchmarkEncodeGetRecords measures encoding a GetRecords response of
@@ -55,9 +90,17 @@ func BenchmarkEncodeGetRecords(b *testing.B) {
 		out.Records = append(out.Records, wire.Record{SequenceNumber: "170141183460469231731687303715884105728", ApproximateArrivalTimestamp: 1762440000123, Data: make([]byte, 100), PartitionKey: "bench-1234"})
 	}
 	b.ReportAllocs()
+	m := mallocs()
 	for b.Loop() {
 		if err := (jsonCodec{}).encode(io.Discard, out); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportPerRecord(b, 10000, m)
+}
+
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
 }

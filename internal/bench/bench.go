@@ -33,6 +33,8 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 		return runProduce(ctx, args[1:], out)
 	case "fanout":
 		return runFanout(ctx, args[1:], out)
+	case "responder":
+		return runResponder(ctx, args[1:], out)
 	case "-h", "-help", "--help", "help":
 		mainUsage(out)
 		return nil
@@ -43,7 +45,7 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func mainUsage(out io.Writer) {
-	_, _ = fmt.Fprint(out, `usage: shoal bench put|get|produce|fanout [flags]
+	_, _ = fmt.Fprint(out, `usage: shoal bench put|get|produce|fanout|responder [flags]
 
 Load tool for any Kinesis Data Streams endpoint (shoal, kinesalite, AWS...).
   put      write records with PutRecords batches (or single PutRecord calls)
@@ -52,6 +54,8 @@ Load tool for any Kinesis Data Streams endpoint (shoal, kinesalite, AWS...).
            rate limiting, retries) and measure it, CPU per record included
   fanout   put at a fixed rate while several enhanced fan-out consumers read
            every shard; put->receive latency and delivered/missing counts
+  responder  serve a minimal Kinesis endpoint that stores nothing, the
+           yardstick to measure a server against (scripts/bench-compare.sh)
 
 Run "shoal bench <subcommand> -h" for the flags.
 `)

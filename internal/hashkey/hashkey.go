@@ -2,10 +2,11 @@ package hashkey
 
 import (
 	"crypto/md5"
+	"encoding/binary"
 	"errors"
-	"fmt"
 	"math/big"
 	"math/bits"
+	"strconv"
 )
 
 // Key is a 128-bit hash key. Hi holds the most significant 64 bits.
@@ -28,12 +29,7 @@ func FromPartitionKey(pk string) Key {
 
 // FromBytes reads a 16-byte big-endian integer.
 func FromBytes(b [16]byte) Key {
-	var k Key
-	for i := 0; i < 8; i++ {
-		k.Hi = k.Hi<<8 | uint64(b[i])
-		k.Lo = k.Lo<<8 | uint64(b[8+i])
-	}
-	return k
+	return Key{Hi: binary.BigEndian.Uint64(b[:8]), Lo: binary.BigEndian.Uint64(b[8:])}
 }
 
 // Cmp returns -1, 0 or +1 as k is less than, equal to or greater than o.
@@ -124,31 +120,49 @@ func fromBig(b *big.Int) Key {
 // without allocating more than the result.
 func FormatUint128(hi, lo uint64) string {
 	if hi == 0 {
-		return fmt.Sprint(lo)
+		return strconv.FormatUint(lo, 10)
 	}
-	var buf [40]byte
-	i := len(buf)
-	const chunk = 1e19 // largest power of ten below 2^64
-	for hi != 0 || lo != 0 {
-		var r uint64
-		hi, r = bits.Div64(0, hi, chunk)
-		lo, r = bits.Div64(r, lo, chunk)
-		if hi == 0 && lo == 0 {
-			for r != 0 {
-				i--
-				buf[i] = byte('0' + r%10)
-				r /= 10
-			}
-			break
-		}
-		for j := 0; j < 19; j++ {
-			i--
-			buf[i] = byte('0' + r%10)
-			r /= 10
-		}
-	}
-	return string(buf[i:])
+	var buf [39]byte
+	return string(AppendUint128(buf[:0], hi, lo))
 }
+
+// AppendUint128 appends the decimal form of hi<<64|lo to b.
+func AppendUint128(b []byte, hi, lo uint64) []byte {
+	if hi == 0 {
+		return strconv.AppendUint(b, lo, 10)
+	}
+	// Split into base-1e19 chunks: top (at most 2 digits, as 2^128 < 1e39),
+	// mid and low (19 digits each).
+	const chunk = 1e19 // largest power of ten below 2^64
+	qhi, r := bits.Div64(0, hi, chunk)
+	qlo, low := bits.Div64(r, lo, chunk)
+	// The quotient qhi<<64|qlo is below 2^128/1e19 < 4e19 (qhi is 0 or 1).
+	top, mid := bits.Div64(qhi, qlo, chunk)
+	if top != 0 {
+		b = strconv.AppendUint(b, top, 10)
+		b = append19(b, mid)
+	} else {
+		b = strconv.AppendUint(b, mid, 10)
+	}
+	return append19(b, low)
+}
+
+// append19 appends v < 1e19 as exactly 19 digits, leading zeros included.
+func append19(b []byte, v uint64) []byte {
+	var d [19]byte
+	for i := 18; i > 0; i -= 2 {
+		q := v / 100
+		r := v - q*100
+		d[i], d[i-1] = digits2[2*r+1], digits2[2*r]
+		v = q
+	}
+	d[0] = byte('0' + v)
+	return append(b, d[:]...)
+}
+
+const digits2 = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
 
 // ParseUint128 parses a canonical decimal (no sign, no leading zeros except
 // "0" itself, at most 39 digits) into a 128-bit unsigned integer.

@@ -125,3 +125,31 @@ func TestRangeHoldsRecord(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendUint128(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	cases := []Key{{0, 0}, {0, 9}, {0, 1e19 - 1}, {0, 1e19}, {0, ^uint64(0)}, {1, 0}, {0x8000000000000000, 0}, {0x8000000000000000, 1}, Max, {0x0000000000000036, 0x35c9adc5dea00000}, {0x36, 0x35c9adc5dea00000 - 1}}
+	for i := 0; i < 5000; i++ {
+		cases = append(cases, Key{r.Uint64() >> r.IntN(64), r.Uint64() >> r.IntN(64)})
+	}
+	for _, k := range cases {
+		want := k.Big().String()
+		if got := string(AppendUint128([]byte("x"), k.Hi, k.Lo)); got != "x"+want {
+			t.Fatalf("AppendUint128(%v) = %s, want x%s", k, got, want)
+		}
+		if got := FormatUint128(k.Hi, k.Lo); got != want {
+			t.Fatalf("FormatUint128(%v) = %s, want %s", k, got, want)
+		}
+	}
+}
+
+func TestFromBytesBigEndian(t *testing.T) {
+	b := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	if k := FromBytes(b); k != (Key{0x0102030405060708, 0x090a0b0c0d0e0f10}) {
+		t.Fatalf("FromBytes = %x", k)
+	}
+	sum := md5.Sum([]byte("pk"))
+	if k, want := FromPartitionKey("pk"), new(big.Int).SetBytes(sum[:]); k.Big().Cmp(want) != 0 {
+		t.Fatalf("FromPartitionKey(pk) = %v, want %v", k, want)
+	}
+}

@@ -49,7 +49,8 @@ func (n Number) String() string {
 
 // AppendText appends the decimal form of n to b.
 func (n Number) AppendText(b []byte) ([]byte, error) {
-	return append(b, n.String()...), nil
+	hi, lo := n.words()
+	return hashkey.AppendUint128(b, hi, lo), nil
 }
 
 // Parse decodes a sequence number written by String. It rejects anything

@@ -65,3 +65,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendTextMatchesString(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for i := 0; i < 2000; i++ {
+		n := Number{Shard: r.Uint32(), Offset: r.Uint64N(MaxOffset), Index: uint16(r.Uint32()), Epoch: uint16(r.Uint32())}
+		b, err := n.AppendText([]byte("p"))
+		if err != nil || string(b) != "p"+n.String() {
+			t.Fatalf("AppendText(%+v) = %q, %v; String %q", n, b, err, n.String())
+		}
+	}
+}
