@@ -146,6 +146,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	prommetrics.RegisterStreamSizes(registry, srv.StreamSizes)
 	if err := ensureStreams(ctx, srv, startup.streams, logger); err != nil {
 		_ = srv.Shutdown(context.Background())
 		return err
