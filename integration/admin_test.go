@@ -63,6 +63,7 @@ func TestAdminListener(t *testing.T) {
 		"shoal_disk_free_bytes{dir=",
 		"shoal_storage_group_commit_batches_count ",
 		"shoal_storage_fsync_failures_total 0",
+		"shoal_storage_append_duration_seconds_count 2",
 		`shoal_stream_segments{stream="m"} 1`,
 	} {
 		if !strings.Contains(body, want) {

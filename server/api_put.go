@@ -147,7 +147,9 @@ func (s *Server) putRecord(ctx context.Context, in *wire.PutRecordInput) (*wire.
 			var recs []engine.Record
 			recs, encrypted, err = s.sealRecords(st, sh, []engine.Record{{PartitionKey: deref(in.PartitionKey), Data: in.Data}})
 			if err == nil {
+				t0 := s.cfg.Now()
 				first, _, err = sh.log.Append(ctx, recs)
+				s.cfg.Metrics.Append(s.cfg.Now().Sub(t0), len(recs), err)
 			}
 			sh.appendMu.RUnlock()
 			if err == nil {
@@ -240,7 +242,9 @@ func (s *Server) appendBatch(ctx context.Context, st *stream, b *shardBatch, in 
 		var recs []engine.Record
 		recs, b.sealed, b.err = s.sealRecords(st, b.sh, b.records)
 		if b.err == nil {
+			t0 := s.cfg.Now()
 			b.first, _, b.err = b.sh.log.Append(ctx, recs)
+			s.cfg.Metrics.Append(s.cfg.Now().Sub(t0), len(recs), b.err)
 		}
 		b.sh.appendMu.RUnlock()
 		if b.err == nil {

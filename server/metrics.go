@@ -67,6 +67,10 @@ type Metrics interface {
 	// StreamDeleted reports that a stream is gone: an implementation drops
 	// its values.
 	StreamDeleted(stream string)
+	// Append observes each append of a batch of records to a shard's log,
+	// from the call to its return (durable, with the file engine's fsync
+	// always): its latency, its records, and its error.
+	Append(d time.Duration, records int, err error)
 	// Fsync observes each group-commit sync of the default file engine:
 	// how long fdatasync took, how many appended batches it made durable,
 	// and its error (a failed sync fails those appends).
@@ -101,6 +105,7 @@ func (NopMetrics) Reshard(string, string)                           {}
 func (NopMetrics) ShardMonitoring(string, []string)                 {}
 func (NopMetrics) StreamDeleted(string)                             {}
 func (NopMetrics) Fsync(time.Duration, int, error)                  {}
+func (NopMetrics) Append(time.Duration, int, error)                 {}
 func (NopMetrics) DiskGuard(bool, float64)                          {}
 func (NopMetrics) Fault(string, string)                             {}
 

@@ -40,6 +40,8 @@ type Metrics struct {
 	openSubs        prometheus.Gauge
 	reshards        *prometheus.CounterVec
 	fsyncDuration   prometheus.Histogram
+	appendDuration  prometheus.Histogram
+	appendFailures  prometheus.Counter
 	groupCommit     prometheus.Histogram
 	fsyncFailures   prometheus.Counter
 	diskUsed        prometheus.Gauge
@@ -85,6 +87,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		reshards:        cv("reshards_total", "Finished reshards by kind: split, merge, scale (UpdateShardCount), by hand or automatic.", "stream", "kind"),
 		shard:           map[string]shardSeries{},
 		faults:          cv("faults_injected_total", "Faults injected by fault injection rules, by operation (fsync for slow-fsync) and kind (throttle, internal, expired-iterator, latency, cut-subscription, slow-fsync).", "operation", "kind"),
+		appendDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "shoal", Name: "storage_append_duration_seconds",
+			Help: "Latency of an append of a batch of records to a shard's log, until it is durable (fsync always: after fdatasync).", Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}),
+		appendFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "shoal", Name: "storage_append_failures_total",
+			Help: "Appends to shard logs that failed (nothing of them was acknowledged)."}),
 		fsyncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "shoal", Name: "storage_fsync_duration_seconds",
 			Help: "Latency of the file engine's group-commit fdatasync.", Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}),
 		groupCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "shoal", Name: "storage_group_commit_batches",
@@ -98,7 +104,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	cols := []prometheus.Collector{m.requests, m.requestDuration, m.incomingRecords, m.incomingBytes, m.putRecords, m.outgoingRecords,
 		m.outgoingBytes, m.iteratorAge, m.behindLatest, m.writeThrottled, m.readThrottled, m.subscriptions, m.openSubs, m.reshards,
-		m.fsyncDuration, m.groupCommit, m.fsyncFailures, m.diskUsed, m.diskRefusing, m.faults}
+		m.fsyncDuration, m.appendDuration, m.appendFailures, m.groupCommit, m.fsyncFailures, m.diskUsed, m.diskRefusing, m.faults}
 	for _, sm := range []struct{ metric, name, help string }{
 		{"IncomingBytes", "shard_incoming_bytes_total", "Bytes stored in a shard (enhanced monitoring). CloudWatch: IncomingBytes by ShardId."},
 		{"IncomingRecords", "shard_incoming_records_total", "Records stored in a shard (enhanced monitoring). CloudWatch: IncomingRecords by ShardId."},
@@ -235,3 +241,12 @@ func (m *Metrics) DiskGuard(engaged bool, usedFraction float64) {
 
 // Fault implements server.Metrics.
 func (m *Metrics) Fault(op, kind string) { m.faults.WithLabelValues(op, kind).Inc() }
+
+// Append implements server.Metrics.
+func (m *Metrics) Append(d time.Duration, _ int, err error) {
+	if err != nil {
+		m.appendFailures.Inc()
+		return
+	}
+	m.appendDuration.Observe(d.Seconds())
+}
