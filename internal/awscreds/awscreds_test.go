@@ -273,9 +273,23 @@ func TestFailingSourceIsAnError(t *testing.T) {
 }
 
 // TestProviderHonoursContext: a cancelled context stops the load.
+//
+// The metadata service holds its answer until the test ends: the SDK's
+// credentials cache runs a retrieval detached from the caller's context
+// and selects between its result and the context, so a fast answer would
+// race the cancellation (the test failed once in a CI run that way).
 func TestProviderHonoursContext(t *testing.T) {
 	isolate(t)
-	imds, _ := fakeIMDS(t, false)
+	release := make(chan struct{})
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		http.Error(w, "no answer", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(imds.Close)
+	t.Cleanup(func() { close(release) }) // runs before imds.Close
 	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "false")
 	ctx, cancel := context.WithCancel(t.Context())
