@@ -60,6 +60,7 @@ type StreamMeta struct {
 	Status         string            `json:"status"`
 	Mode           string            `json:"mode"`
 	RetentionHours int32             `json:"retentionHours"`
+	RetentionBytes int64             `json:"retentionBytes,omitempty"` // size-based retention: the most bytes a shard's log keeps (0: none); set at start-up only
 	Tags           map[string]string `json:"tags,omitempty"`
 	MaxRecordKiB   int32             `json:"maxRecordKiB"`
 	WarmMiBps      *int32            `json:"warmMiBps,omitempty"`

@@ -72,3 +72,17 @@ type Sizer interface {
 	// without data.
 	LogSize(ctx context.Context, id LogID) (bytes int64, units int, err error)
 }
+
+// SizeTrimmer is implemented by engines that can bound a log by size: the
+// server's size-based retention (a stream's RetentionBytes) needs it, and a
+// server on an engine without it refuses streams that ask for one.
+type SizeTrimmer interface {
+	// TrimToSize deletes the oldest whole units (the file engine's
+	// segments) of log id while the log holds more than maxBytes, never
+	// the unit appended to: afterwards the log holds at most maxBytes, or
+	// a single unit. Size wins over time: units go however young their
+	// records. Reads in flight finish; later reads, SeekTime and Info see
+	// the new oldest record. It reports how many units it removed; a
+	// maxBytes <= 0, or a log that does not exist, removes none.
+	TrimToSize(ctx context.Context, id LogID, maxBytes int64) (units int, err error)
+}

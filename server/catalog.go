@@ -48,7 +48,7 @@ func (s *Server) publishLocked(name string, st *stream) {
 func (st *stream) metaLocked() engine.StreamMeta {
 	m := engine.StreamMeta{
 		Name: st.name, ID: st.id, Created: st.created, Status: st.status, Mode: st.mode,
-		RetentionHours: st.retentionHours, Tags: st.tags, MaxRecordKiB: st.maxRecordKiB,
+		RetentionHours: st.retentionHours, RetentionBytes: st.retentionBytes, Tags: st.tags, MaxRecordKiB: st.maxRecordKiB,
 		WarmMiBps: st.warmMiBps, Distribution: st.distribution, Metrics: st.metrics,
 		TrimFloorMs: st.trimFloorMs, NextIndex: st.nextIndex, ScaleTimes: st.scaleTimes,
 		Account: st.catAccount, Policy: st.policy.Load().policyDoc(),
@@ -138,6 +138,10 @@ func (s *Server) load(ctx context.Context) error {
 		if len(st.metrics) > 0 {
 			s.cfg.Metrics.ShardMonitoring(st.name, st.metrics)
 		}
+		if _, ok := s.eng.(engine.SizeTrimmer); st.retentionBytes > 0 && !ok {
+			s.log.Warn("the engine cannot trim logs by size: the stream's size-based retention is not enforced",
+				zap.String("stream", st.name), zap.Int64("retention_bytes", st.retentionBytes))
+		}
 		if st.status == statusDeleting && !s.shared() {
 			// Finish the deletion: the record goes, and with it (below) the logs.
 			if err := s.cat.DeleteStream(ctx, st.key, st.version); err != nil {
@@ -189,7 +193,7 @@ func (s *Server) load(ctx context.Context) error {
 func (s *Server) loadStream(ctx context.Context, ms engine.StreamMeta, finish bool) (st *stream, dirty bool, err error) {
 	st = &stream{
 		name: ms.Name, account: cmp.Or(ms.Account, s.cfg.AccountID), key: ms.Key(), id: ms.ID, epoch: epochOf(ms.ID), created: ms.Created,
-		status: ms.Status, retentionHours: ms.RetentionHours, tags: ms.Tags,
+		status: ms.Status, retentionHours: ms.RetentionHours, retentionBytes: ms.RetentionBytes, tags: ms.Tags,
 		maxRecordKiB: ms.MaxRecordKiB, warmMiBps: ms.WarmMiBps, distribution: ms.Distribution,
 		metrics: ms.Metrics, trimFloorMs: ms.TrimFloorMs, nextIndex: ms.NextIndex, scaleTimes: ms.ScaleTimes,
 	}
@@ -265,7 +269,13 @@ func (s *Server) closeStreams() error {
 }
 
 // enforceRetention asks the engine to delete what has expired: records older
-// than their stream's retention period.
+// than their stream's retention period, then, for streams with size-based
+// retention (retentionBytes), the oldest whole segments of each shard log
+// beyond that many bytes. Size wins over time: a segment goes however young
+// its records are. Either way the log's oldest record moves forward, and
+// trimHorizon (SeekTime, never before the oldest) follows it: readers,
+// TRIM_HORIZON and iterators into the dropped data go on from the first
+// record kept, as for expired data.
 func (s *Server) enforceRetention() {
 	if !s.housekeeper() {
 		return // the coordinator of the shared catalog does it
@@ -273,25 +283,44 @@ func (s *Server) enforceRetention() {
 	now := s.cfg.Now()
 	s.expireClosedShards(now)
 	type job struct {
+		st     *stream
 		log    engine.Log
+		id     engine.LogID
 		cutoff int64
+		bytes  int64
 	}
 	var jobs []job
 	for _, st := range s.snapshot() {
 		st.mu.RLock()
 		cutoff := st.retentionCutoff(now)
 		for _, sh := range st.shards {
-			jobs = append(jobs, job{sh.log, cutoff})
+			jobs = append(jobs, job{st, sh.log, st.logID(sh.index), cutoff, st.retentionBytes})
 		}
 		st.mu.RUnlock()
 	}
 	ctx := bgContext()
+	trimmer, _ := s.eng.(engine.SizeTrimmer)
+	sized := map[*stream]int{}
 	for _, j := range jobs {
 		if n, err := j.log.TrimBefore(ctx, j.cutoff); err != nil && !errors.Is(err, engine.ErrClosed) {
 			s.log.Error("retention trim", zap.Error(err))
 		} else if n > 0 {
 			s.log.Debug("retention trimmed", zap.Int("units", n))
 		}
+		if j.bytes <= 0 || trimmer == nil {
+			continue
+		}
+		n, err := trimmer.TrimToSize(ctx, j.id, j.bytes)
+		if err != nil && !errors.Is(err, engine.ErrClosed) {
+			s.log.Error("size retention trim", zap.String("stream", j.st.name), zap.Stringer("log", j.id), zap.Error(err))
+		}
+		if n > 0 {
+			sized[j.st] += n
+		}
+	}
+	for st, n := range sized {
+		s.log.Debug("size retention trimmed", zap.String("stream", st.name), zap.Int("units", n))
+		s.cfg.Metrics.SizeTrimmed(st.name, n)
 	}
 }
 
@@ -329,6 +358,7 @@ func (st *stream) restoreLocked(m engine.StreamMeta) {
 	st.status = m.Status
 	st.setMode(m.Mode)
 	st.retentionHours = m.RetentionHours
+	st.retentionBytes = m.RetentionBytes
 	st.tags = m.Tags
 	if st.tags == nil {
 		st.tags = map[string]string{}

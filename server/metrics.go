@@ -85,6 +85,10 @@ type Metrics interface {
 	// kind. A throttle rule of PutRecords counts once per call, however
 	// many records it failed.
 	Fault(op, kind string)
+	// SizeTrimmed counts the storage units (the file engine's segments) of
+	// a stream's shard logs that size-based retention (RetentionBytes)
+	// removed in one housekeeping round.
+	SizeTrimmed(stream string, units int)
 }
 
 // NopMetrics is a Metrics that records nothing, to embed in partial
@@ -108,6 +112,7 @@ func (NopMetrics) Fsync(time.Duration, int, error)                  {}
 func (NopMetrics) Append(time.Duration, int, error)                 {}
 func (NopMetrics) DiskGuard(bool, float64)                          {}
 func (NopMetrics) Fault(string, string)                             {}
+func (NopMetrics) SizeTrimmed(string, int)                          {}
 
 // observeCall reports the call c to Config.Metrics, ending now with err.
 func (s *Server) observeCall(c *caller, err error) {

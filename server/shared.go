@@ -279,6 +279,7 @@ func (s *Server) applyLocked(ctx context.Context, st *stream, m engine.StreamMet
 	}
 	st.shards = keep
 	st.status, st.retentionHours, st.maxRecordKiB = m.Status, m.RetentionHours, m.MaxRecordKiB
+	st.retentionBytes = m.RetentionBytes
 	st.setMode(m.Mode)
 	st.tags = m.Tags
 	if st.tags == nil {

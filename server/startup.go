@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/internal/wire"
 )
 
@@ -21,6 +22,14 @@ type StreamSpec struct {
 	OnDemand bool
 	// RetentionHours is the retention period (0: the default 24 hours).
 	RetentionHours int32
+	// RetentionBytes, if positive, is the stream's size-based retention:
+	// the most bytes each shard's log keeps. Retention housekeeping drops
+	// a shard's oldest whole segments (never the one appended to) while it
+	// holds more, however young their records: size wins over the
+	// retention period. Kinesis has no such setting: only start-up sets it,
+	// at creation, and DescribeStreamSummary does not show it. It needs an
+	// engine that implements engine.SizeTrimmer (the file engine).
+	RetentionBytes int64
 	Tags           map[string]string
 	// Consumers are enhanced fan-out consumers to register.
 	Consumers []string
@@ -52,6 +61,8 @@ func (spec StreamSpec) Validate() error {
 		return fmt.Errorf("stream %s: shard count %d is out of range (1 to %d)", spec.Name, spec.Shards, maxShardCount)
 	case spec.RetentionHours != 0 && (spec.RetentionHours < minRetentionHours || spec.RetentionHours > maxRetentionHours):
 		return fmt.Errorf("stream %s: retention period %d hours is out of range (%d to %d)", spec.Name, spec.RetentionHours, minRetentionHours, maxRetentionHours)
+	case spec.RetentionBytes < 0:
+		return fmt.Errorf("stream %s: retention bytes %d is negative", spec.Name, spec.RetentionBytes)
 	}
 	seen := map[string]bool{}
 	for _, c := range spec.Consumers {
@@ -90,9 +101,15 @@ func (spec StreamSpec) shards() int32 {
 // settle (CREATING or UPDATING to ACTIVE; DELETING to gone, and then
 // creates it) and, if its shape (mode, and for PROVISIONED its open shard
 // count) differs from spec's, logs a warning. Its options are not changed.
+//
+// A spec with RetentionBytes is refused, before anything is created, when
+// the engine cannot trim logs by size (engine.SizeTrimmer).
 func (s *Server) EnsureStream(ctx context.Context, spec StreamSpec) (created bool, err error) {
 	if err := spec.Validate(); err != nil {
 		return false, err
+	}
+	if _, ok := s.eng.(engine.SizeTrimmer); spec.RetentionBytes > 0 && !ok {
+		return false, fmt.Errorf("stream %s: retention bytes (%d) need an engine that trims logs by size (the file engine); this one (%T) does not", spec.Name, spec.RetentionBytes, s.eng)
 	}
 	for {
 		sum, err := s.settledSummary(ctx, spec.Name)
@@ -217,6 +234,21 @@ func (s *Server) createFromSpec(ctx context.Context, spec StreamSpec) error {
 // waiting for it to be ACTIVE again after each change.
 func (s *Server) configureFromSpec(ctx context.Context, spec StreamSpec) error {
 	ref := nameRef(spec.Name)
+	if n := spec.RetentionBytes; n > 0 {
+		st, err := s.lookupRef(ctx, ref)
+		if err != nil {
+			return err
+		}
+		err = s.mutateStream(st, false, func() (func(), error) {
+			old := st.retentionBytes
+			st.retentionBytes = n
+			return func() { st.retentionBytes = old }, nil
+		})
+		if err != nil {
+			return fmt.Errorf("retention bytes: %w", err)
+		}
+		s.log.Info("size-based retention", zap.String("stream", spec.Name), zap.Int64("retention_bytes", n))
+	}
 	if h := spec.RetentionHours; h != 0 && h != defaultRetentionHours {
 		in := &wire.RetentionInput{StreamRef: ref, RetentionPeriodHours: &h}
 		change := s.increaseRetention

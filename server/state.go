@@ -66,6 +66,7 @@ type stream struct {
 	status         string
 	mode           string
 	retentionHours int32
+	retentionBytes int64 // size-based retention per shard log (0: none); set at start-up only
 	tags           map[string]string
 	maxRecordKiB   int32
 	warmMiBps      *int32

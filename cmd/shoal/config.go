@@ -48,6 +48,7 @@ type fileStream struct {
 	Shards            *int32            `json:"shards"`
 	Mode              string            `json:"mode"`
 	RetentionHours    int32             `json:"retentionHours"`
+	RetentionBytes    int64             `json:"retentionBytes"`
 	Tags              map[string]string `json:"tags"`
 	Consumers         []string          `json:"consumers"`
 	EncryptionKeyID   string            `json:"encryptionKeyId"`
@@ -202,7 +203,7 @@ func pathSuffix(err error) string {
 // spec converts a config file stream.
 func (f fileStream) spec() (server.StreamSpec, error) {
 	spec := server.StreamSpec{
-		Name: f.Name, RetentionHours: f.RetentionHours, Tags: f.Tags, Consumers: f.Consumers,
+		Name: f.Name, RetentionHours: f.RetentionHours, RetentionBytes: f.RetentionBytes, Tags: f.Tags, Consumers: f.Consumers,
 		EncryptionKeyID: f.EncryptionKeyID, ShardLevelMetrics: f.ShardLevelMetrics,
 	}
 	switch f.Mode {

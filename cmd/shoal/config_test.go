@@ -168,7 +168,7 @@ func TestConfigPrecedence(t *testing.T) {
 func TestConfigStreams(t *testing.T) {
 	t.Parallel()
 	file := writeFile(t, `{"create-streams": "orders:2", "streams": [
-		{"name": "audit", "shards": 3, "retentionHours": 168, "tags": {"team": "sec"}, "consumers": ["siem"],
+		{"name": "audit", "shards": 3, "retentionHours": 168, "retentionBytes": 1073741824, "tags": {"team": "sec"}, "consumers": ["siem"],
 		 "encryptionKeyId": "alias/aws/kinesis", "shardLevelMetrics": ["IncomingBytes", "OutgoingBytes"]},
 		{"name": "events", "mode": "ON_DEMAND"},
 		{"name": "one", "mode": "PROVISIONED"}
@@ -183,7 +183,7 @@ func TestConfigStreams(t *testing.T) {
 	}
 	want := []server.StreamSpec{
 		{Name: "orders", Shards: 2},
-		{Name: "audit", Shards: 3, RetentionHours: 168, Tags: map[string]string{"team": "sec"}, Consumers: []string{"siem"},
+		{Name: "audit", Shards: 3, RetentionHours: 168, RetentionBytes: 1 << 30, Tags: map[string]string{"team": "sec"}, Consumers: []string{"siem"},
 			EncryptionKeyID: "alias/aws/kinesis", ShardLevelMetrics: []string{"IncomingBytes", "OutgoingBytes"}},
 		{Name: "events", OnDemand: true},
 		{Name: "one", Shards: 1},
@@ -211,6 +211,8 @@ func TestConfigErrors(t *testing.T) {
 		{file: `{"streams": [{"name": "s", "shards": 0}]}`, want: `streams[0]: shards: 0`},
 		{file: `{"streams": [{"name": "bad/name"}]}`, want: `streams[0]: stream name "bad/name" is not valid`},
 		{file: `{"streams": [{"name": "s", "retentionHours": 1}]}`, want: `retention period 1 hours`},
+		{file: `{"streams": [{"name": "s", "retentionBytes": -1}]}`, want: `streams[0]: stream s: retention bytes -1 is negative`},
+		{file: `{"streams": [{"name": "s", "retentionBytes": "big"}]}`, want: `streams[0]`},
 		{file: `{"streams": [{"name": "s"}, {"name": "s"}]}`, want: `streams[1]: stream "s" is named twice`},
 		{file: `{"create-streams": "s", "streams": [{"name": "s"}]}`, want: `streams[0]: stream "s" is named twice`},
 		{file: `{"create-streams": "s:0"}`, want: `--create-streams "s:0"`},

@@ -31,7 +31,7 @@ func sampleStream(name, id string) engine.StreamMeta {
 	warm := int32(4)
 	return engine.StreamMeta{
 		Name: name, ID: id, Created: 1_700_000_000_123, Status: "ACTIVE", Mode: "PROVISIONED",
-		RetentionHours: 24, Tags: map[string]string{"team": "shoal", "env": "test"},
+		RetentionHours: 24, RetentionBytes: 64 << 20, Tags: map[string]string{"team": "shoal", "env": "test"},
 		MaxRecordKiB: 1024, WarmMiBps: &warm, Distribution: "uniform",
 		Metrics: []string{"IncomingBytes", "IncomingRecords"}, TrimFloorMs: 1_699_000_000_000,
 		NextIndex: 3, ScaleTimes: []int64{1_700_000_000_500},

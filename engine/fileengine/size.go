@@ -40,3 +40,43 @@ func (e *Engine) LogSize(_ context.Context, id engine.LogID) (int64, int, error)
 	}
 	return bytes, n, nil
 }
+
+var _ engine.SizeTrimmer = (*Engine)(nil)
+
+// TrimToSize implements engine.SizeTrimmer: it removes the oldest segment
+// files of log id while its segments hold more than maxBytes, never the
+// active one. A log within its budget (by the sizes of its files) is not
+// opened; one beyond it is opened if idle, and the janitor closes it again.
+// Only logs with a handle in this process (OpenLog or CreateLog) are
+// trimmed: for others it removes nothing.
+func (e *Engine) TrimToSize(ctx context.Context, id engine.LogID, maxBytes int64) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if e.closed.Load() {
+		return 0, errClosed("trim " + id.String())
+	}
+	if maxBytes <= 0 {
+		return 0, nil
+	}
+	bytes, _, err := e.LogSize(ctx, id)
+	if err != nil || bytes <= maxBytes {
+		return 0, err
+	}
+	e.mu.Lock()
+	ls := e.logs[id]
+	e.mu.Unlock()
+	if ls == nil {
+		return 0, nil
+	}
+	sl, err := ls.acquire()
+	if err != nil {
+		return 0, err
+	}
+	n, err := sl.TrimToSize(maxBytes)
+	ls.release()
+	if err != nil {
+		return n, ls.mapErr("trim to size", err)
+	}
+	return n, nil
+}

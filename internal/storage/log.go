@@ -452,6 +452,42 @@ func (l *Log) TrimBefore(ms int64) (removed int, err error) {
 		}
 		k++
 	}
+	return l.dropOldestLocked(k)
+}
+
+// TrimToSize deletes the oldest segments while the log's segments hold
+// more than maxBytes in all, never the active segment: afterwards the log
+// holds at most maxBytes, or only its active segment. Size wins over time:
+// a segment goes however young its records are. Readers holding a removed
+// segment finish with it (segments are reference counted); later reads
+// start at the new oldest segment. It returns how many segments it
+// removed. A maxBytes <= 0 removes nothing.
+func (l *Log) TrimToSize(maxBytes int64) (removed int, err error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return 0, ErrClosed
+	}
+	if maxBytes <= 0 {
+		l.mu.Unlock()
+		return 0, nil
+	}
+	var total int64
+	for _, s := range l.segs {
+		total += s.size
+	}
+	k := 0
+	for k < len(l.segs)-1 && total > maxBytes {
+		total -= l.segs[k].size
+		k++
+	}
+	return l.dropOldestLocked(k)
+}
+
+// dropOldestLocked removes the k oldest segments (k < len(l.segs), so
+// never the active one) from the log and their files from the directory.
+// l.mu is held on entry and released.
+func (l *Log) dropOldestLocked(k int) (removed int, err error) {
 	if k == 0 {
 		l.mu.Unlock()
 		return 0, nil

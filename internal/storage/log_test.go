@@ -442,3 +442,94 @@ func TestSyncInterval(t *testing.T) {
 		t.Fatalf("clean Sync: %v, %d syncs", err, syncs)
 	}
 }
+
+func TestTrimToSize(t *testing.T) {
+	clock := &fakeClock{ms: 1000}
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{Fsync: FsyncInterval, SegmentBytes: 1024, Now: clock.Now})
+	defer mustClose(t, l)
+	var want []written
+	for i := 0; i < 100; i++ {
+		clock.Add(10)
+		want = append(want, mustAppend(t, l, []Record{{PartitionKey: "p", Data: bytes.Repeat([]byte{byte(i)}, 90)}})...)
+	}
+	nseg := len(segFiles(t, dir))
+	total := diskBytes(t, dir)
+	if nseg < 5 {
+		t.Fatalf("only %d segments", nseg)
+	}
+	// A budget the log fits in, or none, removes nothing.
+	for _, b := range []int64{0, -1, total, total + 1} {
+		if n, err := l.TrimToSize(b); err != nil || n != 0 {
+			t.Fatalf("TrimToSize(%d) = %d, %v", b, n, err)
+		}
+	}
+	// A reader holding the oldest segment keeps reading it after the trim.
+	st := getReadState()
+	l.mu.Lock()
+	c, ok := l.openCursorLocked(st, 0)
+	l.mu.Unlock()
+	if !ok {
+		t.Fatal("no cursor at 0")
+	}
+
+	const budget = 3000
+	n, err := l.TrimToSize(budget)
+	if err != nil || n == 0 {
+		t.Fatalf("TrimToSize = %d, %v", n, err)
+	}
+	if got := len(segFiles(t, dir)); got != nseg-n {
+		t.Fatalf("%d files left, want %d", got, nseg-n)
+	}
+	if got := diskBytes(t, dir); got > budget {
+		t.Fatalf("%d bytes left, budget %d", got, budget)
+	}
+	// The oldest segments went: one fewer would have exceeded the budget.
+	if got := diskBytes(t, dir); got+1024 <= budget {
+		t.Fatalf("%d bytes left: more than needed was removed (budget %d)", got, budget)
+	}
+	if _, ok, err := c.header(false); err != nil || !ok {
+		t.Fatalf("a reader of a trimmed segment: %v, %v", ok, err)
+	}
+	c.close()
+	putReadState(st)
+
+	oldest := l.Oldest()
+	all := readAll(t, l, 7)
+	if len(all) == 0 || all[0].Pos != oldest {
+		t.Fatalf("first record after trim is not Oldest %v", oldest)
+	}
+	k := 0
+	for k < len(want) && want[k].pos != oldest {
+		k++
+	}
+	checkEntries(t, all, want[k:])
+	// Reads from before Oldest start at Oldest.
+	es, _, err := l.Read(Position{}, 1, 0)
+	if err != nil || len(es) != 1 || es[0].Pos != oldest {
+		t.Fatalf("read from 0 after trim: %v, %v; Oldest %v", es, err, oldest)
+	}
+
+	// A budget of one byte keeps the active segment only, however young.
+	if _, err := l.TrimToSize(1); err != nil {
+		t.Fatal(err)
+	}
+	if files := segFiles(t, dir); len(files) != 1 {
+		t.Fatalf("%d files after trimming to 1 byte, want the active one", len(files))
+	}
+	all = readAll(t, l, 50)
+	if len(all) == 0 {
+		t.Fatal("the active segment's records are gone")
+	}
+	checkEntries(t, all, want[len(want)-len(all):])
+	// Appends go on after it.
+	clock.Add(10)
+	w := mustAppend(t, l, []Record{{PartitionKey: "z", Data: []byte("after")}})
+	all = readAll(t, l, 50)
+	checkEntries(t, all[len(all)-1:], w)
+
+	mustClose(t, l)
+	if _, err := l.TrimToSize(1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("TrimToSize after close: %v", err)
+	}
+}

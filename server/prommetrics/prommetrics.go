@@ -47,6 +47,7 @@ type Metrics struct {
 	diskUsed        prometheus.Gauge
 	diskRefusing    prometheus.Gauge
 	faults          *prometheus.CounterVec
+	sizeTrimmed     *prometheus.CounterVec
 	shard           map[string]shardSeries // by shard-level metric name
 }
 
@@ -85,6 +86,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		subscriptions:   cv("subscriptions_total", "SubscribeToShard calls by result: ok, rate_exceeded, in_use, or an error code. CloudWatch: SubscribeToShard.Success, .RateExceeded.", "stream", "consumer", "result"),
 		openSubs:        prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "shoal", Name: "subscriptions_open", Help: "SubscribeToShard event streams running."}),
 		reshards:        cv("reshards_total", "Finished reshards by kind: split, merge, scale (UpdateShardCount), by hand or automatic.", "stream", "kind"),
+		sizeTrimmed:     cv("stream_size_trimmed_segments_total", "Segments of a stream's shard logs that size-based retention (retentionBytes) removed.", "stream"),
 		shard:           map[string]shardSeries{},
 		faults:          cv("faults_injected_total", "Faults injected by fault injection rules, by operation (fsync for slow-fsync) and kind (throttle, internal, expired-iterator, latency, cut-subscription, slow-fsync).", "operation", "kind"),
 		appendDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "shoal", Name: "storage_append_duration_seconds",
@@ -104,7 +106,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	cols := []prometheus.Collector{m.requests, m.requestDuration, m.incomingRecords, m.incomingBytes, m.putRecords, m.outgoingRecords,
 		m.outgoingBytes, m.iteratorAge, m.behindLatest, m.writeThrottled, m.readThrottled, m.subscriptions, m.openSubs, m.reshards,
-		m.fsyncDuration, m.appendDuration, m.appendFailures, m.groupCommit, m.fsyncFailures, m.diskUsed, m.diskRefusing, m.faults}
+		m.fsyncDuration, m.appendDuration, m.appendFailures, m.groupCommit, m.fsyncFailures, m.diskUsed, m.diskRefusing, m.faults, m.sizeTrimmed}
 	for _, sm := range []struct{ metric, name, help string }{
 		{"IncomingBytes", "shard_incoming_bytes_total", "Bytes stored in a shard (enhanced monitoring). CloudWatch: IncomingBytes by ShardId."},
 		{"IncomingRecords", "shard_incoming_records_total", "Records stored in a shard (enhanced monitoring). CloudWatch: IncomingRecords by ShardId."},
@@ -211,7 +213,7 @@ func (m *Metrics) ShardMonitoring(stream string, metrics []string) {
 func (m *Metrics) StreamDeleted(stream string) {
 	l := prometheus.Labels{"stream": stream}
 	for _, v := range []*prometheus.CounterVec{m.incomingRecords, m.incomingBytes, m.putRecords, m.outgoingRecords, m.outgoingBytes,
-		m.writeThrottled, m.readThrottled, m.subscriptions, m.reshards} {
+		m.writeThrottled, m.readThrottled, m.subscriptions, m.reshards, m.sizeTrimmed} {
 		v.DeletePartialMatch(l)
 	}
 	m.iteratorAge.DeletePartialMatch(l)
@@ -241,6 +243,11 @@ func (m *Metrics) DiskGuard(engaged bool, usedFraction float64) {
 
 // Fault implements server.Metrics.
 func (m *Metrics) Fault(op, kind string) { m.faults.WithLabelValues(op, kind).Inc() }
+
+// SizeTrimmed implements server.Metrics.
+func (m *Metrics) SizeTrimmed(stream string, units int) {
+	m.sizeTrimmed.WithLabelValues(stream).Add(float64(units))
+}
 
 // Append implements server.Metrics.
 func (m *Metrics) Append(d time.Duration, _ int, err error) {
