@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 	"github.com/shoalstream/shoal/server"
 )
@@ -123,7 +124,7 @@ func TestAuthTLS(t *testing.T) {
 		if maxVersion == tls.VersionTLS12 {
 			tc.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
 		}
-		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}}
+		return &http.Client{Timeout: 30 * time.Second, Transport: sdkhttp.Wrap(&http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true})}
 	}
 	k := secure.Keys[0]
 	sdkClient := func(hc *http.Client) *kinesis.Client {

@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/internal/testutil/nodetest"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
 )
@@ -273,7 +274,7 @@ func TestTLSSelfSignedBinary(t *testing.T) {
 	// Both listeners serve at once: aws-sdk-go-v2 over cleartext and TLS.
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
-	tlsGo := kinesis.NewFromConfig(aws.Config{Region: "us-east-1", HTTPClient: &http.Client{Transport: tr, Timeout: time.Minute},
+	tlsGo := kinesis.NewFromConfig(aws.Config{Region: "us-east-1", HTTPClient: &http.Client{Transport: sdkhttp.Wrap(tr), Timeout: time.Minute},
 		Credentials: credentials.NewStaticCredentialsProvider("shoal", "shoal", "")}, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(tlsURL) })
 	plainGo := servertest.Client(plainURL)
 	if _, err := tlsGo.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("go-tls"), ShardCount: aws.Int32(1)}); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/internal/selfsigned"
 	"github.com/shoalstream/shoal/server"
 )
@@ -165,7 +166,7 @@ func tlsKinesisClient(endpoint string, rt http.RoundTripper) *kinesis.Client {
 	return kinesis.NewFromConfig(aws.Config{
 		Region:           "us-east-1",
 		Credentials:      credentials.NewStaticCredentialsProvider("shoal", "shoal", ""),
-		HTTPClient:       &http.Client{Transport: rt},
+		HTTPClient:       &http.Client{Transport: sdkhttp.Wrap(rt)},
 		RetryMaxAttempts: 1,
 	}, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }

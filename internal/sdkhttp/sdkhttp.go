@@ -59,6 +59,11 @@ func newTransport(maxIdle int) *http.Transport {
 }
 
 // bodyFixTransport is the RoundTripper installed by NewClient.
+// Wrap returns base behind the same RoundTripper as NewClient's: one that
+// hides the request body's WriteTo (see NewClient), for callers that need
+// a transport of their own (TLS settings, HTTP/2).
+func Wrap(base http.RoundTripper) http.RoundTripper { return bodyFixTransport{base: base} }
+
 type bodyFixTransport struct {
 	base http.RoundTripper
 }
