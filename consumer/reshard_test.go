@@ -227,6 +227,22 @@ func TestReshardChildrenAfterParents(t *testing.T) {
 				f.shards[0].trimmed = false // for the checks below
 				f.mu.Unlock()
 			}
+			// A parent's children are recorded in its lease by a write of
+			// their own after its SHARD_END checkpoint: wait for them
+			// before stopping the worker (under load the stop could come
+			// first; a later worker's shard sync would then record them).
+			eventually(t, 10*time.Second, func() error {
+				for _, s := range f.shards {
+					if !s.closed || s.id == f.shards[0].id && !hide {
+						continue
+					}
+					par, err := e.store.GetLease(context.Background(), testApp, s.id)
+					if err != nil || !slices.Equal(par.ChildShardIDs, s.children) {
+						return fmt.Errorf("%s: recorded children %v, want %v (%v)", s.id, par.ChildShardIDs, s.children, err)
+					}
+				}
+				return nil
+			})
 			if err := r.stop(t); err != nil {
 				t.Fatal(err)
 			}

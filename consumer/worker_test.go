@@ -703,6 +703,21 @@ func TestStoreFailureStopsWorker(t *testing.T) {
 	e := newEnv(t, envOptions{shards: 2})
 	r := e.startWorker("w", nil, nil)
 	eventually(t, 20*time.Second, func() error { return balanced([]*running{r}, 2, 2, 2) })
+	// Both processors initialized: a shard aborted before its processor
+	// started gets no LeaseLost (it had nothing to tell).
+	eventually(t, 20*time.Second, func() error {
+		_, evs := e.ledger.snapshot()
+		inits := map[string]bool{}
+		for _, ev := range evs {
+			if ev.kind == "init" {
+				inits[ev.shard] = true
+			}
+		}
+		if len(inits) != 2 {
+			return fmt.Errorf("%d of 2 processors initialized", len(inits))
+		}
+		return nil
+	})
 	_ = r.store.Close()
 	if err := r.wait(t, 20*time.Second); !errors.Is(err, checkpoint.ErrClosed) {
 		t.Fatalf("Run returned %v, want ErrClosed", err)
