@@ -47,25 +47,7 @@ func startAuthServer(t *testing.T, bin string, logs *logBook, label, dataDir str
 		p := &proc{label: label, endpoint: "http://" + addr, cmd: cmd, log: l, done: make(chan struct{})}
 		go func() { p.waitErr = cmd.Wait(); close(p.done) }()
 		t.Cleanup(func() { p.kill() })
-		c := keyedClient(p.endpoint, ready)
-		err := func() error {
-			deadline := time.Now().Add(time.Minute)
-			var last error
-			for time.Now().Before(deadline) {
-				if p.exited() {
-					return fmt.Errorf("process exited before serving: %v", p.waitErr)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				_, err := c.ListStreams(ctx, &kinesis.ListStreamsInput{})
-				cancel()
-				if err == nil {
-					return nil
-				}
-				last = err
-				time.Sleep(10 * time.Millisecond) // poll interval
-			}
-			return fmt.Errorf("not serving after a minute: %v", last)
-		}()
+		err := p.waitReadyWith(keyedClient(p.endpoint, ready), time.Minute)
 		if err == nil {
 			return p
 		}

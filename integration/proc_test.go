@@ -278,7 +278,12 @@ func freeAddr(t testing.TB) string {
 // waitReady polls ListStreams until it succeeds, the process exits, or the
 // deadline passes.
 func (p *proc) waitReady(timeout time.Duration) error {
-	c := servertest.Client(p.endpoint, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
+	return p.waitReadyWith(servertest.Client(p.endpoint, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }), timeout)
+}
+
+// waitReadyWith is waitReady with the client c (one signing with a key a
+// server with --auth-config knows).
+func (p *proc) waitReadyWith(c *kinesis.Client, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {

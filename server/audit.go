@@ -2,9 +2,9 @@ package server
 
 import (
 	"net/http"
-	"reflect"
 
 	"github.com/shoalstream/shoal/internal/audit"
+	"github.com/shoalstream/shoal/internal/wire"
 )
 
 // auditCall writes the audit record of one call (Config.AuditLog): every
@@ -51,7 +51,7 @@ func (s *Server) auditCall(c *caller, r *http.Request, reqID string, out any, er
 	if err != nil {
 		ae, _ := asAPIError(err)
 		rec.ErrorCode, rec.ErrorMessage = ae.Code, ae.Message
-	} else if !data && !rec.ReadOnly && out != nil && !isEmpty(out) {
+	} else if _, empty := out.(*wire.Empty); !data && !rec.ReadOnly && out != nil && !empty {
 		rec.ResponseElements = audit.RequestParameters(out)
 	}
 	if r.TLS != nil {
@@ -72,10 +72,4 @@ func (s *Server) identity(c *caller) audit.UserIdentity {
 	}
 	p := c.principal
 	return audit.UserIdentity{Type: "IAMUser", PrincipalID: c.accessKeyID, ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: c.accessKeyID, UserName: p.Name}
-}
-
-// isEmpty reports whether out is a response without members (*wire.Empty).
-func isEmpty(out any) bool {
-	v := reflect.ValueOf(out)
-	return v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct && v.Elem().NumField() == 0
 }

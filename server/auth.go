@@ -111,17 +111,22 @@ func (s *Server) ReloadAuth() error {
 	return nil
 }
 
-// newCaller describes the request r for operation op and, when
+// newCaller describes the request r for operation op, received at start,
+// and, when
 // verification is on, authenticates it: the error is the AWS error to
 // answer with.
-func (s *Server) newCaller(r *http.Request, op string, body []byte) (*caller, error) {
-	c := &caller{op: op, start: s.cfg.Now(), account: s.cfg.AccountID, secure: r.TLS != nil}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		c.sourceIP = ap.Addr().Unmap()
-	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		c.sourceIP, _ = netip.ParseAddr(host)
-	}
+func (s *Server) newCaller(r *http.Request, op string, start time.Time, body []byte) (*caller, error) {
+	c := &caller{op: op, start: start, account: s.cfg.AccountID, secure: r.TLS != nil}
 	a := s.auth.Load()
+	// The source address matters to policy conditions and the audit log
+	// only: not parsed on every call otherwise.
+	if a != nil || s.audit != nil {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			c.sourceIP = ap.Addr().Unmap()
+		} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			c.sourceIP, _ = netip.ParseAddr(host)
+		}
+	}
 	if a == nil {
 		return c, nil
 	}

@@ -395,7 +395,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	h.Set("x-amzn-RequestId", reqID)
 	// The server's own clock: the SDKs correct their clock skew from it.
-	h.Set("Date", s.cfg.Now().UTC().Format(http.TimeFormat))
+	// The same reading starts the call's latency (Metrics.Call).
+	now := s.cfg.Now()
+	h.Set("Date", now.UTC().Format(http.TimeFormat))
 
 	ct := r.Header.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
@@ -454,7 +456,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, c, ErrSerialization.With("The request body is empty"))
 		return
 	}
-	cl, err := s.newCaller(r, name, buf.Bytes())
+	cl, err := s.newCaller(r, name, now, buf.Bytes())
 	if err == nil {
 		err = s.authorizeOp(cl)
 	}
