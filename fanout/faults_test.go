@@ -45,6 +45,38 @@ func (l *subLog) n() int {
 	return len(l.pos)
 }
 
+// waitSince waits until at least want subscriptions followed the first
+// before of them.
+func (l *subLog) waitSince(t *testing.T, before, want int, what string) {
+	t.Helper()
+	wait.Eventually(t, 10*time.Second, func() error {
+		if got := l.n() - before; got < want {
+			return fmt.Errorf("%s: %d subscriptions, want %d", what, got, want)
+		}
+		return nil
+	})
+}
+
+// checkFirstThenContinue fails unless each of the shards subscribed once
+// at TRIM_HORIZON and every other subscription resumed after a
+// continuation.
+func (l *subLog) checkFirstThenContinue(t *testing.T, shards int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	th := 0
+	for _, p := range l.pos {
+		if p.Type == types.ShardIteratorTypeTrimHorizon {
+			th++
+		} else if p.Type != types.ShardIteratorTypeAfterSequenceNumber {
+			t.Errorf("re-subscription at %v", p)
+		}
+	}
+	if th != shards {
+		t.Errorf("%d subscriptions at TRIM_HORIZON, want one per shard (every later one after a continuation)", th)
+	}
+}
+
 // checkResumes fails unless, once a subscription resumed after a sequence
 // number (a continuation), every later one did too: none started from the
 // beginning again. It returns how many resumed.
@@ -330,12 +362,7 @@ func TestNetworkCutResumes(t *testing.T) {
 		// Records put while the connections are down.
 		e.put("r", next, next+100)
 		next += 100
-		wait.Eventually(t, 10*time.Second, func() error {
-			if l.n() < before+2 {
-				return fmt.Errorf("round %d: %d subscriptions after the cut, want both shards again", round, l.n()-before)
-			}
-			return nil
-		})
+		l.waitSince(t, before, 2, fmt.Sprintf("round %d: after the cut", round))
 	}
 	e.put("r", next, next+100)
 	next += 100
@@ -344,21 +371,7 @@ func TestNetworkCutResumes(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	c.check(t, "r", next)
-	// Per shard, the first subscription is at TRIM_HORIZON, every later one
-	// after a continuation.
-	l.mu.Lock()
-	th := 0
-	for _, p := range l.pos {
-		if p.Type == types.ShardIteratorTypeTrimHorizon {
-			th++
-		} else if p.Type != types.ShardIteratorTypeAfterSequenceNumber {
-			t.Errorf("re-subscription at %v", p)
-		}
-	}
-	l.mu.Unlock()
-	if th != 2 {
-		t.Errorf("%d subscriptions at TRIM_HORIZON, want one per shard", th)
-	}
+	l.checkFirstThenContinue(t, 2)
 }
 
 // TestServerRestartResumes: a server restarted (gracefully, same address
@@ -390,12 +403,7 @@ func TestServerRestartResumes(t *testing.T) {
 		c.waitFor(t, 10*time.Second, "r", next)
 		before := l.n()
 		r.Restart()
-		wait.Eventually(t, 10*time.Second, func() error {
-			if l.n() < before+2 {
-				return fmt.Errorf("round %d: %d subscriptions since the restart", round, l.n()-before)
-			}
-			return nil
-		})
+		l.waitSince(t, before, 2, fmt.Sprintf("round %d: since the restart", round))
 	}
 	e.put("r", next, next+300)
 	next += 300
@@ -404,17 +412,7 @@ func TestServerRestartResumes(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	c.check(t, "r", next)
-	l.mu.Lock()
-	th := 0
-	for _, p := range l.pos {
-		if p.Type == types.ShardIteratorTypeTrimHorizon {
-			th++
-		}
-	}
-	l.mu.Unlock()
-	if th != 2 {
-		t.Errorf("%d subscriptions at TRIM_HORIZON, want one per shard (every later one after a continuation)", th)
-	}
+	l.checkFirstThenContinue(t, 2)
 }
 
 // TestSilentNetworkResumes: the connections under a Subscriber go silent

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -34,32 +33,10 @@ import (
 // ready. A port taken between choosing and binding it is retried.
 func startAuthServer(t *testing.T, bin string, logs *logBook, label, dataDir string, ready authKey, extra ...string) *proc {
 	t.Helper()
-	var lastErr error
-	for attempt := 1; attempt <= 5; attempt++ {
-		addr := freeAddr(t)
-		args := append([]string{"server", "--addr", addr, "--data-dir", dataDir, "--log-level", "warn"}, extra...)
-		l := logs.open(fmt.Sprintf("%s (attempt %d, %s)", label, attempt, addr))
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = l, l
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		p := &proc{label: label, endpoint: "http://" + addr, cmd: cmd, log: l, done: make(chan struct{})}
-		go func() { p.waitErr = cmd.Wait(); close(p.done) }()
-		t.Cleanup(func() { p.kill() })
-		err := p.waitReadyWith(keyedClient(p.endpoint, ready), time.Minute)
-		if err == nil {
-			return p
-		}
-		lastErr = err
-		p.kill()
-		if out, _ := l.contents(); strings.Contains(out, "address already in use") {
-			continue
-		}
-		break
-	}
-	t.Fatalf("server %s did not start: %v", label, lastErr)
-	return nil
+	args := append([]string{"--data-dir", dataDir, "--log-level", "warn"}, extra...)
+	return launchServer(t, bin, logs, label, args, func(p *proc) error {
+		return p.waitReadyWith(keyedClient(p.endpoint, ready), time.Minute)
+	})
 }
 
 // logEntry is one line of the server's JSON log.

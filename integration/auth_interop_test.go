@@ -298,11 +298,7 @@ type jsAuthOutput struct {
 		scriptError
 	} `json:"okError"`
 	Errors    map[string]scriptError `json:"errors"`
-	Transport struct {
-		HTTP2Sessions int      `json:"http2Sessions"`
-		ALPNProtocols []string `json:"alpnProtocols"`
-		HTTP1Requests int      `json:"http1Requests"`
-	} `json:"transport"`
+	Transport jsTransport            `json:"transport"`
 }
 
 // TestAuthJSSDK runs testdata/js-sdk/auth.js with the AWS SDK for

@@ -154,11 +154,16 @@ type jsOutput struct {
 		Events  int      `json:"events"`
 		Error   *jsError `json:"error"`
 	} `json:"deregistered"`
-	Transport struct {
-		HTTP2Sessions int      `json:"http2Sessions"`
-		ALPNProtocols []string `json:"alpnProtocols"`
-		HTTP1Requests int      `json:"http1Requests"`
-	} `json:"transport"`
+	Transport jsTransport `json:"transport"`
+}
+
+// jsTransport is what testdata/js-sdk/transport.js counted: the transports
+// the AWS SDK for JavaScript used.
+type jsTransport struct {
+	HTTP2Sessions int      `json:"http2Sessions"`
+	ALPNProtocols []string `json:"alpnProtocols"`
+	HTTP1Requests int      `json:"http1Requests"`
+	TLSSockets    int      `json:"tlsSockets"`
 }
 
 // TestInteropJSSDK runs the AWS SDK for JavaScript v3 against shoal: stream

@@ -226,17 +226,22 @@ func (p *proc) terminate(timeout time.Duration) (exitErr error, took time.Durati
 // ListStreams. A port taken between choosing and binding it is retried.
 func startServer(t *testing.T, bin string, logs *logBook, label, dataDir string, extra ...string) *proc {
 	t.Helper()
+	args := append([]string{"--data-dir", dataDir, "--fsync", "always", "--log-level", "warn"}, extra...)
+	// Generous: after a crash the server recovers every shard log before it
+	// listens, on a machine other tests load too.
+	return launchServer(t, bin, logs, label, args, func(p *proc) error { return p.waitReady(time.Minute) })
+}
+
+// launchServer starts "shoal server --addr <a free port>" with args and
+// waits until ready says it serves. A port taken between choosing and
+// binding it is retried.
+func launchServer(t *testing.T, bin string, logs *logBook, label string, args []string, ready func(*proc) error) *proc {
+	t.Helper()
 	var lastErr error
 	for attempt := 1; attempt <= 5; attempt++ {
 		addr := freeAddr(t)
-		args := append([]string{"server",
-			"--addr", addr,
-			"--data-dir", dataDir,
-			"--fsync", "always",
-			"--log-level", "warn",
-		}, extra...)
 		l := logs.open(fmt.Sprintf("%s (attempt %d, %s)", label, attempt, addr))
-		cmd := exec.Command(bin, args...)
+		cmd := exec.Command(bin, append([]string{"server", "--addr", addr}, args...)...)
 		cmd.Stdout, cmd.Stderr = l, l
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start %s: %v", bin, err)
@@ -244,9 +249,7 @@ func startServer(t *testing.T, bin string, logs *logBook, label, dataDir string,
 		p := &proc{label: label, endpoint: "http://" + addr, cmd: cmd, log: l, done: make(chan struct{})}
 		go func() { p.waitErr = cmd.Wait(); close(p.done) }()
 		t.Cleanup(func() { p.kill() })
-		// Generous: after a crash the server recovers every shard log
-		// before it listens, on a machine other tests load too.
-		err := p.waitReady(time.Minute)
+		err := ready(p)
 		if err == nil {
 			return p
 		}

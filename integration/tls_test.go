@@ -3,17 +3,10 @@ package integration
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,6 +25,7 @@ import (
 	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/internal/testutil/nodetest"
 	"github.com/shoalstream/shoal/internal/testutil/servertest"
+	"github.com/shoalstream/shoal/internal/testutil/tlstest"
 )
 
 // The TLS tests run the shoal binary with --tls-self-signed, or with
@@ -183,18 +177,6 @@ func certPool(t *testing.T, file string) *x509.CertPool {
 		t.Fatalf("%s holds no certificate", file)
 	}
 	return pool
-}
-
-// presentedSerial makes a new TLS connection to addr, verifying the server
-// with pool, and returns the serial number of its certificate.
-func presentedSerial(t *testing.T, addr string, pool *x509.CertPool) *big.Int {
-	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
-	if err != nil {
-		t.Fatalf("TLS handshake with %s: %v", addr, err)
-	}
-	defer func() { _ = c.Close() }()
-	return c.ConnectionState().PeerCertificates[0].SerialNumber
 }
 
 // tlsClientEnv is the environment of a client program: no AWS_ variable
@@ -354,12 +336,7 @@ func TestTLSSelfSignedBinary(t *testing.T) {
 			Failure     *struct {
 				Name, Code, Message string
 			} `json:"failure"`
-			Transport struct {
-				HTTP2Sessions int      `json:"http2Sessions"`
-				ALPNProtocols []string `json:"alpnProtocols"`
-				HTTP1Requests int      `json:"http1Requests"`
-				TLSSockets    int      `json:"tlsSockets"`
-			} `json:"transport"`
+			Transport jsTransport `json:"transport"`
 		}
 		run := func(t *testing.T, handler, stream string, trust bool) jsTLSOutput {
 			t.Helper()
@@ -429,7 +406,7 @@ func TestTLSSelfSignedBinary(t *testing.T) {
 
 	t.Run("sighup", func(t *testing.T) {
 		addr := hostOf(tlsURL)
-		before := presentedSerial(t, addr, pool)
+		before := tlstest.PresentedSerial(t, addr, pool)
 		for _, f := range []string{"server.pem", "server-key.pem"} {
 			if err := os.Remove(filepath.Join(dataDir, "tls", f)); err != nil {
 				t.Fatal(err)
@@ -440,13 +417,13 @@ func TestTLSSelfSignedBinary(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.waitFrom(t, from, "the reload", func(l tlsLogLine) bool { return l.msg() == "TLS certificate reloaded" })
-		after := presentedSerial(t, addr, pool) // the same ca.pem verifies it
+		after := tlstest.PresentedSerial(t, addr, pool) // the same ca.pem verifies it
 		if after.Cmp(before) == 0 {
 			t.Fatalf("after SIGHUP the server still presents serial %x", before)
 		}
 	})
 
-	serial := presentedSerial(t, hostOf(tlsURL), pool)
+	serial := tlstest.PresentedSerial(t, hostOf(tlsURL), pool)
 	if _, took, ok := p.terminate(gracefulTimeout); !ok {
 		t.Fatalf("the server did not exit within %v of SIGTERM", took)
 	} else if p.waitErr != nil {
@@ -455,7 +432,7 @@ func TestTLSSelfSignedBinary(t *testing.T) {
 
 	// A restart reuses the CA and the server certificate.
 	p2, listening2 := startTLSProc(t, logs, "self-signed again", dataDir, "--storage", "memory", "--tls-self-signed", "--tls-addr", "127.0.0.1:0")
-	if got := presentedSerial(t, hostOf(endpointsOf(t, listening2)[1]), pool); got.Cmp(serial) != 0 {
+	if got := tlstest.PresentedSerial(t, hostOf(endpointsOf(t, listening2)[1]), pool); got.Cmp(serial) != 0 {
 		t.Errorf("after a restart the server presents serial %x, want the one it had (%x)", got, serial)
 	}
 	p2.mu.Lock()
@@ -464,69 +441,6 @@ func TestTLSSelfSignedBinary(t *testing.T) {
 		if strings.HasPrefix(l.msg(), "made a self-signed") {
 			t.Errorf("the restart made a new certificate: %v", l)
 		}
-	}
-}
-
-// tlsTestCA signs certificates for 127.0.0.1 with chosen serial numbers.
-type tlsTestCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTLSTestCA(t *testing.T) *tlsTestCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shoal integration CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tlsTestCA{cert: cert, key: key, pool: pool}
-}
-
-// issue replaces certFile and keyFile (each by a rename) with a new
-// certificate for 127.0.0.1 with serial.
-func (ca *tlsTestCA) issue(t *testing.T, certFile, keyFile string, serial int64) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "shoal"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(12 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsReplaceFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
-	tlsReplaceFile(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-}
-
-func tlsReplaceFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(path+".new", data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".new", path); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -542,9 +456,9 @@ func TestTLSCertReloadBinary(t *testing.T) {
 	}
 	logs := newLogBook(t)
 	dir := t.TempDir()
-	ca := newTLSTestCA(t)
+	ca := tlstest.NewCA(t)
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, certFile, keyFile, 501)
+	ca.Issue(t, certFile, keyFile, 501, time.Now().Add(12*time.Hour))
 	authFile := filepath.Join(dir, "auth.json")
 	if err := os.WriteFile(authFile, []byte(`{"principals": [{"name": "admin",
   "accessKeys": [{"accessKeyId": "AKIATLSTEST000000001", "secretAccessKey": "a-long-random-secret-for-the-tls-test"}],
@@ -558,22 +472,22 @@ func TestTLSCertReloadBinary(t *testing.T) {
 		t.Fatalf("listening line %v: want one https:// endpoint on --addr", listening)
 	}
 	addr := hostOf(eps[0])
-	if got := presentedSerial(t, addr, ca.pool); got.Int64() != 501 {
+	if got := tlstest.PresentedSerial(t, addr, ca.Pool); got.Int64() != 501 {
 		t.Fatalf("serial %v, want 501", got)
 	}
 
-	ca.issue(t, certFile, keyFile, 502)
+	ca.Issue(t, certFile, keyFile, 502, time.Now().Add(12*time.Hour))
 	from := p.mark()
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	p.waitFrom(t, from, "the certificate reload", func(l tlsLogLine) bool { return l.msg() == "TLS certificate reloaded" })
 	p.waitFrom(t, from, "the auth reload", func(l tlsLogLine) bool { return l.msg() == "auth configuration reloaded" })
-	if got := presentedSerial(t, addr, ca.pool); got.Int64() != 502 {
+	if got := tlstest.PresentedSerial(t, addr, ca.Pool); got.Int64() != 502 {
 		t.Fatalf("after SIGHUP: serial %v, want 502", got)
 	}
 
-	tlsReplaceFile(t, certFile, []byte("not a certificate\n"))
+	tlstest.ReplaceFile(t, certFile, []byte("not a certificate\n"))
 	from = p.mark()
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -582,7 +496,7 @@ func TestTLSCertReloadBinary(t *testing.T) {
 	if e, _ := l["error"].(string); !strings.Contains(e, "previous one stays in force") || l["level"] != "error" {
 		t.Errorf("failed reload logged as %v", l)
 	}
-	if got := presentedSerial(t, addr, ca.pool); got.Int64() != 502 {
+	if got := tlstest.PresentedSerial(t, addr, ca.Pool); got.Int64() != 502 {
 		t.Fatalf("after a failed reload: serial %v, want 502 still", got)
 	}
 	if _, took, ok := p.terminate(gracefulTimeout); !ok {

@@ -2,15 +2,9 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +23,7 @@ import (
 
 	"github.com/shoalstream/shoal/internal/sdkhttp"
 	"github.com/shoalstream/shoal/internal/selfsigned"
+	"github.com/shoalstream/shoal/internal/testutil/tlstest"
 	"github.com/shoalstream/shoal/server"
 )
 
@@ -294,74 +289,6 @@ func TestServeTLSSubscribeAndShutdown(t *testing.T) {
 	}
 }
 
-// tlsTestCA issues leaf certificates for 127.0.0.1 with chosen serial numbers.
-type tlsTestCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTLSTestCA(t *testing.T) *tlsTestCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	noErr(t, err, "generate key")
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shoal test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	noErr(t, err, "create CA")
-	cert, err := x509.ParseCertificate(der)
-	noErr(t, err, "parse CA")
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tlsTestCA{cert: cert, key: key, pool: pool}
-}
-
-// issue writes a certificate for 127.0.0.1 with serial, valid until
-// notAfter, and its key, replacing certFile and keyFile by renames.
-func (ca *tlsTestCA) issue(t *testing.T, certFile, keyFile string, serial int64, notAfter time.Time) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	noErr(t, err, "generate key")
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "shoal test"},
-		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: notAfter,
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	noErr(t, err, "create certificate")
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	noErr(t, err, "marshal key")
-	replaceTLSFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
-	replaceTLSFile(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-}
-
-// replaceTLSFile replaces path with data by a rename, as careful tools do.
-func replaceTLSFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	tmp := path + ".new"
-	noErr(t, os.WriteFile(tmp, data, 0o600), "write "+tmp)
-	noErr(t, os.Rename(tmp, path), "rename "+tmp)
-}
-
-// servedSerial makes a new TLS connection to addr and returns the serial
-// number of the certificate the server presented, verifying it with
-// pool (nil: no verification).
-func servedSerial(t *testing.T, addr string, pool *x509.CertPool) *big.Int {
-	t.Helper()
-	conf := &tls.Config{RootCAs: pool}
-	if pool == nil {
-		conf.InsecureSkipVerify = true
-	}
-	c, err := tls.Dial("tcp", addr, conf)
-	noErr(t, err, "TLS handshake with "+addr)
-	defer func() { _ = c.Close() }()
-	return c.ConnectionState().PeerCertificates[0].SerialNumber
-}
-
 // startTLSServer runs a server with cfg through Serve, which speaks TLS when cfg
 // gives a certificate, and returns its address.
 func startTLSServer(t *testing.T, cfg server.Config) (*server.Server, string) {
@@ -389,24 +316,24 @@ func startTLSServer(t *testing.T, cfg server.Config) (*server.Server, string) {
 // keep the certificate in force and say why.
 func TestReloadTLS(t *testing.T) {
 	t.Parallel()
-	ca := newTLSTestCA(t)
+	ca := tlstest.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	later := time.Now().Add(12 * time.Hour)
-	ca.issue(t, certFile, keyFile, 1001, later)
+	ca.Issue(t, certFile, keyFile, 1001, later)
 	srv, addr := startTLSServer(t, server.Config{TLSCertFile: certFile, TLSKeyFile: keyFile})
-	if got := servedSerial(t, addr, ca.pool); got.Int64() != 1001 {
+	if got := tlstest.PresentedSerial(t, addr, ca.Pool); got.Int64() != 1001 {
 		t.Fatalf("serial %v, want 1001", got)
 	}
 	// A connection opened before the reload keeps working after it.
-	rec := protoTransport(t, ca.pool, true)
+	rec := protoTransport(t, ca.Pool, true)
 	c := tlsKinesisClient("https://"+addr, rec)
 	_, err := c.ListStreams(context.Background(), &kinesis.ListStreamsInput{})
 	noErr(t, err, "ListStreams before the reload")
 
-	ca.issue(t, certFile, keyFile, 1002, later)
+	ca.Issue(t, certFile, keyFile, 1002, later)
 	noErr(t, srv.ReloadTLS(), "ReloadTLS")
-	if got := servedSerial(t, addr, ca.pool); got.Int64() != 1002 {
+	if got := tlstest.PresentedSerial(t, addr, ca.Pool); got.Int64() != 1002 {
 		t.Fatalf("after ReloadTLS: serial %v, want 1002", got)
 	}
 	_, err = c.ListStreams(context.Background(), &kinesis.ListStreamsInput{})
@@ -420,7 +347,7 @@ func TestReloadTLS(t *testing.T) {
 	}
 	other := t.TempDir()
 	otherCert, otherKey := filepath.Join(other, "cert.pem"), filepath.Join(other, "key.pem")
-	ca.issue(t, otherCert, otherKey, 9999, later)
+	ca.Issue(t, otherCert, otherKey, 9999, later)
 	otherKeyPEM, err := os.ReadFile(otherKey)
 	noErr(t, err, "read")
 	for _, bad := range []struct {
@@ -429,27 +356,27 @@ func TestReloadTLS(t *testing.T) {
 		want    string
 	}{
 		{"garbage certificate", func() {
-			replaceTLSFile(t, certFile, []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"))
+			tlstest.ReplaceFile(t, certFile, []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"))
 		}, "TLS key pair"},
-		{"key of another certificate", func() { replaceTLSFile(t, keyFile, otherKeyPEM) }, "private key does not match public key"},
+		{"key of another certificate", func() { tlstest.ReplaceFile(t, keyFile, otherKeyPEM) }, "private key does not match public key"},
 		{"key missing", func() { noErr(t, os.Remove(keyFile), "remove") }, "no such file"},
-		{"expired", func() { ca.issue(t, certFile, keyFile, 1003, time.Now().Add(-time.Hour)) }, "expired"},
+		{"expired", func() { ca.Issue(t, certFile, keyFile, 1003, time.Now().Add(-time.Hour)) }, "expired"},
 	} {
 		for f, b := range good {
-			replaceTLSFile(t, f, b)
+			tlstest.ReplaceFile(t, f, b)
 		}
 		bad.prepare()
 		err := srv.ReloadTLS()
 		if err == nil || !strings.Contains(err.Error(), bad.want) || !strings.Contains(err.Error(), "previous one stays in force") {
 			t.Errorf("%s: ReloadTLS returned %v; want an error saying %q and that the previous certificate stays", bad.name, err, bad.want)
 		}
-		if got := servedSerial(t, addr, ca.pool); got.Int64() != 1002 {
+		if got := tlstest.PresentedSerial(t, addr, ca.Pool); got.Int64() != 1002 {
 			t.Fatalf("%s: after the failed ReloadTLS the server presents serial %v, want 1002", bad.name, got)
 		}
 	}
-	ca.issue(t, certFile, keyFile, 1004, later)
+	ca.Issue(t, certFile, keyFile, 1004, later)
 	noErr(t, srv.ReloadTLS(), "ReloadTLS")
-	if got := servedSerial(t, addr, ca.pool); got.Int64() != 1004 {
+	if got := tlstest.PresentedSerial(t, addr, ca.Pool); got.Int64() != 1004 {
 		t.Fatalf("after a good ReloadTLS: serial %v, want 1004", got)
 	}
 }
@@ -465,17 +392,17 @@ func TestReloadTLSSelfSigned(t *testing.T) {
 	srv, addr := startTLSServer(t, server.Config{TLSSelfSignedDir: dir, TLSSelfSignedHosts: []string{"127.0.0.1"}, Now: now})
 	caFile, _, certFile, keyFile := selfsigned.Paths(dir)
 	pool := caPoolOf(t, caFile)
-	first := servedSerial(t, addr, pool)
+	first := tlstest.PresentedSerial(t, addr, pool)
 
 	noErr(t, srv.ReloadTLS(), "ReloadTLS with nothing to renew")
-	if got := servedSerial(t, addr, pool); got.Cmp(first) != 0 {
+	if got := tlstest.PresentedSerial(t, addr, pool); got.Cmp(first) != 0 {
 		t.Fatalf("a reload with nothing to renew changed the serial from %x to %x", first, got)
 	}
 
 	noErr(t, os.Remove(certFile), "remove server.pem")
 	noErr(t, os.Remove(keyFile), "remove server-key.pem")
 	noErr(t, srv.ReloadTLS(), "ReloadTLS after the server files were removed")
-	second := servedSerial(t, addr, pool) // verified with the same ca.pem
+	second := tlstest.PresentedSerial(t, addr, pool) // verified with the same ca.pem
 	if second.Cmp(first) == 0 {
 		t.Fatal("ReloadTLS after the server files were removed kept the old certificate")
 	}
@@ -483,7 +410,7 @@ func TestReloadTLSSelfSigned(t *testing.T) {
 	// 800 days on, the 825-day certificate is within 30 days of expiry.
 	offset.Store(int64(800 * 24 * time.Hour))
 	noErr(t, srv.ReloadTLS(), "ReloadTLS near expiry")
-	third := servedSerial(t, addr, nil) // valid from the server's clock on, not the client's
+	third := tlstest.PresentedSerial(t, addr, nil) // valid from the server's clock on, not the client's
 	if third.Cmp(second) == 0 {
 		t.Fatal("ReloadTLS near expiry kept the old certificate")
 	}

@@ -15,10 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shoalstream/shoal/examples/internal/exkit"
@@ -101,22 +98,7 @@ func (c config) validate() error {
 	return errors.Join(errs...)
 }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "agent:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "agent:", err)
-		os.Exit(1)
-	}
-}
+func main() { exkit.Main("agent", parseFlags, run) }
 
 // run is the whole program: main parses the flags and calls it, and so does
 // the test. It follows the files until ctx ends, then stops cleanly.
@@ -135,12 +117,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if srv.Embedded() {
 		_, _ = fmt.Fprintf(out, "embedded shoal server at %s, data in %s\n", srv.Endpoint, cfg.DataDir)
 	}
-	creds, err := srv.Credentials(ctx, cfg.Profile)
+	client, _, err := srv.Stream(ctx, cfg.Profile, cfg.Stream, cfg.Shards)
 	if err != nil {
-		return err
-	}
-	client := exkit.Client(srv.Endpoint, creds)
-	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
 		return err
 	}
 	prod, err := producer.New(client, producer.Config{

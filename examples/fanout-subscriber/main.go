@@ -18,12 +18,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -124,22 +121,7 @@ func (c config) validate() error {
 	return errors.Join(errs...)
 }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fanout-subscriber:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fanout-subscriber:", err)
-		os.Exit(1)
-	}
-}
+func main() { exkit.Main("fanout-subscriber", parseFlags, run) }
 
 // run is the whole program: main parses the flags and calls it, and so does
 // the test. It returns nil when both applications received every record,
@@ -167,29 +149,19 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 	if srv.Embedded() {
 		_, _ = fmt.Fprintf(out, "embedded shoal server at %s\n", srv.Endpoint)
 	}
-	creds, err := srv.Credentials(ctx, cfg.Profile)
+	client, creds, err := srv.Stream(ctx, cfg.Profile, cfg.Stream, cfg.Shards)
 	if err != nil {
 		return err
 	}
-	client := exkit.Client(srv.Endpoint, creds)
 	// Subscriptions last minutes: the readers' HTTP client has no timeout.
 	readClient := exkit.FanOutClient(srv.Endpoint, creds)
-	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
-		return err
-	}
 
 	// 2. The metrics application's lease table.
-	store, closeStore, err := exkit.OpenLeaseStore(ctx, cfg.DatabaseURL, cfg.Schema, cfg.Table, logger.Named("checkpoint"))
+	store, closeStore, err := srv.LeaseStore(ctx, cfg.DatabaseURL, cfg.Schema, cfg.Table, cfg.MetricsApp, logger.Named("checkpoint"))
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	if srv.Fresh() {
-		// A new stream: an earlier run's checkpoints do not apply.
-		if err := exkit.ForgetLeases(ctx, store, cfg.MetricsApp); err != nil {
-			return err
-		}
-	}
 
 	// 3. The two applications, each with its own stream consumer. Both
 	// start at this run's start (less a second, for clocks that disagree

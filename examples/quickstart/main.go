@@ -13,13 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -70,22 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	return c, nil
 }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		os.Exit(1)
-	}
-}
+func main() { exkit.Main("quickstart", parseFlags, run) }
 
 // run is the whole program: main parses the flags and calls it, and so does
 // the test.
@@ -104,29 +86,20 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if srv.Embedded() {
 		_, _ = fmt.Fprintf(out, "embedded shoal server at %s\n", srv.Endpoint)
 	}
-	creds, err := srv.Credentials(ctx, cfg.Profile)
+	client, _, err := srv.Stream(ctx, cfg.Profile, cfg.Stream, cfg.Shards)
 	if err != nil {
-		return err
-	}
-	client := exkit.Client(srv.Endpoint, creds)
-	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
 		return err
 	}
 
 	// 2. The lease table in PostgreSQL.
-	store, closeStore, err := exkit.OpenLeaseStore(ctx, cfg.DatabaseURL, cfg.Schema, cfg.Table, logger.Named("checkpoint"))
+	// (On a new embedded server, whose stream is new, the application's
+	// checkpoints of an earlier run are forgotten: they would name records
+	// the stream does not hold and stall its shards.)
+	store, closeStore, err := srv.LeaseStore(ctx, cfg.DatabaseURL, cfg.Schema, cfg.Table, cfg.Application, logger.Named("checkpoint"))
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	if srv.Fresh() {
-		// A new embedded server has a new stream: checkpoints left by an
-		// earlier run name records it does not hold, and would stall its
-		// shards (see the consumer package's caveats).
-		if err := exkit.ForgetLeases(ctx, store, cfg.Application); err != nil {
-			return err
-		}
-	}
 
 	// 3. Put the records. Each carries this run's id, so that the count
 	// below is of this run's records even on a stream that has others.

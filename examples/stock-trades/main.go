@@ -17,10 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -122,22 +119,7 @@ func (c config) validate() error {
 	return errors.Join(errs...)
 }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stock-trades:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "stock-trades:", err)
-		os.Exit(1)
-	}
-}
+func main() { exkit.Main("stock-trades", parseFlags, run) }
 
 // run is the whole program: main parses the flags and calls it, and so does
 // the test.
@@ -163,12 +145,8 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 		return err
 	}
 	defer srv.Stop() //nolint:errcheck // nothing to do about it on the way out
-	creds, err := srv.Credentials(ctx, cfg.Profile)
+	client, _, err := srv.Stream(ctx, cfg.Profile, cfg.Stream, cfg.Shards)
 	if err != nil {
-		return err
-	}
-	client := exkit.Client(srv.Endpoint, creds)
-	if err := exkit.EnsureStream(ctx, client, cfg.Stream, int32(cfg.Shards)); err != nil {
 		return err
 	}
 
@@ -177,17 +155,11 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 	}
 
 	// The consumer application.
-	store, closeStore, err := exkit.OpenLeaseStore(ctx, cfg.DatabaseURL, cfg.Schema, cfg.Table, logger.Named("checkpoint"))
+	store, closeStore, err := srv.LeaseStore(ctx, cfg.DatabaseURL, cfg.Schema, cfg.Table, cfg.Application, logger.Named("checkpoint"))
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	if srv.Fresh() {
-		// A new stream: an earlier run's checkpoints do not apply.
-		if err := exkit.ForgetLeases(ctx, store, cfg.Application); err != nil {
-			return err
-		}
-	}
 	shards, err := openShards(ctx, client, cfg.Stream)
 	if err != nil {
 		return err

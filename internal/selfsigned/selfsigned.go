@@ -366,7 +366,10 @@ func keyID(pub crypto.PublicKey) ([]byte, error) {
 	return sum[:], nil
 }
 
-func newCA(t time.Time, hostname string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+// newTemplate makes a key and the parts of a certificate's template that
+// the CA and the server certificate share: serial number, subject, start
+// of validity and subject key ID.
+func newTemplate(t time.Time, cn string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	key, err := newKey()
 	if err != nil {
 		return nil, nil, err
@@ -379,75 +382,64 @@ func newCA(t time.Time, hostname string) (*x509.Certificate, *ecdsa.PrivateKey, 
 	if err != nil {
 		return nil, nil, err
 	}
-	cn := "shoal self-signed CA"
-	if hostname != "" {
-		cn += " (" + hostname + ")"
-	}
-	tmpl := &x509.Certificate{
+	return &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: cn, Organization: []string{"shoal"}},
 		NotBefore:             t.Add(-backdate),
-		NotAfter:              t.Add(CAValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
 		SubjectKeyId:          ski,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("selfsigned: create the CA: %w", err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, nil, err
-	}
-	return ca, key, nil
+	}, key, nil
 }
 
-func newServerCert(t time.Time, ca *x509.Certificate, caKey crypto.Signer, dnsNames []string, ips []net.IP) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	key, err := newKey()
+// sign creates the certificate tmpl for key, signed by parent's key
+// signer (tmpl itself and key for a self-signed one), and parses it back.
+func sign(what string, tmpl, parent *x509.Certificate, key *ecdsa.PrivateKey, signer crypto.Signer) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := serialNumber()
-	if err != nil {
-		return nil, nil, err
-	}
-	ski, err := keyID(&key.PublicKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	notAfter := t.Add(CertValidity)
-	if notAfter.After(ca.NotAfter) {
-		notAfter = ca.NotAfter
-	}
-	cn := "shoal"
-	if len(dnsNames) > 0 {
-		cn = dnsNames[0]
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"shoal"}},
-		NotBefore:             t.Add(-backdate),
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		DNSNames:              dnsNames,
-		IPAddresses:           ips,
-		SubjectKeyId:          ski,
-		AuthorityKeyId:        ca.SubjectKeyId,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, fmt.Errorf("selfsigned: create the server certificate: %w", err)
+		return nil, nil, fmt.Errorf("selfsigned: create the %s: %w", what, err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, nil, err
 	}
 	return cert, key, nil
+}
+
+func newCA(t time.Time, hostname string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	cn := "shoal self-signed CA"
+	if hostname != "" {
+		cn += " (" + hostname + ")"
+	}
+	tmpl, key, err := newTemplate(t, cn)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.NotAfter = t.Add(CAValidity)
+	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+	tmpl.IsCA = true
+	tmpl.MaxPathLenZero = true
+	return sign("CA", tmpl, tmpl, key, key)
+}
+
+func newServerCert(t time.Time, ca *x509.Certificate, caKey crypto.Signer, dnsNames []string, ips []net.IP) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	cn := "shoal"
+	if len(dnsNames) > 0 {
+		cn = dnsNames[0]
+	}
+	tmpl, key, err := newTemplate(t, cn)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.NotAfter = t.Add(CertValidity)
+	if tmpl.NotAfter.After(ca.NotAfter) {
+		tmpl.NotAfter = ca.NotAfter
+	}
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	tmpl.DNSNames = dnsNames
+	tmpl.IPAddresses = ips
+	tmpl.AuthorityKeyId = ca.SubjectKeyId
+	return sign("server certificate", tmpl, ca, key, caKey)
 }
 
 func parseCert(b []byte) (*x509.Certificate, error) {

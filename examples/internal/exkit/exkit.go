@@ -308,3 +308,36 @@ func EnsureStream(ctx context.Context, client *kinesis.Client, name string, shar
 		}
 	}
 }
+
+// Stream returns a client of the server that signs with the credentials
+// of profile (see Credentials) and the stream name, created with shards
+// shards unless it exists and ACTIVE (EnsureStream).
+func (s *Server) Stream(ctx context.Context, profile, name string, shards int) (*kinesis.Client, aws.CredentialsProvider, error) {
+	creds, err := s.Credentials(ctx, profile)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := Client(s.Endpoint, creds)
+	if err := EnsureStream(ctx, client, name, int32(shards)); err != nil {
+		return nil, nil, err
+	}
+	return client, creds, nil
+}
+
+// LeaseStore opens the lease table (OpenLeaseStore) for the consumer
+// application app. On a fresh embedded server, whose stream is new, it
+// first forgets the application's leases (ForgetLeases): checkpoints of an
+// earlier run name records the new stream does not hold.
+func (s *Server) LeaseStore(ctx context.Context, databaseURL, schema, table, app string, logger *zap.Logger) (store *checkpoint.PGStore, closeStore func(), err error) {
+	store, closeStore, err = OpenLeaseStore(ctx, databaseURL, schema, table, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.Fresh() {
+		if err := ForgetLeases(ctx, store, app); err != nil {
+			closeStore()
+			return nil, nil, err
+		}
+	}
+	return store, closeStore, nil
+}

@@ -12,27 +12,10 @@
 "use strict";
 
 const fs = require("node:fs");
-const http = require("node:http");
-const https = require("node:https");
-const http2 = require("node:http2");
+const { countTransports } = require("./transport.js");
 
-// Count the transports the SDK uses before it is loaded: its HTTP/2 handler
-// calls http2.connect, an HTTP/1.1 handler would call http(s).request.
-const transport = { http2Sessions: 0, alpnProtocols: [], http1Requests: 0 };
-const connect = http2.connect;
-http2.connect = function (...args) {
-  const session = connect.apply(this, args);
-  transport.http2Sessions++;
-  session.once("connect", () => transport.alpnProtocols.push(String(session.alpnProtocol)));
-  return session;
-};
-for (const mod of [http, https]) {
-  const request = mod.request;
-  mod.request = function (...args) {
-    transport.http1Requests++;
-    return request.apply(this, args);
-  };
-}
+// Count the transports before the SDK is loaded.
+const transport = countTransports();
 
 const kinesis = require("@aws-sdk/client-kinesis");
 const {

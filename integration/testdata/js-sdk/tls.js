@@ -16,30 +16,10 @@
 "use strict";
 
 const fs = require("node:fs");
-const http = require("node:http");
-const https = require("node:https");
-const http2 = require("node:http2");
+const { countTransports } = require("./transport.js");
 
-// Count the transports before the SDK is loaded (as interop.js does).
-const transport = { http2Sessions: 0, alpnProtocols: [], http1Requests: 0, tlsSockets: 0 };
-const connect = http2.connect;
-http2.connect = function (...args) {
-  const session = connect.apply(this, args);
-  transport.http2Sessions++;
-  session.once("connect", () => transport.alpnProtocols.push(String(session.alpnProtocol)));
-  return session;
-};
-for (const mod of [http, https]) {
-  const request = mod.request;
-  mod.request = function (...args) {
-    transport.http1Requests++;
-    const req = request.apply(this, args);
-    req.once("socket", (s) => {
-      if (s.encrypted) transport.tlsSockets++;
-    });
-    return req;
-  };
-}
+// Count the transports before the SDK is loaded.
+const transport = countTransports();
 
 const {
   KinesisClient,
