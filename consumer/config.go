@@ -185,6 +185,34 @@ type Config struct {
 	TaskBackoff time.Duration
 	// MaxBackoff bounds that wait. Zero means 10s. No KCL equivalent.
 	MaxBackoff time.Duration
+	// FailurePolicy says what happens to a batch whose ProcessRecords
+	// keeps failing: the zero value retries it forever (the shard stalls,
+	// nothing is skipped); a policy can instead stop the worker, skip the
+	// batch, or hand it to a dead-letter handler after a number of
+	// attempts. No KCL equivalent (the KCL skips the batch).
+	FailurePolicy FailurePolicy
+	// StallTimeout turns on the shard watchdog: a shard whose processing
+	// makes no progress for this long while records wait for it (a
+	// ProcessRecords call that does not return, a read that brings nothing
+	// while the shard is behind) is logged, counted (Metrics.ShardStalled)
+	// and its reader restarted: the ctx of the call in progress is
+	// cancelled and, once the call returns, the shard is read again from
+	// its first record not processed, through a new shard iterator (or
+	// subscription). An idle shard (caught up, nothing to read) is never
+	// stalled, nor is one waiting out the failure policy's back-off. Keep
+	// it well above the longest ProcessRecords call and MaxBackoff. Zero
+	// (the default) turns the watchdog off. No KCL equivalent.
+	StallTimeout time.Duration
+	// CatchUp processes child shards without waiting for their parents:
+	// after a split or merge, a child's lease is taken as soon as it
+	// exists (from a shard sync, every ShardSyncInterval, or from a
+	// parent's end), while its parents may still have records to process.
+	// Records of one partition key may then be processed out of order
+	// across the reshard (the child's before the parent's): for
+	// applications that do not need per-key order, and want a backlog on
+	// the parents not to hold the children back. Default false, the KCL's
+	// behaviour (BlockOnParentShardTask). No KCL equivalent.
+	CatchUp bool
 	// ShutdownTimeout bounds a graceful shutdown, after Run's ctx ends:
 	// each shard's last ProcessRecords call, ShutdownRequested (where the
 	// processor checkpoints) and the release of its lease. Shards still
@@ -255,6 +283,9 @@ func (c Config) withDefaults(store any) Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = defaultShutdownTimeout
 	}
+	if c.FailurePolicy.MaxAttempts == 0 && c.FailurePolicy.Action != RetryForever {
+		c.FailurePolicy.MaxAttempts = defaultMaxAttempts
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -316,6 +347,7 @@ func (c Config) validate() error {
 		{"TaskBackoff", c.TaskBackoff},
 		{"MaxBackoff", c.MaxBackoff},
 		{"ShutdownTimeout", c.ShutdownTimeout},
+		{"StallTimeout", c.StallTimeout},
 	} {
 		if d.v < 0 {
 			bad("negative %s %v", d.name, d.v)
@@ -323,6 +355,19 @@ func (c Config) validate() error {
 	}
 	if c.MaxBackoff < c.TaskBackoff {
 		bad("MaxBackoff %v below TaskBackoff %v", c.MaxBackoff, c.TaskBackoff)
+	}
+	fp := c.FailurePolicy
+	switch fp.Action {
+	case RetryForever, StopWorker, SkipBatch:
+	case DeadLetter:
+		if fp.DeadLetter == nil {
+			bad("FailurePolicy %v needs a DeadLetter handler", fp.Action)
+		}
+	default:
+		bad("unknown FailurePolicy %v", fp.Action)
+	}
+	if fp.MaxAttempts < 0 {
+		bad("negative FailurePolicy.MaxAttempts %d", fp.MaxAttempts)
 	}
 	if len(errs) == 0 {
 		return nil

@@ -39,7 +39,9 @@
 // older than the application's initial position), or was trimmed away (a
 // shard listing has the child but no longer the parent). A merge child's
 // lease is created only once both parents have leases, so that it cannot
-// overtake a parent whose own lease is still to come.
+// overtake a parent whose own lease is still to come. In catch-up mode
+// (Config.CatchUp) children do not wait: a child's lease is taken as soon
+// as it exists, from a shard sync or from its parent's end.
 //
 // # Guarantees
 //
@@ -63,7 +65,9 @@
 //     checkpoints fail with checkpoint.ErrLeaseLost and never overwrite the
 //     new owner's;
 //   - after ProcessRecords returns an error: the batch's records after the
-//     checkpoint are delivered again;
+//     checkpoint are delivered again (see When processing fails);
+//   - after the shard watchdog cut a ProcessRecords call short: the
+//     batch's records after the checkpoint are read and delivered again;
 //   - producers' retries put records twice in the first place.
 //
 // Exact resume inside aggregates. Checkpoints name a user record by
@@ -77,8 +81,10 @@
 // user records of an aggregate in sub-sequence order, one batch at a time
 // to one processor. Records of a key move to a child shard only after the
 // parent's records were all processed (SHARD_END), so per-key order holds
-// across splits and merges. A replay after a change of owner repeats a
-// suffix of what was delivered, in order.
+// across splits and merges, except in catch-up mode (Config.CatchUp),
+// where a child's records may be processed before its parents'. A replay
+// after a change of owner repeats a suffix of what was delivered, in
+// order.
 //
 // Filtering. User records of an aggregate whose hash key (explicit hash
 // key, else MD5 of the partition key) lies outside the shard's hash key
@@ -93,6 +99,31 @@
 // Config.InitialPosition (LATEST by default, TRIM_HORIZON, or
 // AT_TIMESTAMP). With LATEST, records put before the first checkpoint are
 // skipped if the lease changes owner before it: checkpoint early.
+//
+// # When processing fails
+//
+// A ProcessRecords call that returns an error has its batch delivered
+// again after a back-off (TaskBackoff doubling to MaxBackoff), only the
+// records after the shard's checkpoint. Config.FailurePolicy says for how
+// long: by default forever (the shard stalls on the batch, each failure
+// logged and counted, nothing skipped); or MaxAttempts calls, after which
+// the policy stops the worker (Run returns a *BatchError once the worker
+// has shut down gracefully), skips the batch (checkpointing its last
+// record), or hands its records to a DeadLetterHandler and then
+// checkpoints past them (consumer/deadletter writes them to another
+// Kinesis stream). Every decision is counted (Metrics.BatchFailure). A
+// handler that fails is called again, after a back-off, until it succeeds:
+// records are never skipped unless stored or the policy says so.
+//
+// Stalls are another matter: a shard whose processing makes no progress
+// for Config.StallTimeout while records wait (a ProcessRecords call that
+// does not return, a read that hangs while the shard is behind) is found
+// by the shard watchdog, logged, counted (Metrics.ShardStalled), and its
+// reader restarted: the ctx of the call in progress is cancelled and,
+// once the call returns, the shard is read again through a new iterator
+// (or subscription) from its first record not processed. An idle shard
+// never counts as stalled, nor does one in the failure policy's back-off.
+// The watchdog is off unless StallTimeout is set.
 //
 // # Shutdown
 //

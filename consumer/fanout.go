@@ -29,9 +29,10 @@ var _ FanOutAPI = (*kinesis.Client)(nil)
 // at a time (fanout.SubscribeShard: it re-subscribes from the last
 // ContinuationSequenceNumber when a subscription expires or breaks).
 //
-// Ownership: the subscription runs under the shard's fetchCtx, which ends
+// Ownership: the subscription runs under the shard's readCtx, which ends
 // as soon as the worker learns the lease is lost (a renewal that fails, or
-// the Store's event that another worker took it) and on a graceful stop;
+// the Store's event that another worker took it), on a graceful stop, and
+// when the watchdog restarts the reader;
 // the subscription's connection is closed before read returns, and the
 // shard's goroutine returns (releasing nothing it no longer holds) after
 // that. The window in which two workers both read the shard is therefore
@@ -60,7 +61,7 @@ func (f *fanOut) read(sc *shardConsumer) exitReason {
 		}
 		pos := sc.fanOutPosition()
 		stop := exitNone
-		children, err := fanout.SubscribeShard(sc.fetchCtx, f.client, fanout.ShardSubscription{
+		children, err := fanout.SubscribeShard(sc.readCtx, f.client, fanout.ShardSubscription{
 			ConsumerARN: f.consumerARN, ShardID: sc.shard, Position: pos,
 			Options: fanout.Options{
 				Backoff: fanout.Backoff{Initial: sc.w.cfg.TaskBackoff, Max: sc.w.cfg.MaxBackoff},
@@ -87,7 +88,7 @@ func (f *fanOut) read(sc *shardConsumer) exitReason {
 		if err == nil {
 			return sc.endShard(children)
 		}
-		kind := classify(sc.fetchCtx, err)
+		kind := classify(sc.readCtx, err)
 		switch kind {
 		case kindCanceled:
 			continue
@@ -109,7 +110,8 @@ func (f *fanOut) read(sc *shardConsumer) exitReason {
 // fanOutPosition is where the next subscription starts: after the last
 // event's continuation, else after the last record read, else at the
 // lease's checkpoint (AT_SEQUENCE_NUMBER: deliver skips the user records up
-// to it), else at the lease's initial position.
+// to it), else at the record a restart of the reader resumes from, else at
+// the lease's initial position.
 func (sc *shardConsumer) fanOutPosition() fanout.Position {
 	switch {
 	case sc.contSeq != "":
@@ -118,6 +120,8 @@ func (sc *shardConsumer) fanOutPosition() fanout.Position {
 		return fanout.AfterSequenceNumber(sc.lastSeq)
 	case sc.after != (checkpoint.Checkpoint{}):
 		return fanout.AtSequenceNumber(sc.after.SequenceNumber)
+	case sc.atSeq != "":
+		return fanout.AtSequenceNumber(sc.atSeq)
 	}
 	switch sc.start.SequenceNumber {
 	case checkpoint.TrimHorizon:

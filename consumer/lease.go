@@ -193,3 +193,29 @@ func (s *leaseState) abandon() {
 	s.released = true
 	s.mu.Unlock()
 }
+
+// renewLoop renews every held lease every FailoverTime/3, as the KCL's
+// lease renewer does, so that a renewal can fail twice before the lease
+// expires.
+func (w *Worker) renewLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.FailoverTime / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var wg sync.WaitGroup
+		for _, sc := range w.heldConsumers() {
+			wg.Go(func() {
+				rctx, cancel := context.WithTimeout(ctx, w.cfg.FailoverTime)
+				defer cancel()
+				if err := sc.lease.renew(rctx); err != nil && !lostTo(err) && ctx.Err() == nil {
+					w.log.Warn("lease renewal failed", zap.String("shard_id", sc.shard), zap.Error(err))
+				}
+			})
+		}
+		wg.Wait()
+	}
+}

@@ -16,13 +16,14 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/shoalstream/shoal/checkpoint"
+	"github.com/shoalstream/shoal/checkpoint/memstore"
 )
 
 // The timing of the lease protocol: how soon leases move after a crash, a
 // graceful stop or a steal, and that renewals keep them where they are.
 // These run whole workers in a synctest bubble, on the in-memory Kinesis of
-// reshard_test.go and the in-memory Store of memstore_test.go (held to the
-// same conformance suite as the PostgreSQL store): every renewal period,
+// reshard_test.go and the in-memory Store of checkpoint/memstore (held to
+// the same conformance suite as the PostgreSQL store): every renewal period,
 // take interval, failover and back-off runs on the bubble's fake clock, so
 // the bounds below are exact and hold on a machine of any speed, however
 // loaded. The same behaviours on the real server and PostgreSQL, with their
@@ -33,8 +34,8 @@ import (
 type rig struct {
 	t      *testing.T
 	kin    *fakeKinesis
-	tab    *memTable
-	store  *memStore // the test's own view of the table
+	tab    *memstore.Table
+	store  *memstore.Store // the test's own view of the table
 	ledger *ledger
 
 	mu     sync.Mutex // guards events
@@ -44,12 +45,12 @@ type rig struct {
 // newRig makes n open shards of 5 records each, and listens to the lease
 // events for the test. Call it inside the bubble.
 func newRig(t *testing.T, n int) *rig {
-	r := &rig{t: t, kin: &fakeKinesis{}, tab: newMemTable(), ledger: newLedger()}
+	r := &rig{t: t, kin: &fakeKinesis{}, tab: memstore.NewTable(), ledger: newLedger()}
 	for i := range n {
 		lo := strconv.Itoa(i * 100)
 		r.kin.addShard(fmt.Sprintf("shardId-%012d", i), nil, lo, strconv.Itoa(i*100+99), false, 5, fmt.Sprintf("s%d-", i))
 	}
-	r.store = r.tab.store(testFailover)
+	r.store = r.tab.Store(testFailover)
 	t.Cleanup(func() { _ = r.store.Close() })
 	events, err := r.store.Listen(t.Context(), testApp)
 	if err != nil {
@@ -68,14 +69,24 @@ func newRig(t *testing.T, n int) *rig {
 // start runs a worker with testConfig's values (changed by mod), its own
 // Store on the table and a ledger processor that checkpoints every batch.
 func (r *rig) start(id string, m Metrics, mod func(*Config)) *running {
+	return r.startWith(id, r.kin, r.ledger.factory(id, procOptions{checkpointEvery: true}), func(c *Config) {
+		c.Metrics = m
+		if mod != nil {
+			mod(c)
+		}
+	})
+}
+
+// startWith runs a worker with testConfig's values (changed by mod), its
+// own Store on the table, client and factory.
+func (r *rig) startWith(id string, client KinesisAPI, factory ProcessorFactory, mod func(*Config)) *running {
 	cfg := testConfig(id)
 	cfg.Logger = zaptest.NewLogger(r.t, zaptest.Level(zap.WarnLevel)).Named(id)
-	cfg.Metrics = m
 	if mod != nil {
 		mod(&cfg)
 	}
-	store := r.tab.store(testFailover)
-	w, err := New(r.kin, store, r.ledger.factory(id, procOptions{checkpointEvery: true}), cfg)
+	store := r.tab.Store(testFailover)
+	w, err := New(client, store, factory, cfg)
 	if err != nil {
 		r.t.Fatalf("new worker: %v", err)
 	}
@@ -339,7 +350,7 @@ func TestStealNoticedAtOnce(t *testing.T) {
 		time.Sleep(testFailover/2 + 13*time.Millisecond)
 		shard := a.w.HeldShards()[0]
 		// The thief's Store gives it an hour before its lease expires.
-		thief := r.tab.store(time.Hour)
+		thief := r.tab.Store(time.Hour)
 		defer func() { _ = thief.Close() }()
 		l, err := r.store.GetLease(t.Context(), testApp, shard)
 		if err != nil {

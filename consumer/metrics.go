@@ -22,7 +22,8 @@ type Metrics interface {
 	DataBytesProcessed(shardID string, n int)
 	// ProcessRecords observes each call of a Processor's ProcessRecords:
 	// how long it took and its error (nil on success). A failed batch is
-	// delivered again, and observed again (KCL: ProcessTask's
+	// delivered again, and observed again, unless the failure policy gives
+	// up on it (see BatchFailure) (KCL: ProcessTask's
 	// RecordProcessor.processRecords.Time, Success).
 	ProcessRecords(shardID string, d time.Duration, err error)
 	// MillisBehindLatest observes MillisBehindLatest of each GetRecords
@@ -39,7 +40,8 @@ type Metrics interface {
 	// change (KCL: CurrentLeases).
 	LeasesHeld(n int)
 	// LeaseBalance reports, after each lease-taking round, the
-	// application's leases to be processed now (not ended, parents done)
+	// application's leases to be processed now (not ended, parents done
+	// unless Config.CatchUp)
 	// and the workers sharing them as this worker counts them: the owners
 	// of leases that have not expired, and itself (KCL: TotalLeases,
 	// NumWorkers).
@@ -74,6 +76,18 @@ type Metrics interface {
 	// aggregate but fail its checks (MD5, protobuf); each is delivered as
 	// one plain record, as the KCL does.
 	CorruptAggregates(shardID string, n int)
+	// BatchFailure reports what the failure policy (Config.FailurePolicy)
+	// did after a ProcessRecords call failed, or after the dead-letter
+	// handler failed: outcome is one of FailureRetried, FailureStopped,
+	// FailureSkipped, FailureDeadLettered and FailureDeadLetterFailed, and
+	// records is the number of user records concerned (those after the
+	// shard's checkpoint). A call cut short by a lost lease or a stopping
+	// worker reports nothing.
+	BatchFailure(shardID, outcome string, records int)
+	// ShardStalled counts each time the shard watchdog (Config.StallTimeout)
+	// found the shard without progress while records waited, and restarted
+	// its reader.
+	ShardStalled(shardID string)
 }
 
 // The reasons ShardShutdown reports, named as the KCL's ShutdownReason.
@@ -139,3 +153,9 @@ func (NopMetrics) AggregatedRecords(string, int, int) {}
 
 // CorruptAggregates records nothing.
 func (NopMetrics) CorruptAggregates(string, int) {}
+
+// BatchFailure records nothing.
+func (NopMetrics) BatchFailure(string, string, int) {}
+
+// ShardStalled records nothing.
+func (NopMetrics) ShardStalled(string) {}

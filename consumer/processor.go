@@ -55,7 +55,8 @@ func (r Record) Position() checkpoint.Checkpoint {
 //
 // The ctx given to each method ends when the lease is lost (or the worker
 // fails); it does not end when the worker shuts down gracefully, so that the
-// batch in hand can finish.
+// batch in hand can finish. The ctx of a ProcessRecords call also ends when
+// the shard watchdog (Config.StallTimeout) finds the call stalled.
 type Processor interface {
 	// Initialize is called once before any record is delivered, with the
 	// position processing starts from. An error is logged and Initialize is
@@ -66,7 +67,9 @@ type Processor interface {
 	// batch, and also later, from another goroutine, while the lease is
 	// held). An error means the batch was not handled: after a back-off
 	// the worker delivers again the records of the batch that are after
-	// the shard's last checkpoint. Records are never skipped.
+	// the shard's last checkpoint, for as long as Config.FailurePolicy
+	// says (by default forever: records are never skipped unless the
+	// policy says so).
 	ProcessRecords(ctx context.Context, in ProcessRecordsInput) error
 	// LeaseLost tells the processor that it no longer holds the lease:
 	// its checkpoints fail from now on, and another worker will deliver

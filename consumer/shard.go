@@ -27,12 +27,13 @@ const (
 	exitLost                      // lease lost, or the worker failed: LeaseLost
 	exitCrashed                   // test crash: nothing
 	exitEnded                     // shard ended, SHARD_END checkpointed, released
+	exitRestart                   // the watchdog restarts the reader: read again from the first record not processed
 )
 
 // shardConsumer processes one held lease. Its goroutine (run) owns the
 // iterator, the Processor and the read cursor; the lease copy is shared
-// with the renewer through leaseState, and delivered with Checkpointers
-// through mu.
+// with the renewer through leaseState, delivered with Checkpointers
+// through mu, and the stall clock with the watchdog through mu too.
 type shardConsumer struct {
 	w     *Worker
 	shard string
@@ -43,27 +44,38 @@ type shardConsumer struct {
 
 	// procCtx is given to the Processor: it ends when the lease is lost,
 	// the worker fails or crashes, or the shutdown times out. fetchCtx
-	// (its child) bounds GetRecords and waits, and also ends on a graceful
-	// stop.
+	// (its child) also ends on a graceful stop. readCtx (fetchCtx's
+	// child, made again by each restart of the reader and written only by
+	// run) bounds the reader's Kinesis calls and waits; the watchdog
+	// cancels it to restart the reader.
 	procCtx     context.Context
 	procCancel  context.CancelFunc
 	fetchCtx    context.Context
 	fetchCancel context.CancelFunc
+	readCtx     context.Context
 	stopping    atomic.Bool // graceful stop asked
 	aborted     atomic.Bool // the worker failed
 	ended       atomic.Bool // the shard ended: SHARD_END may be checkpointed
+	restart     atomic.Bool // the watchdog asked for a restart of the reader; set under mu
 
-	mu        sync.Mutex            // guards delivered
+	mu        sync.Mutex            // guards the following
 	delivered checkpoint.Checkpoint // last record handed to ProcessRecords
+	// The watchdog's view (see watchdog.go).
+	watched    bool               // reading: the watchdog may restart the reader
+	stallSince int64              // monoNow since when records wait without progress; 0: none wait
+	readCancel context.CancelFunc // cancels readCtx
+	callCancel context.CancelFunc // cancels the ctx of the ProcessRecords call in progress, if watched
 
 	// Owned by run.
 	start       checkpoint.Checkpoint // the lease's checkpoint when taken
 	initialized bool                  // Initialize returned nil
 	iterator    *string
-	lastSeq     string                // sequence number of the last Kinesis record read
-	contSeq     string                // fan-out: the last event's ContinuationSequenceNumber
-	after       checkpoint.Checkpoint // skip user records at or before this (resume inside an aggregate)
-	processed   checkpoint.Checkpoint // last record of the last batch ProcessRecords returned nil for
+	lastSeq     string                 // sequence number of the last Kinesis record read
+	contSeq     string                 // fan-out: the last event's ContinuationSequenceNumber
+	after       checkpoint.Checkpoint  // skip user records at or before this (resume inside an aggregate)
+	atSeq       string                 // else read from this Kinesis record on (a restart before an aggregate's first user record)
+	resume      *checkpoint.Checkpoint // for a restart: the first record of the batch in hand not processed
+	processed   checkpoint.Checkpoint  // last record of the last batch ProcessRecords returned nil for (or the failure policy checkpointed past)
 	subBuf      []aggregation.SubRecord
 	b           *backoff.ExponentialBackOff
 }
@@ -78,6 +90,7 @@ func newShardConsumer(w *Worker, l checkpoint.Lease, proc Processor) *shardConsu
 	}
 	sc.procCtx, sc.procCancel = context.WithCancel(w.hardCtx)
 	sc.fetchCtx, sc.fetchCancel = context.WithCancel(sc.procCtx)
+	sc.readCtx, sc.readCancel = context.WithCancel(sc.fetchCtx)
 	sc.lease = &leaseState{w: w, shard: l.ShardID, onLost: sc.procCancel}
 	sc.lease.setLocked(l)
 	return sc
@@ -105,6 +118,8 @@ func (sc *shardConsumer) why() exitReason {
 		return exitLost
 	case sc.stopping.Load():
 		return exitStopped
+	case sc.restart.Load():
+		return exitRestart
 	}
 	return exitNone
 }
@@ -123,14 +138,15 @@ func (sc *shardConsumer) deliveredPos() checkpoint.Checkpoint {
 	return sc.delivered
 }
 
-// sleep waits d, or until a stop; it reports whether it waited all of d.
+// sleep waits d, or until a stop or a restart of the reader; it reports
+// whether it waited all of d.
 func (sc *shardConsumer) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-sc.fetchCtx.Done():
+	case <-sc.readCtx.Done():
 		return false
 	}
 }
@@ -139,7 +155,9 @@ func (sc *shardConsumer) sleep(d time.Duration) bool {
 func (sc *shardConsumer) run() {
 	defer sc.w.shardExited(sc)
 	defer sc.procCancel()
-	switch sc.consume() {
+	r := sc.consume()
+	sc.unwatch()
+	switch r {
 	case exitCrashed:
 		sc.lease.abandon() // a dead process reports nothing
 	case exitLost:
@@ -192,7 +210,14 @@ func (sc *shardConsumer) consume() exitReason {
 	if !l.Checkpoint.IsSentinel() {
 		sc.after = l.Checkpoint
 	}
-	return sc.w.retriever.read(sc)
+	sc.watch()
+	for {
+		r := sc.w.retriever.read(sc)
+		if r != exitRestart {
+			return r
+		}
+		sc.restartReader()
+	}
 }
 
 // retriever is how a shard's records are read: with GetRecords polling or
@@ -202,8 +227,8 @@ func (sc *shardConsumer) consume() exitReason {
 // parent-before-child ordering are the same in both modes.
 type retriever interface {
 	// read reads sc's shard from its position (lastSeq, else after, else
-	// start) until it ends (returning endShard's result) or the goroutine
-	// must stop (returning why).
+	// atSeq, else start) until it ends (returning endShard's result) or
+	// the goroutine must stop or restart the reader (returning why).
 	read(sc *shardConsumer) exitReason
 }
 
@@ -224,7 +249,7 @@ func (polling) read(sc *shardConsumer) exitReason {
 			}
 		}
 		started := time.Now()
-		out, err := sc.w.client.GetRecords(sc.fetchCtx, &kinesis.GetRecordsInput{
+		out, err := sc.w.client.GetRecords(sc.readCtx, &kinesis.GetRecordsInput{
 			ShardIterator: sc.iterator, Limit: aws.Int32(int32(sc.w.cfg.MaxRecords)), StreamARN: sc.w.streamARN,
 		})
 		n := 0
@@ -233,7 +258,7 @@ func (polling) read(sc *shardConsumer) exitReason {
 		}
 		sc.w.metrics.GetRecords(sc.shard, time.Since(started), n, err)
 		if err != nil {
-			kind := classify(sc.fetchCtx, err)
+			kind := classify(sc.readCtx, err)
 			switch kind {
 			case kindCanceled:
 				continue
@@ -288,7 +313,8 @@ const (
 
 // newIterator gets a shard iterator: after the last record read, or else at
 // the lease's checkpoint (AT_SEQUENCE_NUMBER, the records up to the
-// checkpoint being skipped by deliver), or at its initial position.
+// checkpoint being skipped by deliver), or at the record a restart of the
+// reader resumes from, or at its initial position.
 func (sc *shardConsumer) newIterator() iterResult {
 	in := &kinesis.GetShardIteratorInput{StreamName: sc.w.streamName, StreamARN: sc.w.streamARN, ShardId: aws.String(sc.shard)}
 	switch {
@@ -296,6 +322,8 @@ func (sc *shardConsumer) newIterator() iterResult {
 		in.ShardIteratorType, in.StartingSequenceNumber = types.ShardIteratorTypeAfterSequenceNumber, aws.String(sc.lastSeq)
 	case sc.after != (checkpoint.Checkpoint{}):
 		in.ShardIteratorType, in.StartingSequenceNumber = types.ShardIteratorTypeAtSequenceNumber, aws.String(sc.after.SequenceNumber)
+	case sc.atSeq != "":
+		in.ShardIteratorType, in.StartingSequenceNumber = types.ShardIteratorTypeAtSequenceNumber, aws.String(sc.atSeq)
 	default:
 		switch sc.start.SequenceNumber {
 		case checkpoint.TrimHorizon:
@@ -306,13 +334,13 @@ func (sc *shardConsumer) newIterator() iterResult {
 			in.ShardIteratorType = types.ShardIteratorTypeLatest
 		}
 	}
-	out, err := sc.w.client.GetShardIterator(sc.fetchCtx, in)
+	out, err := sc.w.client.GetShardIterator(sc.readCtx, in)
 	if err == nil {
 		sc.iterator = out.ShardIterator
 		return iterOK
 	}
 	wait := sc.b.NextBackOff()
-	kind := classify(sc.fetchCtx, err)
+	kind := classify(sc.readCtx, err)
 	switch kind {
 	case kindCanceled:
 		return iterRetry
@@ -344,7 +372,7 @@ func (sc *shardConsumer) newIterator() iterResult {
 // shardGone reports whether a complete shard listing no longer has the
 // shard (Kinesis answered ResourceNotFound for it).
 func (sc *shardConsumer) shardGone() bool {
-	shards, err := sc.w.listShards(sc.fetchCtx)
+	shards, err := sc.w.listShards(sc.readCtx)
 	if err != nil {
 		return false
 	}
@@ -357,121 +385,13 @@ func (sc *shardConsumer) shardGone() bool {
 	return true
 }
 
-// deliver hands the user records of one GetRecords result to the
-// processor, again after a back-off for as long as it fails (only the
-// records after the lease's checkpoint).
-func (sc *shardConsumer) deliver(recs []types.Record, behind int64) exitReason {
-	batch, st, buf := unpack(nil, recs, sc.after, sc.rng, sc.subBuf)
-	sc.subBuf = buf
-	if len(recs) > 0 {
-		// The iterator has moved past the checkpointed record.
-		sc.after = checkpoint.Checkpoint{}
-	}
-	if st.aggregates > 0 {
-		sc.w.metrics.AggregatedRecords(sc.shard, st.aggregates, st.aggregatedUser)
-	}
-	if st.dropped > 0 {
-		sc.w.metrics.RecordsDropped(sc.shard, st.dropped)
-		sc.log.Debug("user records outside the shard's hash key range dropped", zap.Int("records", st.dropped))
-	}
-	if st.corrupt > 0 {
-		sc.w.metrics.CorruptAggregates(sc.shard, st.corrupt)
-		sc.log.Warn("corrupt KPL aggregates delivered as plain records", zap.Int("records", st.corrupt))
-	}
-	for attempt := 0; ; attempt++ {
-		if len(batch) == 0 && !sc.w.cfg.CallProcessRecordsEvenForEmptyRecordList {
-			return exitNone
-		}
-		if r := sc.confirmLease(); r != exitNone {
-			return r
-		}
-		var last checkpoint.Checkpoint
-		if len(batch) > 0 {
-			last = batch[len(batch)-1].Position()
-			sc.setDelivered(last)
-		}
-		started := time.Now()
-		err := sc.proc.ProcessRecords(sc.procCtx, ProcessRecordsInput{
-			ShardID: sc.shard, Records: batch, MillisBehindLatest: behind,
-			Checkpointer: &Checkpointer{sc: sc, at: last},
-		})
-		sc.w.metrics.ProcessRecords(sc.shard, time.Since(started), err)
-		if err == nil {
-			if len(batch) > 0 {
-				sc.processed = last
-				sc.w.metrics.RecordsProcessed(sc.shard, len(batch))
-				sc.w.metrics.DataBytesProcessed(sc.shard, dataBytes(batch))
-			}
-			sc.b.Reset()
-			return exitNone
-		}
-		if r := sc.why(); r != exitNone {
-			return r
-		}
-		wait := sc.b.NextBackOff()
-		sc.log.Warn("processor ProcessRecords failed; delivering the batch again", zap.Duration("retry_in", wait),
-			zap.Int("attempt", attempt+1), zap.Error(err))
-		if !sc.sleep(wait) {
-			return sc.why()
-		}
-		cp := sc.lease.copyLease().Checkpoint
-		i := 0
-		for i < len(batch) && batch[i].Position().Compare(cp) <= 0 {
-			i++
-		}
-		batch = batch[i:]
-	}
-}
-
-// dataBytes is the size of the records' data (KCL: DataBytesProcessed).
-func dataBytes(recs []Record) int {
-	n := 0
-	for _, r := range recs {
-		n += len(r.Data)
-	}
-	return n
-}
-
-// confirmLease makes sure the lease is still this worker's before a batch
-// is handed to the processor. Renewals every FailoverTime/3 keep the lease's
-// age (since its last confirmed write) well below FailoverTime; an age above
-// two thirds of it means renewals stalled (the process was paused, or the
-// Store was unreachable), and the lease may have expired and moved. Then
-// the lease is renewed first: if it was lost the shard stops without
-// delivering; if the Store cannot be reached the batch waits once the lease
-// could have expired. This keeps a worker that wakes from a pause from
-// processing batches of a shard another worker already owns (checkpoints
-// are fenced regardless).
-func (sc *shardConsumer) confirmLease() exitReason {
-	limit := sc.w.cfg.FailoverTime
-	for sc.lease.age() > limit*2/3 {
-		ctx, cancel := context.WithTimeout(sc.procCtx, limit)
-		err := sc.lease.renew(ctx)
-		cancel()
-		if err == nil {
-			break
-		}
-		if r := sc.why(); r != exitNone {
-			return r
-		}
-		if sc.lease.age() < limit {
-			break
-		}
-		wait := sc.b.NextBackOff()
-		sc.log.Warn("lease could not be confirmed; holding the batch", zap.Duration("retry_in", wait), zap.Error(err))
-		if !sc.sleep(wait) {
-			return sc.why()
-		}
-	}
-	return exitNone
-}
-
 // endShard handles a shard that has ended: it creates the children's
 // leases (in one transaction, before the parent is marked ended, so that a
 // crash between the two cannot lose them), has the processor checkpoint
 // SHARD_END, and releases the lease.
 func (sc *shardConsumer) endShard(children []types.ChildShard) exitReason {
 	sc.ended.Store(true)
+	sc.unwatch() // no record waits any more
 	app := sc.w.cfg.ApplicationName
 	var kids []checkpoint.Lease
 	if len(children) > 0 {

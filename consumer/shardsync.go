@@ -99,15 +99,16 @@ func parentsPending(l checkpoint.Lease, leases map[string]checkpoint.Lease, list
 }
 
 // activeLeases returns the leases that are to be processed now: not
-// finished, and with every parent done.
-func activeLeases(leases []checkpoint.Lease, listed map[string]bool) []checkpoint.Lease {
+// finished, and with every parent done unless catchUp (Config.CatchUp)
+// says not to wait for parents.
+func activeLeases(leases []checkpoint.Lease, listed map[string]bool, catchUp bool) []checkpoint.Lease {
 	byID := make(map[string]checkpoint.Lease, len(leases))
 	for _, l := range leases {
 		byID[l.ShardID] = l
 	}
 	var out []checkpoint.Lease
 	for _, l := range leases {
-		if !l.Checkpoint.IsShardEnd() && len(parentsPending(l, byID, listed)) == 0 {
+		if !l.Checkpoint.IsShardEnd() && (catchUp || len(parentsPending(l, byID, listed)) == 0) {
 			out = append(out, l)
 		}
 	}

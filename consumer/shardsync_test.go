@@ -62,9 +62,13 @@ func TestParentsPending(t *testing.T) {
 			for _, l := range leases {
 				all = append(all, l)
 			}
-			active := slices.ContainsFunc(activeLeases(all, listed), func(l checkpoint.Lease) bool { return l.ShardID == "c" })
+			active := slices.ContainsFunc(activeLeases(all, listed, false), func(l checkpoint.Lease) bool { return l.ShardID == "c" })
 			if active != (len(tc.want) == 0) {
 				t.Fatalf("child active %v, pending %v", active, got)
+			}
+			// In catch-up mode the child is active whatever its parents.
+			if !slices.ContainsFunc(activeLeases(all, listed, true), func(l checkpoint.Lease) bool { return l.ShardID == "c" }) {
+				t.Fatal("child not active in catch-up mode")
 			}
 		})
 	}
@@ -75,9 +79,11 @@ func TestActiveLeasesSkipsEnded(t *testing.T) {
 		{ShardID: "a", Checkpoint: cp(checkpoint.ShardEnd)},
 		{ShardID: "b", Checkpoint: cp(checkpoint.TrimHorizon)},
 	}
-	got := activeLeases(leases, nil)
-	if len(got) != 1 || got[0].ShardID != "b" {
-		t.Fatalf("active %v", got)
+	for _, catchUp := range []bool{false, true} {
+		got := activeLeases(leases, nil, catchUp)
+		if len(got) != 1 || got[0].ShardID != "b" {
+			t.Fatalf("catch-up %v: active %v", catchUp, got)
+		}
 	}
 }
 

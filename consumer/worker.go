@@ -57,6 +57,10 @@ type Worker struct {
 	failErr  error         // written once, before failed is closed
 	failed   chan struct{} // closed by fail
 
+	haltOnce sync.Once
+	haltErr  error         // written once, before halted is closed
+	halted   chan struct{} // closed by halt
+
 	kickCh  chan struct{} // (capacity 1) run a take round soon
 	syncNow chan struct{} // (capacity 1) sync shards soon
 
@@ -106,6 +110,7 @@ func New(client KinesisAPI, store checkpoint.Store, factory ProcessorFactory, cf
 		log:       cfg.Logger.With(zap.String("application", cfg.ApplicationName), zap.String("worker_id", cfg.WorkerID)),
 		crashCh:   make(chan struct{}),
 		failed:    make(chan struct{}),
+		halted:    make(chan struct{}),
 		kickCh:    make(chan struct{}, 1),
 		syncNow:   make(chan struct{}, 1),
 		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
@@ -152,9 +157,12 @@ func (w *Worker) HeldShards() []string {
 // the checkpoint sentinels, after the Store's own retries; or the Store was
 // closed): the worker can no longer prove it holds its leases, so each
 // Processor gets LeaseLost. Kinesis errors are retried, with back-off,
-// forever. With FanOut retrieval, Run first registers (or finds) the stream
-// consumer and waits until it is ACTIVE; if that fails (other than by ctx
-// ending, which returns nil) Run returns the error before taking any lease.
+// forever. With the failure policy StopWorker, a batch that ProcessRecords
+// keeps failing on shuts the worker down gracefully, as when ctx ends, and
+// Run returns a *BatchError wrapping the processor's error. With FanOut
+// retrieval, Run first registers (or finds) the stream consumer and waits
+// until it is ACTIVE; if that fails (other than by ctx ending, which
+// returns nil) Run returns the error before taking any lease.
 // A Worker runs once; a second Run returns ErrClosed.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.ran.CompareAndSwap(false, true) {
@@ -187,6 +195,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopRenew()
 	w.wg.Go(func() { w.syncLoop(syncCtx) })
 	w.wg.Go(func() { w.renewLoop(renewCtx) })
+	if w.cfg.StallTimeout > 0 {
+		w.wg.Go(func() { w.watchdogLoop(renewCtx) })
+	}
 
 	err = w.coordinate(ctx, events)
 	stopSync()
@@ -208,8 +219,11 @@ func (w *Worker) Run(ctx context.Context) error {
 			sc.stop()
 		}
 		w.waitShards()
-		if isClosed(w.failed) {
+		switch {
+		case isClosed(w.failed):
 			err = w.failErr // the Store failed during the shutdown
+		case isClosed(w.halted):
+			err = w.haltErr
 		}
 	}
 	stopRenew()
@@ -321,8 +335,8 @@ func (w *Worker) consumerOf(shard string) *shardConsumer {
 
 // coordinate is the worker's main loop: it runs a take round at start, on
 // lease events that may make a lease available or ready, on kicks, and
-// every TakeInterval. It returns nil when ctx ends, errCrashed after crash,
-// and the failure after fail.
+// every TakeInterval. It returns nil when ctx ends or after halt,
+// errCrashed after crash, and the failure after fail.
 func (w *Worker) coordinate(ctx context.Context, events <-chan checkpoint.Event) error {
 	ticker := time.NewTicker(w.cfg.TakeInterval)
 	defer ticker.Stop()
@@ -335,7 +349,7 @@ func (w *Worker) coordinate(ctx context.Context, events <-chan checkpoint.Event)
 	defer stealAgain.Stop()
 	round := true
 	for {
-		if round && ctx.Err() == nil && !w.crashed.Load() && !isClosed(w.failed) {
+		if round && ctx.Err() == nil && !w.crashed.Load() && !isClosed(w.failed) && !isClosed(w.halted) {
 			round = false
 			lostRace, stole := w.takeRound(ctx)
 			if lostRace {
@@ -358,6 +372,8 @@ func (w *Worker) coordinate(ctx context.Context, events <-chan checkpoint.Event)
 			return errCrashed
 		case <-w.failed:
 			return w.failErr
+		case <-w.halted:
+			return nil
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -454,7 +470,7 @@ func (w *Worker) takeRound(ctx context.Context) (again, stole bool) {
 		}
 	}
 
-	active := activeLeases(leases, listed)
+	active := activeLeases(leases, listed, w.cfg.CatchUp)
 	plan := planBalance(balanceInput{
 		self: w.id, active: active, held: held,
 		maxLeases: w.cfg.MaxLeasesForWorker, maxSteal: w.cfg.MaxLeasesToStealAtOneTime,
@@ -547,32 +563,6 @@ func (w *Worker) shardExited(sc *shardConsumer) {
 	w.mu.Unlock()
 	w.metrics.LeasesHeld(n)
 	w.kick()
-}
-
-// renewLoop renews every held lease every FailoverTime/3, as the KCL's
-// lease renewer does, so that a renewal can fail twice before the lease
-// expires.
-func (w *Worker) renewLoop(ctx context.Context) {
-	t := time.NewTicker(w.cfg.FailoverTime / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		var wg sync.WaitGroup
-		for _, sc := range w.heldConsumers() {
-			wg.Go(func() {
-				rctx, cancel := context.WithTimeout(ctx, w.cfg.FailoverTime)
-				defer cancel()
-				if err := sc.lease.renew(rctx); err != nil && !lostTo(err) && ctx.Err() == nil {
-					w.log.Warn("lease renewal failed", zap.String("shard_id", sc.shard), zap.Error(err))
-				}
-			})
-		}
-		wg.Wait()
-	}
 }
 
 // newBackoff returns the back-off of failed calls: TaskBackoff doubling to

@@ -50,11 +50,16 @@
 //	shoal_consumer_aggregated_records_total                  (none: KPL aggregates read)
 //	shoal_consumer_aggregated_user_records_total             (none: user records in them)
 //	shoal_consumer_corrupt_aggregates_total                  (none: aggregates failing their checks)
+//	shoal_consumer_batch_failures_total{outcome}             (none: the failure policy's decisions)
+//	shoal_consumer_batch_failure_records_total{outcome}      (none: the user records they concerned)
+//	shoal_consumer_shard_stalls_total{shard}                 (none: the shard watchdog's restarts)
 //
 // outcome is "ok" or "error", and also "throttled", "expired_iterator" and
 // "canceled" (a call cut short by a shutdown or a lost lease) for
-// GetRecords, "lease_lost" for renewals and checkpoints. reason is the
-// KCL's: SHARD_END, REQUESTED, LEASE_LOST.
+// GetRecords, "lease_lost" for renewals and checkpoints; for the failure
+// policy (consumer.Config.FailurePolicy) it is one of retried, stopped,
+// skipped, dead_lettered and dead_letter_failed (consumer.FailureRetried
+// and the others). reason is the KCL's: SHARD_END, REQUESTED, LEASE_LOST.
 package prommetrics
 
 import (
@@ -94,6 +99,9 @@ type Metrics struct {
 	aggregates       prometheus.Counter
 	aggregatedUser   prometheus.Counter
 	corrupt          prometheus.Counter
+	batchFailures    *prometheus.CounterVec
+	failureRecords   *prometheus.CounterVec
+	stalls           *prometheus.CounterVec
 }
 
 var _ consumer.Metrics = (*Metrics)(nil)
@@ -155,11 +163,15 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 		aggregates:     f.Counter("aggregated_records_total", "KPL aggregated Kinesis records read."),
 		aggregatedUser: f.Counter("aggregated_user_records_total", "User records in the KPL aggregated Kinesis records read."),
 		corrupt:        f.Counter("corrupt_aggregates_total", "Kinesis records that looked like KPL aggregates but failed their checks."),
+		batchFailures: f.CounterVec("batch_failures_total",
+			"Failed ProcessRecords calls (and dead-letter handler calls), by what the failure policy did (retried, stopped, skipped, dead_lettered, dead_letter_failed).", "outcome"),
+		failureRecords: f.CounterVec("batch_failure_records_total", "User records of those batches, by outcome.", "outcome"),
+		stalls:         f.CounterVec("shard_stalls_total", "Times the shard watchdog found a shard without progress while records waited and restarted its reader, by shard.", "shard"),
 	}
 	reg.MustRegister(m.recordsProcessed, m.bytesProcessed, m.processDuration, m.processFailures, m.lag,
 		m.getCalls, m.getDuration, m.leasesHeld, m.activeLeases, m.workers, m.taken, m.stolen, m.lost,
 		m.renewals, m.renewDuration, m.checkpoints, m.cpDuration, m.shutdowns,
-		m.dropped, m.aggregates, m.aggregatedUser, m.corrupt)
+		m.dropped, m.aggregates, m.aggregatedUser, m.corrupt, m.batchFailures, m.failureRecords, m.stalls)
 	return m
 }
 
@@ -274,3 +286,12 @@ func (m *Metrics) AggregatedRecords(_ string, records, userRecords int) {
 
 // CorruptAggregates implements consumer.Metrics.
 func (m *Metrics) CorruptAggregates(_ string, n int) { m.corrupt.Add(float64(n)) }
+
+// BatchFailure implements consumer.Metrics.
+func (m *Metrics) BatchFailure(_, outcome string, records int) {
+	m.batchFailures.WithLabelValues(outcome).Inc()
+	m.failureRecords.WithLabelValues(outcome).Add(float64(records))
+}
+
+// ShardStalled implements consumer.Metrics.
+func (m *Metrics) ShardStalled(shardID string) { m.stalls.WithLabelValues(shardID).Inc() }

@@ -95,9 +95,28 @@ func TestOutcomes(t *testing.T) {
 	m.RecordsDropped("s", 2)
 	m.AggregatedRecords("s", 3, 30)
 	m.CorruptAggregates("s", 1)
+	m.BatchFailure("s", consumer.FailureRetried, 4)
+	m.BatchFailure("s", consumer.FailureRetried, 4)
+	m.BatchFailure("s", consumer.FailureDeadLetterFailed, 4)
+	m.BatchFailure("s", consumer.FailureDeadLettered, 4)
+	m.BatchFailure("t", consumer.FailureSkipped, 2)
+	m.BatchFailure("t", consumer.FailureStopped, 1)
+	m.ShardStalled("s")
+	m.ShardStalled("s")
+	m.ShardStalled("t")
 	promtest.Compare(t, reg, `
 shoal_consumer_aggregated_records_total{application="app",stream="orders"} 3
 shoal_consumer_aggregated_user_records_total{application="app",stream="orders"} 30
+shoal_consumer_batch_failure_records_total{application="app",outcome="dead_letter_failed",stream="orders"} 4
+shoal_consumer_batch_failure_records_total{application="app",outcome="dead_lettered",stream="orders"} 4
+shoal_consumer_batch_failure_records_total{application="app",outcome="retried",stream="orders"} 8
+shoal_consumer_batch_failure_records_total{application="app",outcome="skipped",stream="orders"} 2
+shoal_consumer_batch_failure_records_total{application="app",outcome="stopped",stream="orders"} 1
+shoal_consumer_batch_failures_total{application="app",outcome="dead_letter_failed",stream="orders"} 1
+shoal_consumer_batch_failures_total{application="app",outcome="dead_lettered",stream="orders"} 1
+shoal_consumer_batch_failures_total{application="app",outcome="retried",stream="orders"} 2
+shoal_consumer_batch_failures_total{application="app",outcome="skipped",stream="orders"} 1
+shoal_consumer_batch_failures_total{application="app",outcome="stopped",stream="orders"} 1
 shoal_consumer_checkpoints_total{application="app",outcome="error",stream="orders"} 1
 shoal_consumer_checkpoints_total{application="app",outcome="lease_lost",stream="orders"} 1
 shoal_consumer_checkpoints_total{application="app",outcome="ok",stream="orders"} 1
@@ -113,7 +132,10 @@ shoal_consumer_leases_stolen_total{application="app",stream="orders"} 1
 shoal_consumer_leases_taken_total{application="app",stream="orders"} 2
 shoal_consumer_process_records_failures_total{application="app",shard="s",stream="orders"} 1
 shoal_consumer_records_dropped_total{application="app",stream="orders"} 2
+shoal_consumer_shard_stalls_total{application="app",shard="s",stream="orders"} 2
+shoal_consumer_shard_stalls_total{application="app",shard="t",stream="orders"} 1
 `, "shoal_consumer_aggregated_records_total", "shoal_consumer_aggregated_user_records_total",
+		"shoal_consumer_batch_failure_records_total", "shoal_consumer_batch_failures_total", "shoal_consumer_shard_stalls_total",
 		"shoal_consumer_checkpoints_total", "shoal_consumer_corrupt_aggregates_total", "shoal_consumer_get_records_calls_total",
 		"shoal_consumer_lease_renewals_total", "shoal_consumer_leases_stolen_total", "shoal_consumer_leases_taken_total",
 		"shoal_consumer_process_records_failures_total", "shoal_consumer_records_dropped_total")
