@@ -278,7 +278,7 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("DataDir or Engine is required"))
 	}
 	if !regionRE.MatchString(c.Region) {
-		errs = append(errs, fmt.Errorf("Region %q is not a region name", c.Region)) //nolint:staticcheck // ST1005: starts with the Config field's name, as the other messages here do
+		errs = append(errs, fmt.Errorf("Region %q is not a region name", c.Region))
 	}
 	if !accountRE.MatchString(c.AccountID) {
 		errs = append(errs, fmt.Errorf("AccountID %q is not 12 digits", c.AccountID))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 	"time"
 
@@ -15,12 +16,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shoalstream/shoal/server"
+	"github.com/shoalstream/shoal/server/console"
 	"github.com/shoalstream/shoal/server/prommetrics"
 )
 
 // defaultAdminAddr is where the admin listener serves unless told
-// otherwise: /metrics, /healthz, /readyz and /faults, apart from the Kinesis API so
-// that scraping needs no signature.
+// otherwise: /metrics, /healthz, /readyz, /faults and the web console
+// (/console/), apart from the Kinesis API so that scraping needs no
+// signature.
 const defaultAdminAddr = "127.0.0.1:9567"
 
 // newMetrics returns the registry the admin listener serves and the server's
@@ -32,10 +35,11 @@ func newMetrics() (*prometheus.Registry, *prommetrics.Metrics) {
 }
 
 // serveAdmin serves the admin endpoints on addr until the returned stop is
-// called. An address in use is an error only when the address was asked
-// for: the default one, taken by another shoal on the machine, is logged
-// and skipped (bound is then nil).
-func serveAdmin(addr string, explicit bool, reg *prometheus.Registry, srv *server.Server, logger *zap.Logger) (stop func(), bound net.Addr, err error) {
+// called, and the web console at /console/ when con is not nil (stop
+// closes it first, which ends its live tails). An address in use is an
+// error only when the address was asked for: the default one, taken by
+// another shoal on the machine, is logged and skipped (bound is then nil).
+func serveAdmin(addr string, explicit bool, reg *prometheus.Registry, srv *server.Server, con *console.Console, logger *zap.Logger) (stop func(), bound net.Addr, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if !explicit && errors.Is(err, syscall.EADDRINUSE) {
@@ -59,17 +63,27 @@ func serveAdmin(addr string, explicit bool, reg *prometheus.Registry, srv *serve
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.Handle("/faults", faultsHandler(srv))
+	if con != nil {
+		mux.Handle("/console/", con.Handler())
+		mux.Handle("/console", con.Handler()) // redirects to /console/
+	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = hs.Serve(ln)
 	}()
+	var once sync.Once
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(ctx)
-		<-done
+		once.Do(func() {
+			if con != nil {
+				_ = con.Close() // ends the tails, whose connections Shutdown would wait for
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = hs.Shutdown(ctx)
+			<-done
+		})
 	}, ln.Addr(), nil
 }
 

@@ -12,10 +12,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/shoalstream/shoal/checkpoint"
 	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/engine/memengine"
 	"github.com/shoalstream/shoal/engine/natsengine"
 	"github.com/shoalstream/shoal/server"
+	"github.com/shoalstream/shoal/server/console"
 	"github.com/shoalstream/shoal/server/prommetrics"
 )
 
@@ -43,7 +45,11 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		subLife     = fs.Duration("subscription-lifetime", 5*time.Minute, "how long a SubscribeToShard event stream lasts")
 		drain       = fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
 		pprofAddr   = fs.String("pprof-addr", "", "if set, serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
-		adminAddr   = fs.String("admin-addr", defaultAdminAddr, "serve /metrics (Prometheus), /healthz and /readyz on this address, apart from the Kinesis API; off disables it")
+		adminAddr   = fs.String("admin-addr", defaultAdminAddr, "serve /metrics (Prometheus), /healthz, /readyz and the web console (/console/) on this address, apart from the Kinesis API; off disables it")
+		consoleOn   = fs.Bool("console", true, "serve the web console at /console/ on --admin-addr (--console=false disables it)")
+		leaseDB     = fs.String("lease-database-url", "", "PostgreSQL URL of the consumer applications' lease table, for the console's applications page (read only); empty: none")
+		leaseSchema = fs.String("lease-schema", checkpoint.DefaultSchema, "schema of the lease table (--lease-database-url), as the consumers' checkpoint.PGConfig.Schema")
+		leaseTable  = fs.String("lease-table", checkpoint.DefaultTable, "the lease table (--lease-database-url), as the consumers' checkpoint.PGConfig.Table")
 		authConfig  = fs.String("auth-config", "", "JSON file of principals, access keys and IAM policies: verify every request's SigV4 signature and authorize it (re-read on SIGHUP; see README). Without it any request is accepted")
 		auditLog    = fs.String("audit-log", "", "append a CloudTrail-shaped JSON line per management call to this file (- for standard output)")
 		auditData   = fs.Bool("audit-data-events", false, "with --audit-log, also log the data calls (PutRecord(s), GetRecords, GetShardIterator, SubscribeToShard)")
@@ -115,9 +121,18 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if eng != nil {
 		defer eng.Close() //nolint:errcheck // the server has synced what it wrote
 	}
-	registry, metrics := newMetrics()
+	registry, promMetrics := newMetrics()
 	if *storageKind == "file" {
 		prommetrics.RegisterDiskFree(registry, *dataDir)
+	}
+	// The console's charts come from the server's recent history, kept
+	// beside the Prometheus metrics.
+	withConsole := *consoleOn && *adminAddr != "off"
+	var history *console.History
+	var metrics server.Metrics = promMetrics
+	if withConsole {
+		history = console.NewHistory(nil)
+		metrics = server.TeeMetrics(promMetrics, history)
 	}
 	cfg := server.Config{
 		Engine: eng, DataDir: *dataDir, Fsync: mode, FsyncInterval: *fsyncEvery, SegmentBytes: *segment, MaxOpenLogs: *maxOpen,
@@ -204,16 +219,37 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if *tlsOpts.selfSigned {
 		printTrust(logger, stderr, *dataDir, endpoints[len(endpoints)-1])
 	}
+	var con *console.Console // nil unless the console is served
 	if *adminAddr != "off" {
 		explicit := false
 		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "admin-addr" })
-		stopAdmin, bound, err := serveAdmin(*adminAddr, explicit, registry, srv, logger)
+		if withConsole {
+			con, err = console.New(console.Config{Server: srv, LeaseDatabaseURL: *leaseDB, LeaseSchema: *leaseSchema, LeaseTable: *leaseTable,
+				History: history, Logger: logger.Named("console")})
+			if err != nil {
+				for _, l := range listeners {
+					_ = l.Close()
+				}
+				_ = srv.Shutdown(context.Background())
+				return fmt.Errorf("--console: %w", err)
+			}
+		}
+		stopAdmin, bound, err := serveAdmin(*adminAddr, explicit, registry, srv, con, logger)
 		if err != nil {
+			if con != nil {
+				_ = con.Close()
+			}
 			_ = srv.Shutdown(context.Background())
 			return fmt.Errorf("--admin-addr: %w", err)
 		}
 		defer stopAdmin()
-		if bound != nil {
+		switch {
+		case bound == nil && con != nil:
+			_ = con.Close()
+			con = nil
+		case bound != nil && con != nil:
+			logger.Info("admin listening", zap.String("admin_addr", bound.String()), zap.String("console", "http://"+bound.String()+"/console/"))
+		case bound != nil:
 			logger.Info("admin listening", zap.String("admin_addr", bound.String()))
 		}
 	}
@@ -244,6 +280,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
+	if con != nil {
+		_ = con.Close() // the console's tails first: they read through the server
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), *drain)
 	defer cancel()
 	err = srv.Shutdown(sctx)

@@ -28,19 +28,16 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/shoalstream/shoal/checkpoint"
 	"github.com/shoalstream/shoal/internal/awscreds"
 	"github.com/shoalstream/shoal/internal/bench"
+	"github.com/shoalstream/shoal/internal/leaseview"
 )
 
 // DefaultDatabaseURL is --database-url's default when DATABASE_URL is unset.
@@ -118,36 +115,18 @@ func envOr(name, def string) string {
 
 // readLeases reads the application's leases and the database's clock.
 func readLeases(ctx context.Context, dbURL, schema, table, app string) ([]checkpoint.Lease, time.Time, error) {
-	cfg, err := pgxpool.ParseConfig(dbURL)
+	pool, err := leaseview.Connect(ctx, dbURL, 2)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("leases: --database-url: %w", err)
 	}
-	cfg.MaxConns = 2
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("leases: connect: %w", err)
-	}
 	defer pool.Close()
-	// NewPGStore would create a missing table: check first, so that a
-	// typo in --schema or --table is reported rather than papered over.
-	var exists bool
-	if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", pgx.Identifier{schema, table}.Sanitize()).Scan(&exists); err != nil {
-		return nil, time.Time{}, fmt.Errorf("leases: %w", err)
+	r := leaseview.NewReader(pool, schema, table)
+	defer func() { _ = r.Close() }() // always nil
+	leases, now, err := r.Leases(ctx, app)
+	if errors.Is(err, leaseview.ErrNoTable) {
+		return nil, time.Time{}, fmt.Errorf("leases: %w (check --schema and --table)", err)
 	}
-	if !exists {
-		return nil, time.Time{}, fmt.Errorf("leases: no lease table %s.%s in the database (check --schema and --table)", schema, table)
-	}
-	store, err := checkpoint.NewPGStore(ctx, pool, checkpoint.PGConfig{Schema: schema, Table: table})
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("leases: %w", err)
-	}
-	defer func() { _ = store.Close() }() // always nil
-	leases, err := store.ListLeases(ctx, app)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("leases: %w", err)
-	}
-	var now time.Time
-	if err := pool.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
 		return nil, time.Time{}, fmt.Errorf("leases: %w", err)
 	}
 	return leases, now, nil
@@ -175,55 +154,23 @@ func kinesisClient(ctx context.Context, endpoint, region, profile string) (*kine
 }
 
 // lagOf returns, for each lease, how far its checkpoint is behind the
-// newest record of its shard, as MillisBehindLatest of one GetRecords call
-// from the checkpointed record; "n/a" where that cannot be told (no record
-// checkpointed yet but LATEST or AT_TIMESTAMP, a finished shard, an error,
-// which is also returned as a note).
+// newest record of its shard (leaseview.Lags); "n/a" where that cannot be
+// told (no record checkpointed yet but LATEST or AT_TIMESTAMP, a finished
+// shard, an error, which is also returned as a note).
 func lagOf(ctx context.Context, client *kinesis.Client, stream string, leases []checkpoint.Lease) (map[string]string, []string) {
-	var (
-		mu    sync.Mutex // guards lags and notes
-		lags  = make(map[string]string, len(leases))
-		notes []string
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, lagConcurrency)
-	)
-	for _, l := range leases {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			lag, err := shardLag(ctx, client, stream, l)
-			mu.Lock()
-			defer mu.Unlock()
-			lags[l.ShardID] = lag
-			if err != nil {
-				notes = append(notes, fmt.Sprintf("lag of %s: %v", l.ShardID, err))
-			}
-		})
+	lags := make(map[string]string, len(leases))
+	var notes []string
+	for shard, l := range leaseview.Lags(ctx, client, stream, leases, leaseview.LagOptions{Concurrency: lagConcurrency}) {
+		lags[shard] = "n/a"
+		if l.Known {
+			lags[shard] = l.Behind.String()
+		}
+		if l.Err != nil {
+			notes = append(notes, fmt.Sprintf("lag of %s: %v", shard, l.Err))
+		}
 	}
-	wg.Wait()
 	sort.Strings(notes)
 	return lags, notes
-}
-
-func shardLag(ctx context.Context, client *kinesis.Client, stream string, l checkpoint.Lease) (string, error) {
-	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String(l.ShardID)}
-	switch cp := l.Checkpoint; {
-	case cp.SequenceNumber == checkpoint.TrimHorizon:
-		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
-	case cp.IsSentinel():
-		return "n/a", nil
-	default:
-		in.ShardIteratorType, in.StartingSequenceNumber = types.ShardIteratorTypeAtSequenceNumber, aws.String(cp.SequenceNumber)
-	}
-	it, err := client.GetShardIterator(ctx, in)
-	if err != nil {
-		return "n/a", err
-	}
-	res, err := client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator, Limit: aws.Int32(1)})
-	if err != nil {
-		return "n/a", err
-	}
-	return (time.Duration(aws.ToInt64(res.MillisBehindLatest)) * time.Millisecond).String(), nil
 }
 
 // render writes the table, a summary line and the notes.
