@@ -70,6 +70,8 @@ type Producer struct {
 	sendq *sendQueue
 	cbq   *callbackQueue
 
+	hashes *hashCache // partition key -> hash key
+
 	pipelines  sync.WaitGroup
 	refresherW sync.WaitGroup
 	senders    sync.WaitGroup
@@ -107,6 +109,7 @@ func newProducer(client KinesisAPI, cfg Config, hooks testHooks) (*Producer, err
 		log:       cfg.Logger.With(zap.String("stream", streamLabel(cfg))),
 		m:         cfg.Metrics,
 		start:     time.Now(),
+		hashes:    newHashCache(),
 		closing:   make(chan struct{}),
 		abortCh:   make(chan struct{}),
 		stopCh:    make(chan struct{}),
@@ -225,7 +228,7 @@ func (p *Producer) check(r UserRecord) (int, hashkey.Key, error) {
 		}
 		return size, k, nil
 	}
-	return size, hashkey.FromPartitionKey(pk), nil
+	return size, p.hashes.key(pk), nil
 }
 
 func (p *Producer) put(ctx context.Context, r UserRecord, block bool) (*Pending, error) {

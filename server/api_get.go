@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/shoalstream/shoal/engine"
 	"github.com/shoalstream/shoal/internal/seqnum"
@@ -321,10 +322,22 @@ func (s *Server) wireRecords(st *stream, sh *shard, entries []engine.Entry) ([]w
 	if err != nil {
 		return nil, 0, err
 	}
+	// The sequence numbers, in one string: a record that follows the
+	// previous one in its batch takes the previous number plus one index
+	// (seqnum.AppendNext), the first of a batch is formatted in full.
+	buf := make([]byte, 0, len(entries)*seqnum.Len)
+	for i, e := range entries {
+		if i > 0 && e.Pos.Index != 0 && e.Pos == (engine.Position{Offset: entries[i-1].Pos.Offset, Index: entries[i-1].Pos.Index + 1}) {
+			buf = seqnum.AppendNext(buf, buf[len(buf)-seqnum.Len:])
+		} else {
+			buf, _ = seqnum.Number{Shard: sh.index, Offset: e.Pos.Offset, Index: e.Pos.Index, Epoch: st.epoch}.AppendText(buf)
+		}
+	}
+	seqs := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
 	recs := make([]wire.Record, len(entries))
 	for i, e := range entries {
 		recs[i] = wire.Record{
-			SequenceNumber:              st.seq(sh, e.Pos),
+			SequenceNumber:              seqs[i*seqnum.Len : (i+1)*seqnum.Len],
 			ApproximateArrivalTimestamp: wire.Timestamp(e.ArrivalMillis),
 			Data:                        e.Data,
 			PartitionKey:                e.PartitionKey,

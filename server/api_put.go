@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.uber.org/zap"
 
@@ -287,6 +288,107 @@ func (s *Server) appendBatch(ctx context.Context, st *stream, b *shardBatch, in 
 	}
 }
 
+// putScratch is the bookkeeping of one PutRecords call that does not
+// outlive it, pooled between calls: which batch each record goes to, and
+// the batches' shards in the order of their first record.
+type putScratch struct {
+	route  []int32 // per request entry: its batch in shards, or -1 when it was refused
+	shards []*shard
+	counts []int // records per batch
+	idx    []int // every batch's request positions, back to back
+	find   map[*shard]int32
+}
+
+// batchesLinear is how many distinct shards batchOf searches linearly
+// before it indexes them in a map.
+const batchesLinear = 16
+
+var putScratchPool = sync.Pool{New: func() any { return new(putScratch) }}
+
+func getPutScratch(n int) *putScratch {
+	sc := putScratchPool.Get().(*putScratch)
+	if cap(sc.route) < n {
+		sc.route = make([]int32, n)
+	}
+	sc.route = sc.route[:n]
+	return sc
+}
+
+func putPutScratch(sc *putScratch) {
+	clear(sc.shards)
+	sc.shards, sc.counts, sc.idx = sc.shards[:0], sc.counts[:0], sc.idx[:0]
+	clear(sc.find)
+	if cap(sc.route) > 4*maxPutRecordsEntries || cap(sc.shards) > 1024 {
+		return // a request that went beyond the limits: let its memory go
+	}
+	putScratchPool.Put(sc)
+}
+
+// batchOf returns the batch of shard sh, adding one when it has none yet.
+func (sc *putScratch) batchOf(sh *shard) int32 {
+	if sc.find == nil || len(sc.shards) <= batchesLinear {
+		for k, x := range sc.shards {
+			if x == sh {
+				return int32(k)
+			}
+		}
+	} else if k, ok := sc.find[sh]; ok {
+		return k
+	}
+	k := int32(len(sc.shards))
+	sc.shards = append(sc.shards, sh)
+	sc.counts = append(sc.counts, 0)
+	if len(sc.shards) > batchesLinear {
+		if sc.find == nil {
+			sc.find = make(map[*shard]int32)
+		}
+		if len(sc.find) == 0 {
+			for j, x := range sc.shards {
+				sc.find[x] = int32(j)
+			}
+		}
+		sc.find[sh] = k
+	}
+	return k
+}
+
+// layout builds the batches of the routed records of in: one array of
+// records for every batch, sliced per batch, each batch's records in
+// request order.
+func (sc *putScratch) layout(in []wire.PutRecordsRequestEntry) []*shardBatch {
+	if len(sc.shards) == 0 {
+		return nil
+	}
+	total := 0
+	for _, n := range sc.counts {
+		total += n
+	}
+	if cap(sc.idx) < total {
+		sc.idx = make([]int, total)
+	}
+	idx := sc.idx[:total]
+	recs := make([]engine.Record, total) // handed to the engine: not pooled
+	arr := make([]shardBatch, len(sc.shards))
+	batches := make([]*shardBatch, len(sc.shards))
+	at := 0
+	for k, sh := range sc.shards {
+		n := sc.counts[k]
+		arr[k] = shardBatch{sh: sh, idx: idx[at : at : at+n], records: recs[at : at : at+n]}
+		batches[k] = &arr[k]
+		at += n
+	}
+	for i, k := range sc.route {
+		if k < 0 {
+			continue
+		}
+		b := &arr[k]
+		r := &in[i]
+		b.idx = append(b.idx, i)
+		b.records = append(b.records, engine.Record{PartitionKey: deref(r.PartitionKey), Data: r.Data})
+	}
+	return batches
+}
+
 func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wire.PutRecordsOutput, error) {
 	var v validator
 	v.streamRef(in.StreamName, in.StreamARN)
@@ -330,8 +432,8 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 
 	out := &wire.PutRecordsOutput{Records: make([]wire.PutRecordsResultEntry, len(in.Records))}
 	var throttled, okRecords, okBytes int // for Config.Metrics
-	var batches []*shardBatch
-	byShard := make(map[*shard]*shardBatch, 4)
+	sc := getPutScratch(len(in.Records))
+	defer putPutScratch(sc)
 	now := s.cfg.Now()
 	dry := in.DryRun != nil && *in.DryRun // a dry run takes no capacity
 	diskFull := s.disk.refused.Load()     // non-nil: the disk guard refuses every record
@@ -342,6 +444,7 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 	st.mu.RLock()
 	for i := range in.Records {
 		r := &in.Records[i]
+		sc.route[i] = -1
 		if r.PartitionKey == nil && st.distribution != distributionAuto {
 			st.mu.RUnlock()
 			var v validator
@@ -376,19 +479,15 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 			s.shardMetric(st, sh, smWriteThrottled, 1)
 			continue
 		}
-		b := byShard[sh]
-		if b == nil {
-			b = &shardBatch{sh: sh}
-			byShard[sh] = b
-			batches = append(batches, b)
-		}
-		b.idx = append(b.idx, i)
-		b.records = append(b.records, engine.Record{PartitionKey: deref(r.PartitionKey), Data: r.Data})
+		k := sc.batchOf(sh)
+		sc.route[i] = k
+		sc.counts[k]++
 	}
 	st.mu.RUnlock()
 	if dry {
 		return nil, s.dryRun()
 	}
+	batches := sc.layout(in.Records)
 
 	// Append to each shard; the appends of different shards run in parallel
 	// so that their fsyncs overlap.
@@ -402,20 +501,26 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 		wg.Wait()
 	}
 	// A batch whose shard a reshard closed was re-routed into sub-batches.
-	var flat []*shardBatch
-	var walk func(b *shardBatch)
-	walk = func(b *shardBatch) {
-		if b.rerouted == nil {
-			flat = append(flat, b)
-		}
-		for _, c := range b.rerouted {
-			walk(c)
-		}
-	}
+	rerouted := false
 	for _, b := range batches {
-		walk(b)
+		rerouted = rerouted || b.rerouted != nil
 	}
-	batches = flat
+	if rerouted {
+		var flat []*shardBatch
+		var walk func(b *shardBatch)
+		walk = func(b *shardBatch) {
+			if b.rerouted == nil {
+				flat = append(flat, b)
+			}
+			for _, c := range b.rerouted {
+				walk(c)
+			}
+		}
+		for _, b := range batches {
+			walk(b)
+		}
+		batches = flat
+	}
 	sealed := st.encrypted()
 	for i, b := range batches {
 		if i == 0 {
@@ -437,15 +542,27 @@ func (s *Server) putRecords(ctx context.Context, in *wire.PutRecordsInput) (*wir
 			}
 			continue
 		}
+		okRecords += len(b.idx)
+	}
+	// The sequence numbers of the stored records: formatted batch by batch
+	// (consecutive numbers, see seqnum.AppendRun) into one string.
+	buf := make([]byte, 0, okRecords*seqnum.Len)
+	for _, b := range batches {
+		if b.err == nil {
+			buf = seqnum.AppendRun(buf, seqnum.Number{Shard: b.sh.index, Offset: b.first.Offset, Index: b.first.Index, Epoch: st.epoch}, len(b.idx))
+		}
+	}
+	all, at := unsafe.String(unsafe.SliceData(buf), len(buf)), 0 // buf is not written again
+	for _, b := range batches {
+		if b.err != nil {
+			continue
+		}
 		n := 0
 		for j, i := range b.idx {
-			out.Records[i] = wire.PutRecordsResultEntry{
-				ShardID:        b.sh.id,
-				SequenceNumber: st.seq(b.sh, engine.Position{Offset: b.first.Offset, Index: b.first.Index + uint16(j)}),
-			}
+			out.Records[i] = wire.PutRecordsResultEntry{ShardID: b.sh.id, SequenceNumber: all[at : at+seqnum.Len]}
+			at += seqnum.Len
 			n += len(b.records[j].Data) + len(b.records[j].PartitionKey)
 		}
-		okRecords += len(b.idx)
 		okBytes += n
 		s.shardMetric(st, b.sh, smIncomingBytes, int64(n))
 		s.shardMetric(st, b.sh, smIncomingRecords, int64(len(b.idx)))

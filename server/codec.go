@@ -50,12 +50,27 @@ func (jsonCodec) decode(body []byte, v any) error {
 }
 
 func (jsonCodec) encode(w io.Writer, v any) error {
-	if out, ok := v.(*wire.PutRecordsOutput); ok {
-		if buf, ok := w.(*bytes.Buffer); ok {
-			if b, ok := wire.AppendPutRecordsOutputJSON(buf.AvailableBuffer(), out); ok {
-				_, err := buf.Write(b)
-				return err
-			}
+	// The responses that carry records have hand-written encoders, which
+	// write into the buffer's spare capacity what the general encoder
+	// writes. They give way to it for anything they do not handle.
+	if buf, ok := w.(*bytes.Buffer); ok {
+		var (
+			b       []byte
+			handled bool
+		)
+		switch v := v.(type) {
+		case *wire.PutRecordsOutput:
+			b, handled = wire.AppendPutRecordsOutputJSON(buf.AvailableBuffer(), v)
+		case *wire.GetRecordsOutput:
+			buf.Grow(wire.GetRecordsOutputJSONSize(v))
+			b, handled = wire.AppendGetRecordsOutputJSON(buf.AvailableBuffer(), v)
+		case *wire.SubscribeToShardEvent:
+			buf.Grow(wire.SubscribeToShardEventJSONSize(v))
+			b, handled = wire.AppendSubscribeToShardEventJSON(buf.AvailableBuffer(), v)
+		}
+		if handled {
+			_, err := buf.Write(b)
+			return err
 		}
 	}
 	return json.MarshalWrite(w, v)

@@ -10,15 +10,22 @@ var sinkKey Key
 // BenchmarkFromPartitionKey measures hashing one partition key (per record
 // of a PutRecords call).
 func BenchmarkFromPartitionKey(b *testing.B) {
-	keys := make([]string, 1000)
-	for i := range keys {
-		keys[i] = fmt.Sprint("bench-", i)
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		sinkKey = FromPartitionKey(keys[i%len(keys)])
-		i++
+	for _, v := range []struct {
+		name   string
+		format string
+	}{{"short", "bench-%d"}, {"uuid", "%08d-1f2e-4d3c-8b7a-0123456789ab"}} {
+		b.Run(v.name, func(b *testing.B) {
+			keys := make([]string, 1000)
+			for i := range keys {
+				keys[i] = fmt.Sprintf(v.format, i)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sinkKey = FromPartitionKey(keys[i%len(keys)])
+				i++
+			}
+		})
 	}
 }
 
