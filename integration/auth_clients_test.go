@@ -66,11 +66,10 @@ func (s *seenSet) missing(want []string) error {
 // authProcessor is a consumer.Processor that records what it is given and
 // checkpoints every batch.
 type authProcessor struct {
+	consumer.BaseProcessor
 	seen *seenSet
 	errs chan<- error
 }
-
-func (p *authProcessor) Initialize(context.Context, consumer.InitializeInput) error { return nil }
 
 func (p *authProcessor) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
 	for _, r := range in.Records {
@@ -85,16 +84,6 @@ func (p *authProcessor) ProcessRecords(ctx context.Context, in consumer.ProcessR
 		}
 	}
 	return nil
-}
-
-func (p *authProcessor) LeaseLost(context.Context, consumer.LeaseLostInput) {}
-
-func (p *authProcessor) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
-	return in.Checkpointer.Checkpoint(ctx)
-}
-
-func (p *authProcessor) ShutdownRequested(ctx context.Context, in consumer.ShutdownRequestedInput) error {
-	return in.Checkpointer.Checkpoint(ctx)
 }
 
 // TestAuthLibraries runs the producer, the consumer and the fanout

@@ -296,9 +296,10 @@ func TestFaultsConsumer(t *testing.T) {
 }
 
 // faultProcessor records every record and checkpoints each batch.
-type faultProcessor struct{ l *keyLedger }
-
-func (p *faultProcessor) Initialize(context.Context, consumer.InitializeInput) error { return nil }
+type faultProcessor struct {
+	consumer.BaseProcessor
+	l *keyLedger
+}
 
 func (p *faultProcessor) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
 	for _, r := range in.Records {
@@ -308,16 +309,6 @@ func (p *faultProcessor) ProcessRecords(ctx context.Context, in consumer.Process
 		_ = in.Checkpointer.Checkpoint(ctx) // a failed checkpoint means records again, which at-least-once allows
 	}
 	return nil
-}
-
-func (p *faultProcessor) LeaseLost(context.Context, consumer.LeaseLostInput) {}
-
-func (p *faultProcessor) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
-	return in.Checkpointer.Checkpoint(ctx)
-}
-
-func (p *faultProcessor) ShutdownRequested(ctx context.Context, in consumer.ShutdownRequestedInput) error {
-	return in.Checkpointer.Checkpoint(ctx)
 }
 
 // TestFaultsFanout: the fan-out subscriber receives every record, in

@@ -60,14 +60,12 @@ func newMetrics(client *kinesis.Client, store checkpoint.Store, cfg config, stat
 // metricsProcessor is the metrics application's record processor, one per
 // shard; they share the stats and the aggregator.
 type metricsProcessor struct {
-	stats *appStats
-	agg   *aggregator
-	delay time.Duration
-	hold  <-chan struct{} // nil, or closed when the processor may start
+	consumer.BaseProcessor // checkpoints at SHARD_END and on shutdown
+	stats                  *appStats
+	agg                    *aggregator
+	delay                  time.Duration
+	hold                   <-chan struct{} // nil, or closed when the processor may start
 }
-
-// Initialize is called before the shard's first batch.
-func (p *metricsProcessor) Initialize(context.Context, consumer.InitializeInput) error { return nil }
 
 // ProcessRecords aggregates the batch and checkpoints after its last
 // record. Delivery is at-least-once (a record after the last checkpoint is
@@ -90,20 +88,6 @@ func (p *metricsProcessor) ProcessRecords(ctx context.Context, in consumer.Proce
 		}
 		_ = pause(ctx, p.delay) // once ctx ended, the rest is processed without delay
 	}
-	return in.Checkpointer.Checkpoint(ctx)
-}
-
-// LeaseLost: another worker of the application has the shard now.
-func (p *metricsProcessor) LeaseLost(context.Context, consumer.LeaseLostInput) {}
-
-// ShardEnded checkpoints SHARD_END so that the shard's children can start.
-func (p *metricsProcessor) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
-	return in.Checkpointer.Checkpoint(ctx)
-}
-
-// ShutdownRequested checkpoints, so that the next run resumes after the
-// last record processed.
-func (p *metricsProcessor) ShutdownRequested(ctx context.Context, in consumer.ShutdownRequestedInput) error {
 	return in.Checkpointer.Checkpoint(ctx)
 }
 

@@ -161,27 +161,15 @@ func (a *aggregator) summary() string {
 }
 
 // tradeProcessor is the record processor of one shard: it hands each batch
-// to the aggregator and checkpoints it.
-type tradeProcessor struct{ agg *aggregator }
-
-// Initialize is called before the first batch of the shard.
-func (p *tradeProcessor) Initialize(context.Context, consumer.InitializeInput) error { return nil }
+// to the aggregator and checkpoints it. consumer.BaseProcessor gives it the
+// other methods: SHARD_END and shutdown checkpoints.
+type tradeProcessor struct {
+	consumer.BaseProcessor
+	agg *aggregator
+}
 
 // ProcessRecords counts the batch and checkpoints after its last record.
 func (p *tradeProcessor) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
 	p.agg.add(in.ShardID, in.Records)
-	return in.Checkpointer.Checkpoint(ctx)
-}
-
-// LeaseLost: another worker has the shard; nothing to do.
-func (p *tradeProcessor) LeaseLost(context.Context, consumer.LeaseLostInput) {}
-
-// ShardEnded checkpoints SHARD_END so that the shard's children can start.
-func (p *tradeProcessor) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
-	return in.Checkpointer.Checkpoint(ctx)
-}
-
-// ShutdownRequested checkpoints the last batch.
-func (p *tradeProcessor) ShutdownRequested(ctx context.Context, in consumer.ShutdownRequestedInput) error {
 	return in.Checkpointer.Checkpoint(ctx)
 }
