@@ -106,6 +106,18 @@ type consoleServer struct {
 	console string // http://<admin-addr>/console/
 }
 
+// consoleStart is the common start of a browser test: the node and
+// Chromium set-up, a logged shoal server (no auth) named label, a context
+// for the test's SDK calls and a client of the server.
+func consoleStart(t *testing.T, label string) (consoleEnv, *consoleServer, context.Context, *kinesis.Client) {
+	t.Helper()
+	env := consoleSetup(t)
+	srv := startConsoleServer(t, newLogBook(t), label, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	return env, srv, ctx, servertest.Client(srv.endpoint)
+}
+
 // startConsoleServer starts the binary with the admin listener on a free
 // port and waits until the console answers GET /console/api/session. With
 // ready set, the server has --auth-config among extra and is ready once it
@@ -376,12 +388,7 @@ const consoleHTML = `<img src=x onerror="window.__xss='img'"><script>window.__xs
 // with "Next page"; then filters by partition key and puts a record from
 // the page, which the SDK reads back.
 func TestConsoleViewer(t *testing.T) {
-	env := consoleSetup(t)
-	logs := newLogBook(t)
-	srv := startConsoleServer(t, logs, "console-viewer", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	c := servertest.Client(srv.endpoint)
+	env, srv, ctx, c := consoleStart(t, "console-viewer")
 	const stream = "orders"
 	s := env.runScript(t, "viewer.mjs", srv.console, map[string]any{"stream": stream, "shards": 2})
 
@@ -597,12 +604,7 @@ func TestConsoleViewer(t *testing.T) {
 // from each put to the row's insertion is logged, not asserted (it depends
 // on the machine); the wait for each is bounded at 30 s.
 func TestConsoleTail(t *testing.T) {
-	env := consoleSetup(t)
-	logs := newLogBook(t)
-	srv := startConsoleServer(t, logs, "console-tail", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	c := servertest.Client(srv.endpoint)
+	env, srv, ctx, c := consoleStart(t, "console-tail")
 	const stream = "ticks"
 	createStreams(ctx, t, c, stream)
 	waitActive(ctx, t, c, stream)
@@ -723,12 +725,7 @@ func sdkLineage(ctx context.Context, t *testing.T, c *kinesis.Client, stream str
 // the key under the pointer; merging the two children from the map shows a
 // shard with both as parents.
 func TestConsoleSplit(t *testing.T) {
-	env := consoleSetup(t)
-	logs := newLogBook(t)
-	srv := startConsoleServer(t, logs, "console-split", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	c := servertest.Client(srv.endpoint)
+	env, srv, ctx, c := consoleStart(t, "console-split")
 	const stream = "reshard"
 	createStreams(ctx, t, c, stream)
 	waitActive(ctx, t, c, stream)
@@ -833,12 +830,7 @@ func TestConsoleSplit(t *testing.T) {
 // the server's own, code and message as the SDK gets them for the same
 // call, shown next to the control used and nowhere else.
 func TestConsoleErrors(t *testing.T) {
-	env := consoleSetup(t)
-	logs := newLogBook(t)
-	srv := startConsoleServer(t, logs, "console-errors", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	c := servertest.Client(srv.endpoint)
+	env, srv, ctx, c := consoleStart(t, "console-errors")
 	const stream = "two"
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(2)}); err != nil {
 		t.Fatal(err)
@@ -973,12 +965,7 @@ func TestConsoleAuth(t *testing.T) {
 // consumer, removing the tag and deleting the stream (once its name is
 // typed) are checked with the SDK too.
 func TestConsoleStream(t *testing.T) {
-	env := consoleSetup(t)
-	logs := newLogBook(t)
-	srv := startConsoleServer(t, logs, "console-stream", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	c := servertest.Client(srv.endpoint)
+	env, srv, ctx, c := consoleStart(t, "console-stream")
 	const stream = "settings"
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(2)}); err != nil {
 		t.Fatal(err)
