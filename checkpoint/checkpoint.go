@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // The sentinel checkpoints, as the KCL writes them. A Checkpoint holds one of
@@ -12,9 +13,11 @@ const (
 	TrimHorizon = "TRIM_HORIZON"
 	// Latest: no record processed yet; start after the newest record.
 	Latest = "LATEST"
-	// AtTimestamp: no record processed yet; start at the consumer's
-	// configured timestamp (the KCL keeps the timestamp in its
-	// configuration, not in the lease, and so does shoal).
+	// AtTimestamp: no record processed yet; start at the first record
+	// that arrived at or after a time: the Checkpoint's own Timestamp if
+	// it has one (a lease reset to a time, Admin.ResetLeases), else the
+	// consumer's configured timestamp (the KCL keeps it in its
+	// configuration, not in the lease).
 	AtTimestamp = "AT_TIMESTAMP"
 	// ShardEnd: every record of a closed shard has been processed; its
 	// children may start.
@@ -29,12 +32,27 @@ const MaxSequenceNumberDigits = 129
 // its sequence number and, for a record that came out of a KPL aggregate, its
 // sub-sequence number; or one of the sentinels TrimHorizon, Latest,
 // AtTimestamp and ShardEnd. The zero value is not a valid checkpoint.
+//
+// Checkpoints compare with ==. The Stores return Timestamp in UTC, to the
+// microsecond, without a monotonic clock reading (as AtTime makes it), so
+// that == holds between checkpoints read from a Store.
 type Checkpoint struct {
 	// SequenceNumber is a decimal sequence number or a sentinel name.
 	SequenceNumber string
 	// SubSequenceNumber is the record's index within its aggregate, 0 for
 	// records that were not aggregated and for sentinels.
 	SubSequenceNumber int64
+	// Timestamp, with AtTimestamp only, is the time to start at: the
+	// first record that arrived at or after it. Zero means the consumer's
+	// configured timestamp.
+	Timestamp time.Time
+}
+
+// AtTime returns the AtTimestamp checkpoint of t: start at the first record
+// that arrived at or after t. t is kept in UTC, to the microsecond (as the
+// Stores keep it).
+func AtTime(t time.Time) Checkpoint {
+	return Checkpoint{SequenceNumber: AtTimestamp, Timestamp: t.UTC().Truncate(time.Microsecond)}
 }
 
 // IsSentinel reports whether c is one of the four sentinels.
@@ -56,9 +74,13 @@ func (c Checkpoint) IsInitial() bool {
 func (c Checkpoint) IsShardEnd() bool { return c.SequenceNumber == ShardEnd }
 
 // String returns the sequence number, followed by "/" and the sub-sequence
-// number when that is not zero.
+// number when that is not zero; an AtTimestamp checkpoint with a Timestamp
+// is AT_TIMESTAMP@ and the time in RFC 3339.
 func (c Checkpoint) String() string {
-	if c.SubSequenceNumber == 0 {
+	switch {
+	case !c.Timestamp.IsZero():
+		return c.SequenceNumber + "@" + c.Timestamp.Format(time.RFC3339Nano)
+	case c.SubSequenceNumber == 0:
 		return c.SequenceNumber
 	}
 	return fmt.Sprintf("%s/%d", c.SequenceNumber, c.SubSequenceNumber)
@@ -67,6 +89,8 @@ func (c Checkpoint) String() string {
 // Validate reports, wrapping ErrInvalid, why c is not a checkpoint.
 func (c Checkpoint) Validate() error {
 	switch {
+	case !c.Timestamp.IsZero() && c.SequenceNumber != AtTimestamp:
+		return fmt.Errorf("checkpoint %s with a timestamp: only %s has one: %w", c.SequenceNumber, AtTimestamp, ErrInvalid)
 	case c.IsSentinel():
 		if c.SubSequenceNumber != 0 {
 			return fmt.Errorf("checkpoint %s with sub-sequence number %d: %w", c.SequenceNumber, c.SubSequenceNumber, ErrInvalid)

@@ -14,9 +14,10 @@
 //
 // One row holds one shard's lease for one application: the owner, the lease
 // counter, the checkpoint (a sequence number and sub-sequence number, or one
-// of the sentinels TRIM_HORIZON, LATEST, AT_TIMESTAMP, SHARD_END), the
-// pending checkpoint, the owner switches since the last checkpoint, the
-// parent and child shard IDs, the hash key range, the expiry and timestamps.
+// of the sentinels TRIM_HORIZON, LATEST, AT_TIMESTAMP (with its time, if it
+// has one), SHARD_END), the pending checkpoint, the owner switches since the
+// last checkpoint, the parent and child shard IDs, the hash key range, the
+// expiry, a pending hand-off request and timestamps.
 //
 // # Guarantees
 //
@@ -65,8 +66,9 @@
 // # Events
 //
 // [Store.Listen] uses PostgreSQL's LISTEN/NOTIFY: a trigger on the lease
-// table announces created, taken, released, shard-ended and deleted leases
-// when the change commits, whoever makes it, and a watcher on the same
+// table announces created, taken, released, shard-ended, reset and deleted
+// leases, and hand-off requests, when the change commits, whoever makes
+// it, and a watcher on the same
 // connection asks the database when the next lease expires and reports it
 // then. Workers therefore pick up released and expired leases, and start
 // children whose parents ended, within moments instead of at their next
@@ -74,6 +76,34 @@
 // reconnects are lost, and a receiver that falls behind loses events; both
 // are followed by an [EventResync], after which the receiver re-reads the
 // leases. Workers should still poll, rarely, as a safety net.
+//
+// # Graceful hand-off
+//
+// [PGStore] is a [HandoffStore]: a worker that wants a lease another
+// worker holds asks for it ([HandoffStore.RequestHandoff]: the lease's
+// handoff_to column names it, until the request lapses after FailoverTime;
+// the counter does not move, so the owner keeps renewing and checkpointing);
+// the owner, hearing [EventHandoffRequested], finishes its work, checkpoints
+// and hands the lease over ([HandoffStore.HandOffLease]: one fenced UPDATE
+// makes the requester the owner). Takes and releases clear a request. The
+// consumer package rebalances this way, so that a lease moved for balance
+// is never processed by two workers at once.
+//
+// # Administration
+//
+// [PGStore] is an [Admin]: an operator (or "shoal leases") resets
+// checkpoints ([Admin.ResetLeases]: to a sequence number, an initial
+// position, or a time, backwards too, in one transaction over any number
+// of leases), releases a lease whoever holds it ([Admin.ForceRelease]), or
+// deletes an application's leases ([Admin.DeleteApplication]) while
+// workers run. A reset and a forced release leave the lease unowned and
+// move its counter, so the former owner's next checkpoint fails with
+// [ErrLeaseLost] (a reset can never be undone by a checkpoint in flight:
+// the row lock orders the two, and whichever comes second sees the other);
+// workers hear [EventReset] or [EventReleased] at once and take the lease
+// again from its new checkpoint. The trigger tells a reset by the
+// transaction-local setting shoal.lease_op = 'reset', so an operator
+// with psql can announce one too.
 //
 // # Shutdown
 //
@@ -89,7 +119,9 @@
 // from the same copy, is two changes from one counter, and one of them fails
 // with ErrLeaseLost. [Store.DeleteLease] and [Store.CreateChildLeases] are
 // not fenced (the KCL's cleanup and shard sync are not either).
-// AT_TIMESTAMP's timestamp is not stored in the lease; it comes from the
-// consumer's configuration, as in the KCL. Each Listen call holds one
-// database connection, taken out of the pool for good.
+// An AT_TIMESTAMP checkpoint carries its time only when a reset (or
+// CreateLease) gave it one ([Checkpoint.Timestamp], column
+// checkpoint_timestamp); otherwise the time comes from the consumer's
+// configuration, as in the KCL. Each Listen call holds one database
+// connection, taken out of the pool for good.
 package checkpoint

@@ -90,6 +90,49 @@ func TestLostReply(t *testing.T) {
 	}
 }
 
+// TestLostReplyAdmin: a reset and a forced release whose first attempt
+// committed but lost its reply succeed on the retry, having moved each
+// lease's counter once.
+func TestLostReplyAdmin(t *testing.T) {
+	s := newTestStore(t, PGConfig{})
+	ctx := t.Context()
+	const app = "app"
+	for _, id := range []string{"s0", "s1"} {
+		if _, err := s.CreateLease(ctx, Lease{Application: app, ShardID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := s.GetLease(ctx, app, "s0")
+	if err == nil {
+		l, err = s.TakeLease(ctx, l, "w1")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := 0
+	s.afterAttempt = func(op string, attempt int) error {
+		if attempt == 1 && !strings.HasPrefix(op, "get lease") {
+			lost++
+			return fmt.Errorf("reply lost: %w", io.ErrUnexpectedEOF)
+		}
+		return nil
+	}
+	reset, err := s.ResetLeases(ctx, app, nil, Checkpoint{SequenceNumber: Latest})
+	if err != nil || len(reset) != 2 || reset[0].Counter != l.Counter+1 || reset[1].Counter != 1 || reset[0].Checkpoint.SequenceNumber != Latest {
+		t.Fatalf("reset after a lost reply = %+v, %v", reset, err)
+	}
+	if l, err = s.TakeLease(ctx, reset[0], "w1"); err != nil {
+		t.Fatal(err)
+	}
+	released, err := s.ForceRelease(ctx, app, "s0")
+	if err != nil || released.Owner != "" || released.Counter != l.Counter+1 {
+		t.Fatalf("forced release after a lost reply = %+v, %v", released, err)
+	}
+	if lost != 3 { // and the take
+		t.Fatalf("%d replies lost, want 3", lost)
+	}
+}
+
 // TestRetryBounds: a transient error is retried until MaxRetryTime, or the
 // caller's ctx, ends; anything else is returned at once.
 func TestRetryBounds(t *testing.T) {

@@ -111,6 +111,7 @@ type payload struct {
 	ShardID     string    `json:"shard_id"`
 	Owner       string    `json:"owner"`
 	Counter     int64     `json:"counter"`
+	HandoffTo   string    `json:"handoff_to"`
 }
 
 func (l *listener) run(ctx context.Context) {

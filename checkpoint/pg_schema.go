@@ -136,6 +136,58 @@ $fn$`,
 				` FOR EACH ROW EXECUTE FUNCTION ` + n.notifyFn + `()`,
 		}
 	}},
+	{version: 2, stmts: func(n pgNames) []string {
+		return []string{
+			// Graceful hand-off: the worker that asked for the lease, and
+			// when its request lapses (both NULL without a request). A
+			// worker of version 1 never sets them, and its takes and
+			// releases leave them: a request outliving its owner is
+			// ignored once it lapses.
+			//
+			// checkpoint_timestamp is the time an AT_TIMESTAMP checkpoint
+			// starts at (set by a reset to a time), read only while
+			// checkpoint_seq is AT_TIMESTAMP: a worker of version 1 that
+			// checkpoints leaves it behind, harmlessly. No CHECK ties the
+			// columns together, for the same reason.
+			`ALTER TABLE ` + n.table + ` ADD COLUMN handoff_to text, ADD COLUMN handoff_expires_at timestamptz,
+	ADD COLUMN checkpoint_timestamp timestamptz`,
+			// The trigger announces hand-off requests and resets (an
+			// update made in a transaction that set shoal.lease_op to
+			// 'reset'), and sends the requester with every event.
+			`CREATE OR REPLACE FUNCTION ` + n.notifyFn + `() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+	ev text;
+	r  record;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		r := OLD; ev := 'deleted';
+	ELSE
+		r := NEW;
+		IF TG_OP = 'INSERT' THEN
+			ev := 'created';
+		ELSIF current_setting('shoal.lease_op', true) = 'reset' THEN
+			ev := 'reset';
+		ELSIF NEW.checkpoint_seq = 'SHARD_END' AND OLD.checkpoint_seq <> 'SHARD_END' THEN
+			ev := 'shard_ended';
+		ELSIF NEW.lease_owner IS NULL AND OLD.lease_owner IS NOT NULL THEN
+			ev := 'released';
+		ELSIF NEW.lease_owner IS DISTINCT FROM OLD.lease_owner THEN
+			ev := 'taken';
+		ELSIF NEW.handoff_to IS NOT NULL AND NEW.handoff_expires_at IS DISTINCT FROM OLD.handoff_expires_at THEN
+			ev := 'handoff_requested';
+		END IF;
+	END IF;
+	IF ev IS NOT NULL THEN
+		PERFORM pg_notify('` + n.channel + `', json_build_object(
+			'type', ev, 'application', r.application, 'shard_id', r.shard_id,
+			'owner', coalesce(r.lease_owner, ''), 'counter', r.lease_counter,
+			'handoff_to', coalesce(r.handoff_to, ''))::text);
+	END IF;
+	RETURN NULL;
+END
+$fn$`,
+		}
+	}},
 }
 
 // latestVersion is the schema version this library writes.
@@ -160,8 +212,11 @@ func (s *PGStore) schemaVersion(ctx context.Context, q interface {
 // advisory locks on the schema and the table, so one worker migrates and the
 // others then find the work done. A worker whose table is already current
 // takes no lock and needs no privilege beyond reading the version table.
-func (s *PGStore) migrate(ctx context.Context) error {
-	latest := latestVersion()
+func (s *PGStore) migrate(ctx context.Context) error { return s.migrateTo(ctx, latestVersion()) }
+
+// migrateTo brings the lease table to version latest (tests stop short of
+// the newest to test a migration from an older schema).
+func (s *PGStore) migrateTo(ctx context.Context, latest int) error {
 	return s.retry(ctx, "migrate", func(ctx context.Context, _ int) error {
 		v, err := s.schemaVersion(ctx, s.pool)
 		if err != nil {
@@ -203,7 +258,7 @@ func (s *PGStore) migrate(ctx context.Context) error {
 				return fmt.Errorf("table %s is at version %d, this library knows %d: %w", s.n.table, cur, latest, ErrSchemaVersion)
 			}
 			for _, m := range migrations {
-				if m.version <= cur {
+				if m.version <= cur || m.version > latest {
 					continue
 				}
 				for _, stmt := range m.stmts(s.n) {

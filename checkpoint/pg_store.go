@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 )
 
-var _ Store = (*PGStore)(nil)
+var _ HandoffStore = (*PGStore)(nil)
 
 // maxIDBytes bounds application names, shard IDs and owners, so that a
 // NOTIFY payload (at most 8000 bytes) always has room for them.
@@ -84,7 +84,9 @@ const leaseColumns = `application, shard_id, coalesce(lease_owner, ''), lease_co
 	checkpoint_seq, checkpoint_subseq, pending_checkpoint_seq, pending_checkpoint_subseq,
 	owner_switches_since_checkpoint, parent_shard_ids, child_shard_ids,
 	starting_hash_key, ending_hash_key, expires_at,
-	(lease_owner IS NOT NULL AND expires_at <= now()), coalesce(op_token, 0), created_at, updated_at`
+	(lease_owner IS NOT NULL AND expires_at <= now()), coalesce(op_token, 0), created_at, updated_at,
+	coalesce(handoff_to, ''), handoff_expires_at, (handoff_to IS NOT NULL AND handoff_expires_at <= now()),
+	CASE WHEN checkpoint_seq = 'AT_TIMESTAMP' THEN checkpoint_timestamp END`
 
 // orderCondition is true when the checkpoint given as $7 (text), $8 (its
 // sub-sequence number) and $9 (its NUMERIC value, NULL for ShardEnd) does not
@@ -99,6 +101,7 @@ const orderCondition = `($9::numeric IS NULL OR (checkpoint_seq <> 'SHARD_END' A
 type pgQueries struct {
 	get, list, create, take, renew, release, checkpoint, prepare, del string
 	lockParent, addChildren                                           string
+	requestHandoff, handOff                                           string
 }
 
 func newPGQueries(table string) pgQueries {
@@ -107,25 +110,42 @@ func newPGQueries(table string) pgQueries {
 	// extends the expiry, and the statement's own parameters.
 	fence := ` WHERE application = $1 AND shard_id = $2 AND lease_owner = $3 AND lease_counter = $4`
 	bump := `lease_counter = lease_counter + 1, expires_at = now() + make_interval(secs => $6), op_token = $5, updated_at = now()`
+	// A change of owner (take, release, hand-off) ends any hand-off
+	// request.
+	noHandoff := `handoff_to = NULL, handoff_expires_at = NULL`
 	return pgQueries{
 		get:  `SELECT ` + leaseColumns + ` FROM ` + table + ` WHERE application = $1 AND shard_id = $2`,
 		list: `SELECT ` + leaseColumns + ` FROM ` + table + ` WHERE application = $1 ORDER BY shard_id`,
-		// $3 checkpoint, $4 sub-sequence, $5 parents, $6 start hash, $7 end hash, $8 token
+		// $3 checkpoint, $4 sub-sequence, $5 parents, $6 start hash, $7 end hash, $8 token,
+		// $9 the checkpoint's timestamp (AT_TIMESTAMP) or NULL
 		create: `INSERT INTO ` + table + ` (application, shard_id, checkpoint_seq, checkpoint_subseq,
-	parent_shard_ids, starting_hash_key, ending_hash_key, op_token)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (application, shard_id) DO NOTHING`,
+	parent_shard_ids, starting_hash_key, ending_hash_key, op_token, checkpoint_timestamp)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (application, shard_id) DO NOTHING`,
 		// Take is conditional on the counter alone, as in the KCL: taking
 		// an owned lease is stealing it. An owner switch is counted when
 		// the owner changes, from nobody too.
 		take: `UPDATE ` + table + ` SET lease_owner = $3,
 	owner_switches_since_checkpoint = owner_switches_since_checkpoint + (lease_owner IS DISTINCT FROM $3)::int,
-	` + bump + `
+	` + noHandoff + `, ` + bump + `
 WHERE application = $1 AND shard_id = $2 AND lease_counter = $4 RETURNING ` + leaseColumns,
 		renew: `UPDATE ` + table + ` SET ` + bump + fence + ` RETURNING ` + leaseColumns,
-		release: `UPDATE ` + table + ` SET lease_owner = NULL, expires_at = NULL,
+		release: `UPDATE ` + table + ` SET lease_owner = NULL, expires_at = NULL, ` + noHandoff + `,
 	lease_counter = lease_counter + 1, op_token = $5, updated_at = now()` + fence + ` RETURNING ` + leaseColumns,
+		// $3 requester, $4 the owner asked, $5 token, $6 failover seconds.
+		// Not fenced by the counter, and not moving it: the owner's copy
+		// stays good. The owner must still hold the lease (not expired),
+		// and no other worker's request may be pending.
+		requestHandoff: `UPDATE ` + table + ` SET handoff_to = $3, handoff_expires_at = now() + make_interval(secs => $6),
+	op_token = $5, updated_at = now()
+WHERE application = $1 AND shard_id = $2 AND lease_owner = $4 AND lease_owner <> $3 AND expires_at > now()
+	AND (handoff_to IS NULL OR handoff_to = $3 OR handoff_expires_at <= now()) RETURNING ` + leaseColumns,
+		// The requester becomes the owner; without a request, a release.
+		handOff: `UPDATE ` + table + ` SET lease_owner = handoff_to,
+	expires_at = CASE WHEN handoff_to IS NULL THEN NULL ELSE now() + make_interval(secs => $6) END,
+	owner_switches_since_checkpoint = owner_switches_since_checkpoint + (handoff_to IS NOT NULL)::int,
+	` + noHandoff + `, lease_counter = lease_counter + 1, op_token = $5, updated_at = now()` + fence + ` RETURNING ` + leaseColumns,
 		// $7 checkpoint, $8 sub-sequence, $9 NUMERIC value or NULL
-		checkpoint: `UPDATE ` + table + ` SET checkpoint_seq = $7, checkpoint_subseq = $8,
+		checkpoint: `UPDATE ` + table + ` SET checkpoint_seq = $7, checkpoint_subseq = $8, checkpoint_timestamp = NULL,
 	pending_checkpoint_seq = NULL, pending_checkpoint_subseq = NULL, owner_switches_since_checkpoint = 0,
 	` + bump + fence + ` AND ` + orderCondition + ` RETURNING ` + leaseColumns,
 		prepare: `UPDATE ` + table + ` SET pending_checkpoint_seq = $7, pending_checkpoint_subseq = $8,
@@ -150,6 +170,8 @@ func scanLease(row pgx.Row) (Lease, int64, error) {
 		pendSeq    *string
 		pendSub    *int64
 		expiresAt  *time.Time
+		handoffExp *time.Time
+		cpTime     *time.Time
 		opToken    int64
 		parentsArr []string
 		childArr   []string
@@ -158,7 +180,8 @@ func scanLease(row pgx.Row) (Lease, int64, error) {
 		&l.Checkpoint.SequenceNumber, &l.Checkpoint.SubSequenceNumber, &pendSeq, &pendSub,
 		&l.OwnerSwitchesSinceCheckpoint, &parentsArr, &childArr,
 		&l.StartingHashKey, &l.EndingHashKey, &expiresAt,
-		&l.Expired, &opToken, &l.CreatedAt, &l.UpdatedAt)
+		&l.Expired, &opToken, &l.CreatedAt, &l.UpdatedAt,
+		&l.HandoffTo, &handoffExp, &l.HandoffExpired, &cpTime)
 	if err != nil {
 		return Lease{}, 0, err
 	}
@@ -170,6 +193,12 @@ func scanLease(row pgx.Row) (Lease, int64, error) {
 	}
 	if expiresAt != nil {
 		l.ExpiresAt = *expiresAt
+	}
+	if handoffExp != nil {
+		l.HandoffExpiresAt = *handoffExp
+	}
+	if cpTime != nil {
+		l.Checkpoint.Timestamp = cpTime.UTC()
 	}
 	if len(parentsArr) > 0 {
 		l.ParentShardIDs = parentsArr
@@ -287,7 +316,7 @@ func (s *PGStore) CreateLease(ctx context.Context, l Lease) (bool, error) {
 	var created bool
 	err = s.retry(ctx, "create lease "+key, func(ctx context.Context, _ int) error {
 		tag, err := s.pool.Exec(ctx, s.q.create, l.Application, l.ShardID, cp.SequenceNumber, cp.SubSequenceNumber,
-			nonNil(l.ParentShardIDs), l.StartingHashKey, l.EndingHashKey, tok)
+			nonNil(l.ParentShardIDs), l.StartingHashKey, l.EndingHashKey, tok, timeParam(cp))
 		if err != nil {
 			return err
 		}
@@ -316,6 +345,15 @@ type retryableError struct{ msg string }
 
 func (e *retryableError) Error() string     { return e.msg }
 func (e *retryableError) SafeToRetry() bool { return true }
+
+// timeParam is the checkpoint_timestamp parameter of cp: its Timestamp, or
+// NULL.
+func timeParam(cp Checkpoint) *time.Time {
+	if cp.Timestamp.IsZero() {
+		return nil
+	}
+	return &cp.Timestamp
+}
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -374,7 +412,7 @@ func (s *PGStore) CreateChildLeases(ctx context.Context, application, parentShar
 			}
 			for _, c := range kids {
 				if _, err := tx.Exec(ctx, s.q.create, application, c.l.ShardID, c.cp.SequenceNumber, c.cp.SubSequenceNumber,
-					c.l.ParentShardIDs, c.l.StartingHashKey, c.l.EndingHashKey, tok); err != nil {
+					c.l.ParentShardIDs, c.l.StartingHashKey, c.l.EndingHashKey, tok, timeParam(c.cp)); err != nil {
 					return err
 				}
 			}

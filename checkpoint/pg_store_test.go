@@ -113,8 +113,8 @@ func TestPGMigrationsConcurrent(t *testing.T) {
 		if err := admin.QueryRow(ctx, `SELECT count(*), max(version) FROM `+pgx.Identifier{schema, table + "_schema_version"}.Sanitize()).Scan(&n, &version); err != nil {
 			t.Fatal(err)
 		}
-		if n != 1 || version != 1 {
-			t.Fatalf("%s_schema_version has %d rows, max %d; want 1 row, version 1", table, n, version)
+		if n != version || version < 2 {
+			t.Fatalf("%s_schema_version has %d rows, max %d; want one row per version, at least 2", table, n, version)
 		}
 		var leases int
 		if err := admin.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema, table}.Sanitize()).Scan(&leases); err != nil || leases != 1 {

@@ -75,7 +75,23 @@ type Lease struct {
 	// CreatedAt and UpdatedAt are when the lease was created and last
 	// changed, by the database's clock.
 	CreatedAt, UpdatedAt time.Time
+	// HandoffTo is the worker that asked the owner to hand the lease over
+	// (HandoffStore.RequestHandoff), or "" when none did since the lease
+	// last changed owner: every take, release and hand-off clears it.
+	HandoffTo string
+	// HandoffExpiresAt is when that request lapses, by the database's
+	// clock; zero without a request. Compare it with nothing on the local
+	// clock: use HandoffExpired.
+	HandoffExpiresAt time.Time
+	// HandoffExpired reports whether, when the lease was read, it carried
+	// a request whose HandoffExpiresAt had passed by the database's clock:
+	// the owner did not hand the lease over in time.
+	HandoffExpired bool
 }
+
+// HandoffPending reports whether a worker other than the owner asked for
+// the lease and its request has not lapsed.
+func (l Lease) HandoffPending() bool { return l.HandoffTo != "" && !l.HandoffExpired }
 
 // Available reports whether the lease may be taken without stealing it: it
 // has no owner, or its owner let it expire.
@@ -100,21 +116,33 @@ const (
 	EventShardEnded EventType = "shard_ended"
 	// EventDeleted: a lease was deleted.
 	EventDeleted EventType = "deleted"
+	// EventHandoffRequested: a worker asked the owner to hand the lease
+	// over (HandoffStore.RequestHandoff). Owner is the owner, HandoffTo
+	// the worker that asked.
+	EventHandoffRequested EventType = "handoff_requested"
+	// EventReset: an operator reset the lease's checkpoint (Admin.
+	// ResetLeases); it is unowned now, and its former owner must drop it
+	// without checkpointing.
+	EventReset EventType = "reset"
 	// EventResync: events may have been missed (the listener reconnected,
 	// or the receiver fell behind and the buffer overflowed). Re-read the
 	// leases with ListLeases.
 	EventResync EventType = "resync"
 )
 
-// Event is a change to a lease, delivered by Store.Listen. Owner and Counter
-// are the lease's values right after the change (for EventDeleted, right
-// before it). An EventResync carries only Type and Application.
+// Event is a change to a lease, delivered by Store.Listen. Owner, Counter
+// and HandoffTo are the lease's values right after the change (for
+// EventDeleted, right before it). An EventResync carries only Type and
+// Application.
 type Event struct {
 	Type        EventType
 	Application string
 	ShardID     string
 	Owner       string
 	Counter     int64
+	// HandoffTo is the worker a hand-off was asked for, if any (set on
+	// EventHandoffRequested).
+	HandoffTo string
 }
 
 // Store keeps the leases and checkpoints of consumer applications: the
@@ -151,12 +179,13 @@ type Store interface {
 	ListLeases(ctx context.Context, application string) ([]Lease, error)
 	// TakeLease makes owner the lease's owner, provided its counter still
 	// is l.Counter (whoever owned it: taking an owned lease steals it), and
-	// starts a new expiry period.
+	// starts a new expiry period. It clears any hand-off request.
 	TakeLease(ctx context.Context, l Lease, owner string) (Lease, error)
 	// RenewLease extends the expiry of a lease the caller holds.
 	RenewLease(ctx context.Context, l Lease) (Lease, error)
 	// ReleaseLease gives up a lease the caller holds, leaving it unowned
-	// and available to others at once (they hear EventReleased).
+	// and available to others at once (they hear EventReleased). It clears
+	// any hand-off request.
 	ReleaseLease(ctx context.Context, l Lease) (Lease, error)
 	// Checkpoint records cp as the lease's checkpoint, clears the pending
 	// checkpoint, resets OwnerSwitchesSinceCheckpoint and extends the
@@ -180,4 +209,70 @@ type Store interface {
 	// close the database connections the Store was given. Later calls
 	// fail with ErrClosed. Close is idempotent.
 	Close() error
+}
+
+// HandoffStore is a Store that moves a lease between two running workers
+// without a steal: the worker that wants the lease asks for it
+// (RequestHandoff); the owner, hearing EventHandoffRequested, finishes what
+// it is doing, checkpoints, and hands the lease over (HandOffLease), so
+// that the new owner starts exactly where the old one stopped. A request
+// lapses after the store's failover time; the requester may then take the
+// lease as before (TakeLease). The consumer package uses it to rebalance
+// without processing records twice; a Store without it makes the consumer
+// steal.
+//
+// A request does not move the lease counter: the owner's copy stays valid,
+// and the owner goes on renewing and checkpointing until it hands over.
+type HandoffStore interface {
+	Store
+	// RequestHandoff asks the owner of l (l.Owner, who must not be
+	// requester) to hand the lease over to requester: it records
+	// requester as HandoffTo, lapsing after the store's failover time,
+	// and listeners hear EventHandoffRequested. The lease's counter and
+	// checkpoint do not change. It fails with ErrLeaseLost when the lease
+	// is no longer owned by l.Owner, has expired (take it instead), or
+	// carries another worker's request that has not lapsed: the caller
+	// lost a race. Asking again for one's own request renews it.
+	RequestHandoff(ctx context.Context, l Lease, requester string) (Lease, error)
+	// HandOffLease gives a lease the caller holds to the worker whose
+	// request it carries (lapsed or not): that worker becomes the owner,
+	// with a new expiry period (an owner switch), and listeners hear
+	// EventTaken. Without a request it releases the lease, as
+	// ReleaseLease. Fenced as ReleaseLease; the request is cleared.
+	HandOffLease(ctx context.Context, l Lease) (Lease, error)
+}
+
+// Admin is implemented by Stores that let an operator change leases while
+// workers run ("shoal leases reset", "release", "delete"). Every change is
+// made under the lease table's own rules: it moves the lease counter, so
+// that the former owner's next renewal or checkpoint fails with
+// ErrLeaseLost and can never land after (and undo) the change, and it is
+// announced to the workers at once.
+type Admin interface {
+	// ResetLeases sets the checkpoint of the application's leases of the
+	// given shards (all its leases when shardIDs is empty) to cp, in one
+	// transaction, backwards as well as forwards: each lease becomes
+	// unowned, its pending checkpoint and hand-off request are cleared,
+	// its owner switches reset, its counter moves on, and listeners hear
+	// EventReset. Workers take the leases again at once and resume from
+	// cp: after the record cp names, or at its initial position
+	// (TrimHorizon, Latest, or AtTimestamp, with cp.Timestamp or else the
+	// consumer's configured timestamp). cp must not be ShardEnd, and a
+	// sequence number needs exactly one shard (ErrInvalid); a shard
+	// without a lease, or an application without leases, is ErrNotFound
+	// and changes nothing. It returns the leases as reset.
+	ResetLeases(ctx context.Context, application string, shardIDs []string, cp Checkpoint) ([]Lease, error)
+	// ForceRelease makes a lease unowned at once, whoever holds it: its
+	// owner drops it (without checkpointing: its counter moved) and the
+	// application's workers take it as any released lease (the former
+	// owner among them). Listeners hear EventReleased. A lease nobody
+	// owns is returned unchanged. It fails with ErrNotFound if there is
+	// no such lease.
+	ForceRelease(ctx context.Context, application, shardID string) (Lease, error)
+	// DeleteApplication deletes every lease of the application and
+	// returns how many it deleted; listeners hear EventDeleted for each.
+	// Workers still running recreate leases for the shards they find at
+	// their next shard sync, from their initial position: stop them
+	// first.
+	DeleteApplication(ctx context.Context, application string) (int, error)
 }

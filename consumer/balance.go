@@ -22,8 +22,9 @@ type balanceInput struct {
 	maxSteal int
 }
 
-// balancePlan is what the round does: take the available leases in take,
-// else steal those in steal.
+// balancePlan is what the round does: take the leases in take (handed
+// over to this worker, or available), else steal (or ask for) those in
+// steal.
 type balancePlan struct {
 	take, steal []checkpoint.Lease
 	// workers is the number of workers counted (those owning a lease that
@@ -46,25 +47,47 @@ type balancePlan struct {
 //     workers at target and target-1 leave each other alone, and rounds
 //     converge on an even share without oscillating.
 //
+// With graceful hand-off (checkpoint.HandoffStore), a "steal" is first a
+// request to the owner, and planBalance also counts the requests:
+//
+//   - A lease with a pending request counts for the worker that asked (it
+//     is on its way there), and is no candidate for another steal.
+//   - A lease this worker owns but does not hold (handed over to it, or
+//     held by it before a restart under the same ID) is taken, whatever the
+//     target, up to maxLeases.
+//   - Leases whose owner let this worker's request lapse are stolen first
+//     (the worker then takes them by force, as without hand-off).
+//
 // Taking an owned lease (a steal) or an available one is fenced by the
 // lease counter in the Store, so two workers acting on the same snapshot
 // cannot both get a lease.
 func planBalance(in balanceInput, rnd *rand.Rand) balancePlan {
 	counts := map[string]int{in.self: 0}
 	byOwner := map[string][]checkpoint.Lease{}
-	var available []checkpoint.Lease
+	var available, handed, lapsed []checkpoint.Lease
 	for _, l := range in.active {
+		live := l.Owner != "" && !l.Expired
 		switch {
+		case live && l.HandoffPending() && l.HandoffTo != l.Owner:
+			// On its way to the worker that asked for it (maybe self).
+			counts[l.HandoffTo]++
 		case in.held[l.ShardID] && (l.Owner == in.self || l.Owner == "" || l.Expired):
 			// Ours (the snapshot may predate our take).
 			counts[in.self]++
-		case l.Owner == in.self || l.Available():
-			// Unowned, expired, or ours from a previous run under the same
-			// worker ID: take it.
+		case live && l.Owner == in.self:
+			// Ours, but not held: handed over to us, or held before a
+			// restart under the same worker ID.
+			handed = append(handed, l)
+			counts[in.self]++
+		case l.Available():
+			// Unowned or expired.
 			available = append(available, l)
 		default:
 			counts[l.Owner]++
 			byOwner[l.Owner] = append(byOwner[l.Owner], l)
+			if l.HandoffTo == in.self {
+				lapsed = append(lapsed, l)
+			}
 		}
 	}
 	p := balancePlan{workers: len(counts)}
@@ -76,16 +99,24 @@ func planBalance(in balanceInput, rnd *rand.Rand) balancePlan {
 	if in.maxLeases > 0 && p.target > in.maxLeases {
 		p.target = in.maxLeases
 	}
+	if over := counts[in.self] - in.maxLeases; in.maxLeases > 0 && over > 0 {
+		handed = handed[:max(len(handed)-over, 0)]
+	}
+	p.take = handed
 	needed := p.target - counts[in.self]
 	if needed <= 0 {
 		return p
 	}
 	if len(available) > 0 {
 		rnd.Shuffle(len(available), func(i, j int) { available[i], available[j] = available[j], available[i] })
-		p.take = available[:min(needed, len(available))]
+		p.take = append(p.take, available[:min(needed, len(available))]...)
 		return p
 	}
 	if in.maxSteal <= 0 {
+		return p
+	}
+	if len(lapsed) > 0 {
+		p.steal = lapsed[:min(needed, in.maxSteal, len(lapsed))]
 		return p
 	}
 	// The most loaded other worker; ties go to the smallest ID, so that
@@ -111,6 +142,6 @@ func planBalance(in balanceInput, rnd *rand.Rand) balancePlan {
 	}
 	cands := slices.Clone(byOwner[victim])
 	rnd.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
-	p.steal = cands[:steal]
+	p.steal = cands[:min(steal, len(cands))]
 	return p
 }

@@ -142,3 +142,53 @@ func TestPlanBalanceConverges(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanBalanceHandoff: hand-off requests in the snapshot. A lease on its
+// way to a worker counts for that worker; a lease handed over to this
+// worker is taken whatever the target; a lease whose owner let this
+// worker's request lapse is the one stolen.
+func TestPlanBalanceHandoff(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	pending := func(l checkpoint.Lease, to string, lapsed bool) checkpoint.Lease {
+		l.HandoffTo, l.HandoffExpired = to, lapsed
+		return l
+	}
+	plan := func(leases []checkpoint.Lease, held ...int) balancePlan {
+		h := map[string]bool{}
+		for _, i := range held {
+			h[leases[i].ShardID] = true
+		}
+		return planBalance(balanceInput{self: "me", active: leases, held: h, maxSteal: 2}, rnd)
+	}
+
+	// a holds 4; "me" asked for two of them: it counts them as its own
+	// and asks for nothing more (target 2).
+	ls := leasesOwned("a", "a", "a", "a")
+	ls[0], ls[1] = pending(ls[0], "me", false), pending(ls[1], "me", false)
+	if p := plan(ls); len(p.take)+len(p.steal) != 0 || p.target != 2 || p.workers != 2 {
+		t.Errorf("with two requests pending: %+v", p)
+	}
+	// Another worker asked for one: three workers; it is not stolen again.
+	ls = leasesOwned("a", "a", "a", "a", "a", "a")
+	ls[0] = pending(ls[0], "b", false)
+	p := plan(ls)
+	if p.workers != 3 || p.target != 2 || len(p.steal) != 2 {
+		t.Fatalf("with b's request pending: %+v", p)
+	}
+	for _, l := range p.steal {
+		if l.ShardID == ls[0].ShardID {
+			t.Errorf("steals %s, on its way to b", l.ShardID)
+		}
+	}
+	// Handed over to "me" (owned, not held): taken even above target.
+	ls = leasesOwned("me", "me", "me", "a")
+	if p := plan(ls, 0, 1); len(p.take) != 1 || p.take[0].ShardID != ls[2].ShardID {
+		t.Errorf("a lease handed over: %+v", p)
+	}
+	// A request of "me" lapsed: that lease is stolen, not another.
+	ls = leasesOwned("a", "a", "a", "a")
+	ls[3] = pending(ls[3], "me", true)
+	if p := plan(ls); len(p.steal) != 1 || p.steal[0].ShardID != ls[3].ShardID {
+		t.Errorf("after a lapsed request: %+v", p)
+	}
+}

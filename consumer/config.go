@@ -139,6 +139,21 @@ type Config struct {
 	// from an over-loaded worker in one round. Zero means 1; negative
 	// disables stealing. KCL: maxLeasesToStealAtOneTime (1).
 	MaxLeasesToStealAtOneTime int
+	// NoGracefulHandoff makes rebalancing steal leases at once, as the
+	// KCL 2.x does. By default, when the Store can hand leases over (a
+	// checkpoint.HandoffStore, as checkpoint.PGStore and memstore are), a
+	// worker below its share asks the owner of a lease for it instead of
+	// stealing it: the owner finishes the batch in hand, calls its
+	// Processor's ShutdownRequested (which checkpoints), and hands the
+	// lease over; the worker that asked starts right after that
+	// checkpoint, so no record is processed twice. If the owner does not
+	// hand the lease over within the Store's failover time (an owner stuck
+	// in ProcessRecords, or one that runs an older version of this
+	// package), the worker that asked steals it as before. Crash failover
+	// (leases that expire) is the same either way. KCL 3.x:
+	// GracefulLeaseHandoffConfig's isGracefulLeaseHandoffEnabled
+	// (inverted).
+	NoGracefulHandoff bool
 	// ShardSyncInterval is how often the worker lists the stream's shards
 	// (ListShards) to create leases for new shards and delete the leases of
 	// shards that were consumed and are gone. It also syncs at start, and

@@ -28,6 +28,16 @@
 // expired, created and ended leases at once (PostgreSQL LISTEN/NOTIFY), and
 // also looks every Config.TakeInterval as a safety net.
 //
+// A lease moved for balance is handed over rather than stolen (unless
+// Config.NoGracefulHandoff, or the Store is no checkpoint.HandoffStore): the
+// worker below its share asks the owner for it through the lease table;
+// the owner hears of it at once, lets the batch in hand finish, calls its
+// Processor's ShutdownRequested (which checkpoints) and hands the lease
+// over; the worker that asked starts right after that checkpoint. Scaling a
+// fleet out processes no record twice. An owner that does not hand over
+// within the Store's failover time has the lease stolen, as the KCL 2.x
+// would.
+//
 // Each worker lists the shards at start and every Config.ShardSyncInterval,
 // creates the leases of new shards (recording their parents and hash key
 // ranges), and deletes the leases of shards that were fully consumed and
@@ -52,9 +62,11 @@
 //
 //   - after a worker dies, its successor starts after the last checkpoint:
 //     records processed but not checkpointed are processed again;
-//   - after a lease is stolen (rebalancing) or expires while its owner is
-//     still busy (a ProcessRecords call longer than FailoverTime, a network
-//     partition): the old owner goes on with its current batch until it
+//   - after a lease is stolen (rebalancing with Config.NoGracefulHandoff,
+//     or an owner that did not hand the lease over within FailoverTime) or
+//     expires while its owner is still busy (a ProcessRecords call longer
+//     than FailoverTime, a network partition): the old owner goes on with
+//     its current batch until it
 //     notices (at its next renewal or checkpoint, or at once when it hears
 //     of the take), while the new owner starts after the last checkpoint.
 //     It never starts another batch on a lease it cannot vouch for: when
@@ -139,6 +151,20 @@
 // exponential back-off, and an expired iterator is replaced by one after the
 // last record read.
 //
+// # Lease administration
+//
+// An operator may reset leases, release them or delete an application's
+// leases while the workers run ("shoal leases reset|release|delete", or a
+// Store's checkpoint.Admin). A worker holding a lease that was reset or
+// released hears of it at once (checkpoint.EventReset, EventReleased; or
+// at its next take round): the shard's processing stops, without a
+// checkpoint (the Processor gets LeaseLost: the lease's counter moved, so a
+// checkpoint would fail anyway), and the lease is taken again, by this
+// worker or another, from its new checkpoint. A lease reset to a time (an
+// AT_TIMESTAMP checkpoint with its own Timestamp) is read from the first
+// record that arrived at or after that time, whatever
+// Config.InitialTimestamp says.
+//
 // # Caveats
 //
 // Config.FailoverTime must match the Store's (checkpoint.PGConfig
@@ -149,9 +175,10 @@
 // return when their ctx ends.
 // A checkpoint whose sequence number the shard does not hold (the stream
 // was deleted and re-created under the same name) stalls that shard, with
-// errors logged, until its leases are deleted: the worker will not guess
+// errors logged, until its leases are deleted or reset ("shoal leases
+// delete" or "reset", checkpoint.Admin): the worker will not guess
 // between skipping and repeating records. A worker that holds
-// no lease is not counted by the others, and steals its share itself. The
+// no lease is not counted by the others, and asks for its share itself. The
 // hash key range filter applies only to leases that record their range
 // (those this package creates do).
 //

@@ -127,7 +127,7 @@ func (sc *shardConsumer) fanOutPosition() fanout.Position {
 	case checkpoint.TrimHorizon:
 		return fanout.TrimHorizon()
 	case checkpoint.AtTimestamp:
-		return fanout.AtTimestamp(sc.w.cfg.InitialTimestamp)
+		return fanout.AtTimestamp(sc.startTime())
 	}
 	return fanout.Position{Type: types.ShardIteratorTypeLatest}
 }

@@ -320,6 +320,7 @@ type procEvent struct {
 	kind   string // init, lost, ending (ShardEnded called), ended (and checkpointed), shutdown
 	cp     checkpoint.Checkpoint
 	at     time.Time
+	to     string // shutdown: the worker the lease is handed over to, if any
 }
 
 // ledger records, from every processor of a test, what was delivered and
@@ -459,7 +460,7 @@ func (p *ledgerProc) ShutdownRequested(ctx context.Context, in ShutdownRequested
 	if !p.o.noShutdownCheckpoint {
 		err = in.Checkpointer.Checkpoint(ctx)
 	}
-	p.l.event(procEvent{proc: p.id, worker: p.worker, shard: p.shard, kind: "shutdown", cp: in.Checkpointer.at})
+	p.l.event(procEvent{proc: p.id, worker: p.worker, shard: p.shard, kind: "shutdown", cp: in.Checkpointer.at, to: in.HandoffTo})
 	return err
 }
 
@@ -468,6 +469,34 @@ func (p *ledgerProc) ShutdownRequested(ctx context.Context, in ShutdownRequested
 type testMetrics struct {
 	NopMetrics
 	processed, dropped, aggregates, aggregatedUser, throttled, expired, getCalls, taken, stolen, lost atomic.Int64
+	requested, handed, forced                                                                         atomic.Int64
+
+	mu         sync.Mutex             // guards readStarts
+	readStarts map[string][]time.Time // when each successful GetRecords call began, by shard
+}
+
+// readSince reports whether a GetRecords call on shard that began after t
+// succeeded.
+func (m *testMetrics) readSince(shard string, t time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, at := range m.readStarts[shard] {
+		if at.After(t) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *testMetrics) LeaseHandoff(_, outcome string) {
+	switch outcome {
+	case HandoffRequested:
+		m.requested.Add(1)
+	case HandoffHanded:
+		m.handed.Add(1)
+	case HandoffForced:
+		m.forced.Add(1)
+	}
 }
 
 func (m *testMetrics) RecordsProcessed(_ string, n int) { m.processed.Add(int64(n)) }
@@ -476,8 +505,16 @@ func (m *testMetrics) AggregatedRecords(_ string, r, u int) {
 	m.aggregates.Add(int64(r))
 	m.aggregatedUser.Add(int64(u))
 }
-func (m *testMetrics) GetRecords(_ string, _ time.Duration, _ int, err error) {
+func (m *testMetrics) GetRecords(shard string, d time.Duration, _ int, err error) {
 	m.getCalls.Add(1)
+	if err == nil {
+		m.mu.Lock()
+		if m.readStarts == nil {
+			m.readStarts = map[string][]time.Time{}
+		}
+		m.readStarts[shard] = append(m.readStarts[shard], time.Now().Add(-d))
+		m.mu.Unlock()
+	}
 	var tpe *types.ProvisionedThroughputExceededException
 	var eie *types.ExpiredIteratorException
 	switch {

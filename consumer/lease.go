@@ -41,6 +41,11 @@ type leaseState struct {
 	lostOnce sync.Once
 	lost     atomic.Bool // another worker has it; set once, by markLost
 	onLost   func()      // cancels the shard's processing; called once, by markLost
+
+	// lettingGo is set before this worker releases the lease or hands it
+	// over: the event of its own change, which may arrive before the call
+	// returns, must not read as the lease moving away.
+	lettingGo atomic.Bool
 }
 
 // copyLease returns the current copy.
@@ -63,6 +68,16 @@ func (s *leaseState) markLost(why error) {
 	})
 }
 
+// movedAway marks the lease lost if ev (a take, release or reset) shows it
+// moved away from this worker by someone else's change: another worker took
+// it, or an operator released or reset it. The event of this worker's own
+// release or hand-off is not that.
+func (s *leaseState) movedAway(ev checkpoint.Event) {
+	if ev.Owner != s.w.id && ev.Counter > s.counter.Load() && !s.lettingGo.Load() {
+		s.markLost(fmt.Errorf("%s: owner %q at counter %d: %w", ev.Type, ev.Owner, ev.Counter, checkpoint.ErrLeaseLost))
+	}
+}
+
 // errLost is the error calls get once the lease is lost.
 func (s *leaseState) errLost() error {
 	return fmt.Errorf("lease %s: %w", s.shard, checkpoint.ErrLeaseLost)
@@ -79,7 +94,11 @@ func lostTo(err error) bool {
 // marks the lease lost; an error that leaves unknown whether the write
 // committed (ctx ended mid-call) re-reads the lease so that the next call
 // carries the right counter; an unrecoverable Store error fails the worker.
-func (s *leaseState) fenced(ctx context.Context, op string, call func(checkpoint.Lease) (checkpoint.Lease, error)) error {
+//
+// A last call (a release or hand-off) marks the lease released as soon as
+// it succeeds, under mu: no renewal may follow with the copy it returns,
+// which is no longer this worker's.
+func (s *leaseState) fenced(ctx context.Context, op string, last bool, call func(checkpoint.Lease) (checkpoint.Lease, error)) error {
 	if s.lost.Load() {
 		return s.errLost()
 	}
@@ -93,6 +112,7 @@ func (s *leaseState) fenced(ctx context.Context, op string, call func(checkpoint
 	if err == nil {
 		s.setLocked(l)
 		s.confirmed.Store(began)
+		s.released = s.released || last
 		s.mu.Unlock()
 		return nil
 	}
@@ -147,7 +167,7 @@ func monoNow() int64 { return int64(time.Since(monoBase)) }
 
 // renew extends the lease. ctx bounds it.
 func (s *leaseState) renew(ctx context.Context) error {
-	return s.fenced(ctx, "renew lease", func(l checkpoint.Lease) (checkpoint.Lease, error) {
+	return s.fenced(ctx, "renew lease", false, func(l checkpoint.Lease) (checkpoint.Lease, error) {
 		start := time.Now()
 		nl, err := s.w.store.RenewLease(ctx, l)
 		s.w.metrics.RenewLease(s.shard, time.Since(start), err)
@@ -161,7 +181,7 @@ func (s *leaseState) checkpoint(ctx context.Context, cp checkpoint.Checkpoint) e
 		return errCrashed
 	}
 	start := time.Now()
-	err := s.fenced(ctx, "checkpoint", func(l checkpoint.Lease) (checkpoint.Lease, error) {
+	err := s.fenced(ctx, "checkpoint", false, func(l checkpoint.Lease) (checkpoint.Lease, error) {
 		return s.w.store.Checkpoint(ctx, l, cp)
 	})
 	s.w.metrics.Checkpoint(s.shard, time.Since(start), err)
@@ -173,18 +193,32 @@ func (s *leaseState) prepare(ctx context.Context, cp checkpoint.Checkpoint) erro
 	if s.w.crashed.Load() {
 		return errCrashed
 	}
-	return s.fenced(ctx, "prepare checkpoint", func(l checkpoint.Lease) (checkpoint.Lease, error) {
+	return s.fenced(ctx, "prepare checkpoint", false, func(l checkpoint.Lease) (checkpoint.Lease, error) {
 		return s.w.store.PrepareCheckpoint(ctx, l, cp)
 	})
 }
 
 // release gives the lease up, after which every call fails.
 func (s *leaseState) release(ctx context.Context) error {
-	err := s.fenced(ctx, "release lease", func(l checkpoint.Lease) (checkpoint.Lease, error) {
+	s.lettingGo.Store(true)
+	err := s.fenced(ctx, "release lease", true, func(l checkpoint.Lease) (checkpoint.Lease, error) {
 		return s.w.store.ReleaseLease(ctx, l)
 	})
 	s.abandon()
 	return err
+}
+
+// handOff gives the lease to the worker that asked for it (or releases it
+// if no request is on it any more), after which every call fails. It
+// returns the lease as handed over.
+func (s *leaseState) handOff(ctx context.Context) (checkpoint.Lease, error) {
+	s.lettingGo.Store(true)
+	err := s.fenced(ctx, "hand off lease", true, func(l checkpoint.Lease) (checkpoint.Lease, error) {
+		return s.w.handoff.HandOffLease(ctx, l)
+	})
+	l := s.copyLease()
+	s.abandon()
+	return l, err
 }
 
 // abandon stops every later call without touching the Store.

@@ -88,7 +88,27 @@ type Metrics interface {
 	// found the shard without progress while records waited, and restarted
 	// its reader.
 	ShardStalled(shardID string)
+	// LeaseHandoff reports a step of a graceful hand-off of a lease moved
+	// for balance (see Config.NoGracefulHandoff): outcome is
+	// HandoffRequested (this worker asked the owner for the lease),
+	// HandoffHanded (this worker handed a lease over to the worker that
+	// asked for it) or HandoffForced (the owner did not hand it over in
+	// time, and this worker took it: a steal).
+	LeaseHandoff(shardID, outcome string)
 }
+
+// The outcomes LeaseHandoff reports.
+const (
+	// HandoffRequested: this worker asked the owner of the lease to hand
+	// it over.
+	HandoffRequested = "requested"
+	// HandoffHanded: this worker finished its batch, let its processor
+	// checkpoint, and handed the lease over to the worker that asked.
+	HandoffHanded = "handed"
+	// HandoffForced: the owner did not hand the lease over within the
+	// Store's failover time; this worker took it anyway.
+	HandoffForced = "forced"
+)
 
 // The reasons ShardShutdown reports, named as the KCL's ShutdownReason.
 const (
@@ -159,3 +179,6 @@ func (NopMetrics) BatchFailure(string, string, int) {}
 
 // ShardStalled records nothing.
 func (NopMetrics) ShardStalled(string) {}
+
+// LeaseHandoff records nothing.
+func (NopMetrics) LeaseHandoff(string, string) {}

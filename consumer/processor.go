@@ -45,8 +45,9 @@ func (r Record) Position() checkpoint.Checkpoint {
 //
 //	Initialize, then ProcessRecords any number of times, then one of
 //	  ShardEnded        the shard is closed and every record was delivered
-//	  ShutdownRequested the worker is shutting down gracefully
-//	  LeaseLost         another worker took the lease, or the worker failed
+//	  ShutdownRequested the worker is shutting down gracefully, or hands the lease over
+//	  LeaseLost         another worker took the lease, an operator released or
+//	                    reset it, or the worker failed
 //
 // A Processor whose lease is lost or whose worker crashes may be left in
 // the middle of a call: the ctx it was given ends, and no further method is
@@ -71,9 +72,11 @@ type Processor interface {
 	// says (by default forever: records are never skipped unless the
 	// policy says so).
 	ProcessRecords(ctx context.Context, in ProcessRecordsInput) error
-	// LeaseLost tells the processor that it no longer holds the lease:
-	// its checkpoints fail from now on, and another worker will deliver
-	// the records after the last checkpoint again. It cannot checkpoint.
+	// LeaseLost tells the processor that it no longer holds the lease
+	// (taken by another worker, released or reset by an operator, or the
+	// worker failed): its checkpoints fail from now on, and another worker
+	// (or this one, with a new Processor) will deliver the records after
+	// the lease's checkpoint again. It cannot checkpoint.
 	LeaseLost(ctx context.Context, in LeaseLostInput)
 	// ShardEnded is called when every record of a closed shard (split or
 	// merged) has been delivered. It must call in.Checkpointer.Checkpoint,
@@ -82,11 +85,13 @@ type Processor interface {
 	// error, it is called again after a back-off.
 	ShardEnded(ctx context.Context, in ShardEndedInput) error
 	// ShutdownRequested is called when the worker shuts down gracefully,
-	// after the last ProcessRecords call returned. It may checkpoint (its
-	// Checkpointer's Checkpoint records the last record of the last batch
-	// ProcessRecords handled without error), which saves the successor from
-	// processing those records again; then the worker releases the lease,
-	// and another worker takes it at once. An error is logged.
+	// or hands the lease over to another worker that asked for it (a
+	// rebalance, see Config.NoGracefulHandoff), after the last
+	// ProcessRecords call returned. It may checkpoint (its Checkpointer's
+	// Checkpoint records the last record of the last batch ProcessRecords
+	// handled without error), which saves the successor from processing
+	// those records again; then the worker releases the lease, or hands it
+	// over, and another worker takes it at once. An error is logged.
 	ShutdownRequested(ctx context.Context, in ShutdownRequestedInput) error
 }
 
@@ -100,7 +105,9 @@ type InitializeInput struct {
 	ShardID string
 	// Checkpoint is the shard's checkpoint: the last record processed by
 	// any worker, or the initial position (TRIM_HORIZON, LATEST or
-	// AT_TIMESTAMP) if none was. Records from just after it are delivered.
+	// AT_TIMESTAMP, with its Timestamp if the lease was reset to a time)
+	// if none was (or the lease was reset to one). Records from just after
+	// it are delivered.
 	Checkpoint checkpoint.Checkpoint
 	// PendingCheckpoint is a checkpoint a previous owner prepared but did
 	// not commit (Checkpointer.Prepare), or nil.
@@ -153,4 +160,7 @@ type ShutdownRequestedInput struct {
 	// Checkpointer's Checkpoint records the last record handled by a
 	// ProcessRecords call that returned without error.
 	Checkpointer *Checkpointer
+	// HandoffTo is the worker the lease is handed over to after this call
+	// (a rebalance), or "" when the worker shuts down.
+	HandoffTo string
 }

@@ -53,10 +53,11 @@ type shardConsumer struct {
 	fetchCtx    context.Context
 	fetchCancel context.CancelFunc
 	readCtx     context.Context
-	stopping    atomic.Bool // graceful stop asked
-	aborted     atomic.Bool // the worker failed
-	ended       atomic.Bool // the shard ended: SHARD_END may be checkpointed
-	restart     atomic.Bool // the watchdog asked for a restart of the reader; set under mu
+	stopping    atomic.Bool            // graceful stop asked
+	aborted     atomic.Bool            // the worker failed
+	ended       atomic.Bool            // the shard ended: SHARD_END may be checkpointed
+	restart     atomic.Bool            // the watchdog asked for a restart of the reader; set under mu
+	handoffTo   atomic.Pointer[string] // a worker asked for the lease: hand it over at the graceful stop
 
 	mu        sync.Mutex            // guards the following
 	delivered checkpoint.Checkpoint // last record handed to ProcessRecords
@@ -329,7 +330,7 @@ func (sc *shardConsumer) newIterator() iterResult {
 		case checkpoint.TrimHorizon:
 			in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
 		case checkpoint.AtTimestamp:
-			in.ShardIteratorType, in.Timestamp = types.ShardIteratorTypeAtTimestamp, aws.Time(sc.w.cfg.InitialTimestamp)
+			in.ShardIteratorType, in.Timestamp = types.ShardIteratorTypeAtTimestamp, aws.Time(sc.startTime())
 		default:
 			in.ShardIteratorType = types.ShardIteratorTypeLatest
 		}
@@ -367,6 +368,15 @@ func (sc *shardConsumer) newIterator() iterResult {
 	logAt("GetShardIterator failed; backing off", zap.Duration("retry_in", wait), zap.Error(err))
 	sc.sleep(wait)
 	return iterRetry
+}
+
+// startTime is where an AT_TIMESTAMP lease starts: at its own time (a
+// lease reset to a time), else at Config.InitialTimestamp.
+func (sc *shardConsumer) startTime() time.Time {
+	if t := sc.start.Timestamp; !t.IsZero() {
+		return t
+	}
+	return sc.w.cfg.InitialTimestamp
 }
 
 // shardGone reports whether a complete shard listing no longer has the
@@ -484,21 +494,27 @@ func (sc *shardConsumer) withOtherParents(kids []checkpoint.Lease) []checkpoint.
 	return out
 }
 
-// shutdown is the graceful stop: ShutdownRequested, then release.
+// shutdown is the graceful stop: ShutdownRequested, then release, or the
+// hand-off to the worker that asked for the lease.
 func (sc *shardConsumer) shutdown() {
+	to := sc.handoffTo.Load()
 	if sc.initialized {
-		err := sc.proc.ShutdownRequested(sc.procCtx, ShutdownRequestedInput{
-			ShardID: sc.shard, Checkpointer: &Checkpointer{sc: sc, at: sc.processed},
-		})
-		if err != nil {
+		in := ShutdownRequestedInput{ShardID: sc.shard, Checkpointer: &Checkpointer{sc: sc, at: sc.processed}}
+		if to != nil {
+			in.HandoffTo = *to
+		}
+		if err := sc.proc.ShutdownRequested(sc.procCtx, in); err != nil {
 			sc.log.Warn("processor ShutdownRequested failed", zap.Error(err))
 		}
 	}
-	if sc.lease.lost.Load() || sc.w.hardCtx.Err() != nil {
+	switch {
+	case sc.lease.lost.Load() || sc.w.hardCtx.Err() != nil:
 		sc.lease.abandon()
-		return
+	case to != nil:
+		sc.handOffLease()
+	default:
+		sc.releaseLease()
 	}
-	sc.releaseLease()
 }
 
 // releaseLease gives the lease back so that another worker takes it at

@@ -29,6 +29,7 @@ import (
 type Worker struct {
 	client  KinesisAPI
 	store   checkpoint.Store
+	handoff checkpoint.HandoffStore // store, when it can hand leases over and hand-off is on; else nil
 	factory ProcessorFactory
 	cfg     Config
 	log     *zap.Logger
@@ -116,6 +117,9 @@ func New(client KinesisAPI, store checkpoint.Store, factory ProcessorFactory, cf
 		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		shards:    map[string]*shardConsumer{},
 		retriever: ret,
+	}
+	if h, ok := store.(checkpoint.HandoffStore); ok && !cfg.NoGracefulHandoff {
+		w.handoff = h
 	}
 	if cfg.StreamName != "" {
 		w.streamName = aws.String(cfg.StreamName)
@@ -219,6 +223,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			sc.stop()
 		}
 		w.waitShards()
+		w.releaseUnheld()
 		switch {
 		case isClosed(w.failed):
 			err = w.failErr // the Store failed during the shutdown
@@ -347,16 +352,29 @@ func (w *Worker) coordinate(ctx context.Context, events <-chan checkpoint.Event)
 	stealAgain := time.NewTimer(time.Hour)
 	stealAgain.Stop()
 	defer stealAgain.Stop()
+	// After a request for a lease (graceful hand-off), a round when it
+	// lapses takes the lease if its owner did not hand it over. lapses are
+	// the moments the requests made lapse, in order; the timer is set to
+	// the first.
+	lapsed := time.NewTimer(time.Hour)
+	lapsed.Stop()
+	defer lapsed.Stop()
+	var lapses []time.Time
 	round := true
 	for {
 		if round && ctx.Err() == nil && !w.crashed.Load() && !isClosed(w.failed) && !isClosed(w.halted) {
 			round = false
-			lostRace, stole := w.takeRound(ctx)
-			if lostRace {
+			r := w.takeRound(ctx)
+			if r.again {
 				w.kick() // look again soon
 			}
-			if stole {
+			if r.moved {
 				stealAgain.Reset(w.cfg.FailoverTime / 3)
+			}
+			if r.lapse > 0 {
+				if lapses = append(lapses, time.Now().Add(r.lapse)); len(lapses) == 1 {
+					lapsed.Reset(r.lapse)
+				}
 			}
 		}
 		select {
@@ -399,6 +417,15 @@ func (w *Worker) coordinate(ctx context.Context, events <-chan checkpoint.Event)
 			round = true
 		case <-stealAgain.C:
 			round = true
+		case <-lapsed.C:
+			round = true
+			now := time.Now()
+			for len(lapses) > 0 && !lapses[0].After(now) {
+				lapses = lapses[1:]
+			}
+			if len(lapses) > 0 {
+				lapsed.Reset(lapses[0].Sub(now))
+			}
 		case <-w.kickCh:
 			round = true
 		}
@@ -407,132 +434,39 @@ func (w *Worker) coordinate(ctx context.Context, events <-chan checkpoint.Event)
 
 // handleEvent acts on a lease event and reports whether a take round is
 // due: the event may have made a lease available (released, expired,
-// created, deleted), ready (a parent ended or was deleted), or events were
-// missed (resync). A take by another worker of a lease this worker holds
-// means it was stolen: processing stops at once rather than at the next
-// renewal.
+// created, deleted), ready (a parent ended or was deleted), handed over to
+// this worker, or events were missed (resync). A take, release or reset by
+// someone else of a lease this worker holds means it moved (stolen, or an
+// operator's forced release or reset): processing stops at once rather than
+// at the next renewal. A hand-off request for a lease this worker holds
+// starts the hand-off.
 func (w *Worker) handleEvent(ev checkpoint.Event) bool {
+	var sc *shardConsumer
+	if ev.ShardID != "" {
+		sc = w.consumerOf(ev.ShardID)
+	}
 	switch ev.Type {
 	case checkpoint.EventTaken:
-		if sc := w.consumerOf(ev.ShardID); sc != nil && ev.Owner != w.id && ev.Counter > sc.lease.counter.Load() {
-			sc.lease.markLost(fmt.Errorf("taken by %q at counter %d: %w", ev.Owner, ev.Counter, checkpoint.ErrLeaseLost))
+		if sc != nil {
+			sc.lease.movedAway(ev)
+		}
+		// A lease handed over to this worker: take it at once.
+		return sc == nil && ev.Owner == w.id
+	case checkpoint.EventReleased, checkpoint.EventReset:
+		if sc != nil {
+			sc.lease.movedAway(ev)
+		}
+	case checkpoint.EventDeleted:
+		if sc != nil {
+			sc.lease.markLost(fmt.Errorf("lease deleted: %w", checkpoint.ErrNotFound))
+		}
+	case checkpoint.EventHandoffRequested:
+		if sc != nil && ev.Owner == w.id && ev.HandoffTo != w.id && w.handoff != nil {
+			sc.handOff(ev.HandoffTo)
 		}
 		return false
-	case checkpoint.EventDeleted:
-		if sc := w.consumerOf(ev.ShardID); sc != nil {
-			sc.lease.markLost(fmt.Errorf("lease deleted: %w", checkpoint.ErrNotFound))
-		}
 	}
 	return true
-}
-
-// takeRound reads the leases and takes or steals what planBalance says. It
-// reports whether a take lost a race (another round should follow soon),
-// and whether it stole a lease.
-func (w *Worker) takeRound(ctx context.Context) (again, stole bool) {
-	// Store calls use the worker's context, not ctx: a take whose reply
-	// is cut short by a shutdown would leave a lease owned and unprocessed.
-	sctx, cancel := context.WithTimeout(w.hardCtx, w.cfg.FailoverTime)
-	defer cancel()
-	leases, err := w.store.ListLeases(sctx, w.cfg.ApplicationName)
-	if err != nil {
-		w.storeFailed(sctx, err)
-		if ctx.Err() == nil && w.hardCtx.Err() == nil {
-			w.log.Warn("list leases failed", zap.Error(err))
-		}
-		return false, false
-	}
-	w.mu.Lock()
-	listed := w.listed
-	held := make(map[string]bool, len(w.shards))
-	for id := range w.shards {
-		held[id] = true
-	}
-	w.mu.Unlock()
-
-	// A lease held here that the table shows taken by another worker, or
-	// deleted, was lost without this worker hearing of it yet.
-	byID := make(map[string]checkpoint.Lease, len(leases))
-	for _, l := range leases {
-		byID[l.ShardID] = l
-	}
-	for id := range held {
-		sc := w.consumerOf(id)
-		if sc == nil {
-			continue
-		}
-		l, ok := byID[id]
-		switch {
-		case !ok:
-			sc.lease.markLost(fmt.Errorf("lease deleted: %w", checkpoint.ErrNotFound))
-		case l.Owner != w.id && l.Counter > sc.lease.counter.Load():
-			sc.lease.markLost(fmt.Errorf("taken by %q at counter %d: %w", l.Owner, l.Counter, checkpoint.ErrLeaseLost))
-		}
-	}
-
-	active := activeLeases(leases, listed, w.cfg.CatchUp)
-	plan := planBalance(balanceInput{
-		self: w.id, active: active, held: held,
-		maxLeases: w.cfg.MaxLeasesForWorker, maxSteal: w.cfg.MaxLeasesToStealAtOneTime,
-	}, w.rnd)
-	w.metrics.LeaseBalance(len(active), plan.workers)
-	for _, l := range plan.take {
-		lostRace, _ := w.take(ctx, l, false)
-		again = again || lostRace
-	}
-	for _, l := range plan.steal {
-		lostRace, took := w.take(ctx, l, true)
-		again, stole = again || lostRace, stole || took
-	}
-	return again, stole
-}
-
-// take takes (or steals) l and starts processing it. It reports whether
-// another worker got there first, and whether it took the lease.
-func (w *Worker) take(ctx context.Context, l checkpoint.Lease, steal bool) (lostRace, took bool) {
-	if ctx.Err() != nil || w.hardCtx.Err() != nil {
-		return false, false
-	}
-	sctx, cancel := context.WithTimeout(w.hardCtx, w.cfg.FailoverTime)
-	defer cancel()
-	began := monoNow()
-	nl, err := w.store.TakeLease(sctx, l, w.id)
-	switch {
-	case lostTo(err):
-		w.log.Debug("lease taken by another worker first", zap.String("shard_id", l.ShardID))
-		return true, false
-	case err != nil:
-		w.storeFailed(sctx, err)
-		return false, false
-	}
-	w.metrics.LeaseTaken(l.ShardID, steal)
-	w.checkFailover(nl)
-	fields := []zap.Field{zap.String("shard_id", l.ShardID), zap.Stringer("checkpoint", nl.Checkpoint)}
-	switch {
-	case steal:
-		w.log.Info("lease stolen", append(fields, zap.String("from", l.Owner))...)
-	case l.Owner != "" && l.Owner != w.id:
-		w.log.Info("expired lease taken", append(fields, zap.String("from", l.Owner))...)
-	default:
-		w.log.Info("lease taken", fields...)
-	}
-	w.startShard(nl, began)
-	return false, true
-}
-
-// checkFailover warns, once, when the Store's failover time (the expiry a
-// take set, by the database's clock) is shorter than Config.FailoverTime:
-// renewals every FailoverTime/3 would then come too late, and the leases
-// would expire and be taken by other workers between them.
-func (w *Worker) checkFailover(l checkpoint.Lease) {
-	store := l.ExpiresAt.Sub(l.UpdatedAt)
-	if store <= 0 || store >= w.cfg.FailoverTime*9/10 {
-		return
-	}
-	w.failoverWarn.Do(func() {
-		w.log.Warn("Config.FailoverTime is longer than the Store's; leases may expire between renewals",
-			zap.Duration("config", w.cfg.FailoverTime), zap.Duration("store", store))
-	})
 }
 
 // startShard starts the goroutine that processes a lease just taken by a

@@ -354,8 +354,8 @@ func TestGracefulHandoff(t *testing.T) {
 	p := e.startProducer(20, 20*time.Millisecond)
 	a := e.startWorker("a", nil, nil)
 	// b never runs a take round on a timer of its own (only on lease
-	// events, and after a steal): if it takes a's leases, the releases made
-	// it, at once rather than at its next round.
+	// events, and after it asks for a lease): if it takes a's leases, the
+	// releases made it, at once rather than at its next round.
 	b := e.startWorker("b", func(c *Config) { c.TakeInterval = time.Hour }, nil)
 	eventually(t, 20*time.Second, func() error { return balanced([]*running{a, b}, 4, 2, 2) })
 	waitAllProcessed(t, e, p, 20*time.Second)

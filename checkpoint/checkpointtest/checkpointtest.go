@@ -4,7 +4,9 @@
 // checks lease creation, argument validation, taking, renewal and release,
 // fencing, checkpoint order, pending checkpoints, shard ends and child
 // leases, deletion, expiry, change events, Close, and the invariants of
-// concurrent workers.
+// concurrent workers; and, for the Stores that implement them, graceful
+// hand-off ([checkpoint.HandoffStore]) and lease administration
+// ([checkpoint.Admin]).
 package checkpointtest
 
 import (
@@ -43,6 +45,11 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) checkpoint.Store) {
 		{"ListenEvents", testListenEvents},
 		{"Close", testClose},
 		{"ConcurrentInvariants", testConcurrentInvariants},
+		{"Handoff", testHandoff},
+		{"HandoffLapse", testHandoffLapse},
+		{"ResetLeases", testResetLeases},
+		{"ForceRelease", testForceRelease},
+		{"DeleteApplication", testDeleteApplication},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

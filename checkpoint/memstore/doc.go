@@ -2,7 +2,9 @@
 // checkpoints of consumer applications kept in the process, for tests,
 // examples and applications that need no lease table that outlives them.
 // It passes the same conformance suite ([checkpointtest.RunStoreTests]) as
-// the PostgreSQL store, and links no database driver.
+// the PostgreSQL store, graceful hand-off ([checkpoint.HandoffStore]) and
+// lease administration ([checkpoint.Admin]) included, and links no
+// database driver.
 //
 // Workers of one application in one process share a [Table], each with its
 // own [Store] (as workers share a PostgreSQL table, each with its own

@@ -53,7 +53,7 @@ type Store struct {
 	wg      sync.WaitGroup
 }
 
-var _ checkpoint.Store = (*Store)(nil)
+var _ checkpoint.HandoffStore = (*Store)(nil)
 
 // Store returns a new Store on the table whose takes, renewals and
 // checkpoints keep a lease for failoverTime (zero: DefaultFailoverTime).
@@ -93,7 +93,9 @@ func read(l *checkpoint.Lease) checkpoint.Lease {
 		p := *l.PendingCheckpoint
 		c.PendingCheckpoint = &p
 	}
-	c.Expired = l.Owner != "" && !time.Now().Before(l.ExpiresAt)
+	now := time.Now()
+	c.Expired = l.Owner != "" && !now.Before(l.ExpiresAt)
+	c.HandoffExpired = l.HandoffTo != "" && !now.Before(l.HandoffExpiresAt)
 	return c
 }
 
@@ -138,6 +140,10 @@ func (tab *Table) expireLater(l *checkpoint.Lease) {
 func initialCP(cp checkpoint.Checkpoint) (checkpoint.Checkpoint, error) {
 	if cp == (checkpoint.Checkpoint{}) {
 		return checkpoint.Checkpoint{SequenceNumber: checkpoint.TrimHorizon}, nil
+	}
+	if !cp.Timestamp.IsZero() {
+		// As a database keeps it.
+		cp.Timestamp = cp.Timestamp.UTC().Truncate(time.Microsecond)
 	}
 	return cp, cp.Validate()
 }
@@ -272,7 +278,7 @@ func (s *Store) ListLeases(_ context.Context, app string) ([]checkpoint.Lease, e
 // the counter (and, unless anyOwner, the owner) still those of l. change
 // returns the event the change causes ("" for none) or an error that
 // leaves the lease as it was; the counter moves on, and with extend the
-// expiry too.
+// expiry too (if the lease still has an owner).
 func (s *Store) fenced(op string, l checkpoint.Lease, anyOwner, extend bool, change func(cur *checkpoint.Lease) (checkpoint.EventType, error)) (checkpoint.Lease, error) {
 	if err := s.check(op); err != nil {
 		return checkpoint.Lease{}, err
@@ -301,6 +307,7 @@ func (s *Store) fenced(op string, l checkpoint.Lease, anyOwner, extend bool, cha
 	now := time.Now()
 	next.Counter++
 	next.UpdatedAt = now
+	extend = extend && next.Owner != "" // (a hand-off without a request releases)
 	if extend {
 		next.ExpiresAt = now.Add(s.failover)
 	}
@@ -310,10 +317,18 @@ func (s *Store) fenced(op string, l checkpoint.Lease, anyOwner, extend bool, cha
 		s.tab.expireLater(cur)
 	}
 	if ev != "" {
-		s.tab.notify(checkpoint.Event{Type: ev, Application: cur.Application, ShardID: cur.ShardID, Owner: cur.Owner, Counter: cur.Counter})
+		s.tab.notify(eventOf(ev, cur))
 	}
 	return read(cur), nil
 }
+
+// eventOf is the event ev of the lease l, as it is now.
+func eventOf(ev checkpoint.EventType, l *checkpoint.Lease) checkpoint.Event {
+	return checkpoint.Event{Type: ev, Application: l.Application, ShardID: l.ShardID, Owner: l.Owner, Counter: l.Counter, HandoffTo: l.HandoffTo}
+}
+
+// clearHandoff ends a hand-off request (every change of owner does).
+func clearHandoff(l *checkpoint.Lease) { l.HandoffTo, l.HandoffExpiresAt = "", time.Time{} }
 
 // TakeLease implements [checkpoint.Store].
 func (s *Store) TakeLease(_ context.Context, l checkpoint.Lease, owner string) (checkpoint.Lease, error) {
@@ -329,6 +344,7 @@ func (s *Store) TakeLease(_ context.Context, l checkpoint.Lease, owner string) (
 			ev = checkpoint.EventTaken
 		}
 		cur.Owner = owner
+		clearHandoff(cur)
 		return ev, nil
 	})
 }
@@ -342,6 +358,7 @@ func (s *Store) RenewLease(_ context.Context, l checkpoint.Lease) (checkpoint.Le
 func (s *Store) ReleaseLease(_ context.Context, l checkpoint.Lease) (checkpoint.Lease, error) {
 	return s.fenced("release lease", l, false, false, func(cur *checkpoint.Lease) (checkpoint.EventType, error) {
 		cur.Owner, cur.ExpiresAt = "", time.Time{}
+		clearHandoff(cur)
 		return checkpoint.EventReleased, nil
 	})
 }

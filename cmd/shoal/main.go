@@ -2,7 +2,7 @@
 //
 //	shoal server [flags]      serve the Kinesis API on --addr, keeping data in --data-dir
 //	shoal bench put|get|produce|fanout ...   drive any Kinesis endpoint and report throughput and latency
-//	shoal leases ...          print a consumer application's lease table
+//	shoal leases ...          print a consumer application's lease table; reset, release or delete leases
 //	shoal tail --stream S     follow a stream across reshards and print its records
 //
 // Run "shoal server -h" or "shoal bench put -h" for the flags.
@@ -39,7 +39,8 @@ commands:
   bench get      load-test GetRecords against a Kinesis endpoint
   bench produce  load-test the producer library (aggregation, batching) against a Kinesis endpoint
   bench fanout   load-test enhanced fan-out delivery (put->receive latency) against a Kinesis endpoint
-  leases         show a consumer application's leases, owners, checkpoints and lag
+  leases         show a consumer application's leases, owners, checkpoints and lag;
+                 leases reset|release|delete change them while its workers run
   tail           follow a stream across reshards and print every record once (text, json or hex)
   version        print the version
 `

@@ -53,13 +53,16 @@
 //	shoal_consumer_batch_failures_total{outcome}             (none: the failure policy's decisions)
 //	shoal_consumer_batch_failure_records_total{outcome}      (none: the user records they concerned)
 //	shoal_consumer_shard_stalls_total{shard}                 (none: the shard watchdog's restarts)
+//	shoal_consumer_lease_handoffs_total{outcome}             (none: graceful hand-offs, by step)
 //
 // outcome is "ok" or "error", and also "throttled", "expired_iterator" and
 // "canceled" (a call cut short by a shutdown or a lost lease) for
 // GetRecords, "lease_lost" for renewals and checkpoints; for the failure
 // policy (consumer.Config.FailurePolicy) it is one of retried, stopped,
 // skipped, dead_lettered and dead_letter_failed (consumer.FailureRetried
-// and the others). reason is the KCL's: SHARD_END, REQUESTED, LEASE_LOST.
+// and the others); for hand-offs it is requested, handed or forced
+// (consumer.HandoffRequested and the others). reason is the KCL's:
+// SHARD_END, REQUESTED, LEASE_LOST.
 package prommetrics
 
 import (
@@ -102,6 +105,7 @@ type Metrics struct {
 	batchFailures    *prometheus.CounterVec
 	failureRecords   *prometheus.CounterVec
 	stalls           *prometheus.CounterVec
+	handoffs         *prometheus.CounterVec
 }
 
 var _ consumer.Metrics = (*Metrics)(nil)
@@ -167,11 +171,13 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 			"Failed ProcessRecords calls (and dead-letter handler calls), by what the failure policy did (retried, stopped, skipped, dead_lettered, dead_letter_failed).", "outcome"),
 		failureRecords: f.CounterVec("batch_failure_records_total", "User records of those batches, by outcome.", "outcome"),
 		stalls:         f.CounterVec("shard_stalls_total", "Times the shard watchdog found a shard without progress while records waited and restarted its reader, by shard.", "shard"),
+		handoffs: f.CounterVec("lease_handoffs_total",
+			"Graceful hand-offs of leases moved for balance, by step (requested: asked for by this worker; handed: handed over by it; forced: taken after the owner did not hand over in time).", "outcome"),
 	}
 	reg.MustRegister(m.recordsProcessed, m.bytesProcessed, m.processDuration, m.processFailures, m.lag,
 		m.getCalls, m.getDuration, m.leasesHeld, m.activeLeases, m.workers, m.taken, m.stolen, m.lost,
 		m.renewals, m.renewDuration, m.checkpoints, m.cpDuration, m.shutdowns,
-		m.dropped, m.aggregates, m.aggregatedUser, m.corrupt, m.batchFailures, m.failureRecords, m.stalls)
+		m.dropped, m.aggregates, m.aggregatedUser, m.corrupt, m.batchFailures, m.failureRecords, m.stalls, m.handoffs)
 	return m
 }
 
@@ -295,3 +301,6 @@ func (m *Metrics) BatchFailure(_, outcome string, records int) {
 
 // ShardStalled implements consumer.Metrics.
 func (m *Metrics) ShardStalled(shardID string) { m.stalls.WithLabelValues(shardID).Inc() }
+
+// LeaseHandoff implements consumer.Metrics.
+func (m *Metrics) LeaseHandoff(_, outcome string) { m.handoffs.WithLabelValues(outcome).Inc() }

@@ -104,6 +104,10 @@ func TestOutcomes(t *testing.T) {
 	m.ShardStalled("s")
 	m.ShardStalled("s")
 	m.ShardStalled("t")
+	m.LeaseHandoff("s", consumer.HandoffRequested)
+	m.LeaseHandoff("s", consumer.HandoffRequested)
+	m.LeaseHandoff("t", consumer.HandoffHanded)
+	m.LeaseHandoff("t", consumer.HandoffForced)
 	promtest.Compare(t, reg, `
 shoal_consumer_aggregated_records_total{application="app",stream="orders"} 3
 shoal_consumer_aggregated_user_records_total{application="app",stream="orders"} 30
@@ -126,6 +130,9 @@ shoal_consumer_get_records_calls_total{application="app",outcome="error",stream=
 shoal_consumer_get_records_calls_total{application="app",outcome="expired_iterator",stream="orders"} 1
 shoal_consumer_get_records_calls_total{application="app",outcome="ok",stream="orders"} 2
 shoal_consumer_get_records_calls_total{application="app",outcome="throttled",stream="orders"} 1
+shoal_consumer_lease_handoffs_total{application="app",outcome="forced",stream="orders"} 1
+shoal_consumer_lease_handoffs_total{application="app",outcome="handed",stream="orders"} 1
+shoal_consumer_lease_handoffs_total{application="app",outcome="requested",stream="orders"} 2
 shoal_consumer_lease_renewals_total{application="app",outcome="lease_lost",stream="orders"} 1
 shoal_consumer_lease_renewals_total{application="app",outcome="ok",stream="orders"} 1
 shoal_consumer_leases_stolen_total{application="app",stream="orders"} 1
@@ -137,7 +144,7 @@ shoal_consumer_shard_stalls_total{application="app",shard="t",stream="orders"} 1
 `, "shoal_consumer_aggregated_records_total", "shoal_consumer_aggregated_user_records_total",
 		"shoal_consumer_batch_failure_records_total", "shoal_consumer_batch_failures_total", "shoal_consumer_shard_stalls_total",
 		"shoal_consumer_checkpoints_total", "shoal_consumer_corrupt_aggregates_total", "shoal_consumer_get_records_calls_total",
-		"shoal_consumer_lease_renewals_total", "shoal_consumer_leases_stolen_total", "shoal_consumer_leases_taken_total",
+		"shoal_consumer_lease_handoffs_total", "shoal_consumer_lease_renewals_total", "shoal_consumer_leases_stolen_total", "shoal_consumer_leases_taken_total",
 		"shoal_consumer_process_records_failures_total", "shoal_consumer_records_dropped_total")
 	for name, want := range map[string]uint64{
 		"shoal_consumer_get_records_duration_seconds":   6,

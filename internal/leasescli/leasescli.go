@@ -1,13 +1,24 @@
 // Package leasescli is the "shoal leases" command: it prints the leases of a
 // consumer application (package consumer) from the PostgreSQL lease table
 // (package checkpoint), and optionally how far behind each shard's
-// checkpoint is.
+// checkpoint is; its sub-commands change them while the workers run.
 //
 //	shoal leases --application orders-app [--database-url URL] [--schema S] [--table T]
 //	             [--stream orders [--endpoint http://127.0.0.1:4567] [--region R] [--profile P]]
+//	shoal leases reset --application A --stream S --to TRIM_HORIZON|LATEST|<RFC 3339 time>|<sequence number> [--shard ID]
+//	shoal leases release --application A --shard ID
+//	shoal leases delete --application A
 //
-// It only reads: it refuses to run against a lease table that does not
-// exist rather than create one.
+// Without a sub-command it only reads. reset sets checkpoints (backwards
+// too: every lease of the application in one transaction, or --shard's),
+// release takes a lease from its owner, delete removes an application's
+// leases; each goes through checkpoint.Admin, so a running worker drops the
+// shard at once and can no longer checkpoint it. A reset to a time is an
+// AT_TIMESTAMP checkpoint that carries the time: a worker starting the shard
+// reads from the first record that arrived at or after it. A sequence number
+// is a checkpoint: the record after it is the first processed; reset checks
+// with Kinesis (on --stream) that the shard holds it. Every command refuses
+// to run against a lease table that does not exist rather than create one.
 //
 // With --stream, its Kinesis calls are signed with the credentials of the
 // AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
@@ -47,9 +58,19 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 const lagConcurrency = 8
 
 // Main runs the command with args (without the command's own name) and
-// writes the table to out. ctx bounds the whole run. Flag errors come back
+// writes the table, or what a sub-command did, to out. ctx bounds the whole run. Flag errors come back
 // as errors (flag.ErrHelp for -h); usage goes to out.
 func Main(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "reset":
+			return resetMain(ctx, args[1:], out)
+		case "release":
+			return releaseMain(ctx, args[1:], out)
+		case "delete":
+			return deleteMain(ctx, args[1:], out)
+		}
+	}
 	fs := flag.NewFlagSet("shoal leases", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var (
@@ -65,7 +86,9 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 	)
 	fs.Usage = func() {
 		_, _ = fmt.Fprintln(out, "usage: shoal leases --application NAME [flags]")
+		_, _ = fmt.Fprintln(out, "       shoal leases reset|release|delete ... (-h for each)")
 		_, _ = fmt.Fprintln(out, "Prints the leases of a consumer application: shard, owner, counter, checkpoint, expiry, parents, lag.")
+		_, _ = fmt.Fprintln(out, "reset sets their checkpoints, release takes one from its owner, delete removes them, while workers run.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
