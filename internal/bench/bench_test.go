@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -88,6 +89,13 @@ func TestPutRecordMode(t *testing.T) {
 }
 
 func TestPutDurationWithWarmup(t *testing.T) {
+	// The phases follow a clock that moves 5 ms at each reading (two per
+	// call), not the machine's: under load a real 300 ms run could end
+	// with no measured call at all.
+	var ticks atomic.Int64
+	base := time.Now()
+	driveNow = func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * 5 * time.Millisecond) }
+	t.Cleanup(func() { driveNow = time.Now })
 	f, url := newFake(t)
 	_, r := run(t, t.Context(), "put", "-endpoint", url, "-duration", "300ms", "-warmup", "150ms",
 		"-clients", "2", "-batch", "10")

@@ -67,6 +67,10 @@ type runOutcome struct {
 	interrupted    bool
 }
 
+// driveNow is drive's clock: the phases and the latencies are measured
+// with it (a test makes it independent of the machine's speed).
+var driveNow = time.Now
+
 // drive runs every worker in its own goroutine, each with its Client (used
 // to attribute SDK retries to calls), until the plan is done, every worker
 // has finished, or ctx ends. Calls that start before the warmup has elapsed
@@ -74,7 +78,7 @@ type runOutcome struct {
 // call starts after the deadline; calls in flight then are waited for and
 // counted.
 func drive(ctx context.Context, p plan, workers []worker, clients []*Client) runOutcome {
-	start := time.Now()
+	start := driveNow()
 	measureStart := start.Add(p.warmup)
 	deadline := measureStart.Add(p.duration)
 	var tickets atomic.Int64
@@ -91,7 +95,7 @@ func drive(ctx context.Context, p plan, workers []worker, clients []*Client) run
 		go func(w worker, c *Client, ws, ms *phaseStats) {
 			defer wg.Done()
 			for ctx.Err() == nil && !w.finished() {
-				t0 := time.Now()
+				t0 := driveNow()
 				st := ws
 				if !t0.Before(measureStart) {
 					st = ms
@@ -105,7 +109,7 @@ func drive(ctx context.Context, p plan, workers []worker, clients []*Client) run
 				}
 				r0 := c.Retries()
 				res, err := w.call(ctx)
-				t1 := time.Now()
+				t1 := driveNow()
 				if ctxErr(ctx, err) {
 					return
 				}
