@@ -17,7 +17,10 @@
 // of the sentinels TRIM_HORIZON, LATEST, AT_TIMESTAMP (with its time, if it
 // has one), SHARD_END), the pending checkpoint, the owner switches since the
 // last checkpoint, the parent and child shard IDs, the hash key range, the
-// expiry, a pending hand-off request and timestamps.
+// expiry, a pending hand-off request and timestamps. Its key is the
+// application, the stream (by identity, StreamIdentity; "" for the
+// application's only stream) and the shard ID; methods that name a lease by
+// a string take LeaseKey(stream, shardID), the bare shard ID for "".
 //
 // # Guarantees
 //

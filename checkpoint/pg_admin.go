@@ -18,7 +18,7 @@ type adminQueries struct {
 
 func newAdminQueries(table string) adminQueries {
 	// $1 application, $2 shard IDs (empty: all), then the statement's own.
-	which := ` WHERE application = $1 AND (cardinality($2::text[]) = 0 OR shard_id = ANY($2::text[]))`
+	which := ` WHERE application = $1 AND (cardinality($2::text[]) = 0 OR lease_key = ANY($2::text[]))`
 	return adminQueries{
 		// $3 checkpoint, $4 sub-sequence, $5 timestamp or NULL, $6 token.
 		// Run after set_config('shoal.lease_op', 'reset', true) in the
@@ -32,19 +32,19 @@ func newAdminQueries(table string) adminQueries {
 		// $3 token.
 		forceRelease: `UPDATE ` + table + ` SET lease_owner = NULL, expires_at = NULL, handoff_to = NULL, handoff_expires_at = NULL,
 	lease_counter = lease_counter + 1, op_token = $3, updated_at = now()
-WHERE application = $1 AND shard_id = $2 AND lease_owner IS NOT NULL RETURNING ` + leaseColumns,
+WHERE application = $1 AND lease_key = $2 AND lease_owner IS NOT NULL RETURNING ` + leaseColumns,
 		deleteApp: `DELETE FROM ` + table + ` WHERE application = $1`,
 	}
 }
 
 // validateReset checks ResetLeases's arguments and returns the shard IDs
 // without duplicates.
-func validateReset(application string, shardIDs []string, cp Checkpoint) ([]string, error) {
+func validateReset(application string, keys []string, cp Checkpoint) ([]string, error) {
 	if application == "" || len(application) > maxIDBytes {
 		return nil, fmt.Errorf("application name must be 1 to %d bytes: %w", maxIDBytes, ErrInvalid)
 	}
 	var ids []string
-	for _, id := range shardIDs {
+	for _, id := range keys {
 		if err := validateIDs(application, id); err != nil {
 			return nil, err
 		}
@@ -64,9 +64,9 @@ func validateReset(application string, shardIDs []string, cp Checkpoint) ([]stri
 }
 
 // ResetLeases sets the checkpoint of the application's leases. See Admin.
-func (s *PGStore) ResetLeases(ctx context.Context, application string, shardIDs []string, cp Checkpoint) ([]Lease, error) {
+func (s *PGStore) ResetLeases(ctx context.Context, application string, keys []string, cp Checkpoint) ([]Lease, error) {
 	op := "reset leases of " + application
-	ids, err := validateReset(application, shardIDs, cp)
+	ids, err := validateReset(application, keys, cp)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -103,7 +103,12 @@ func (s *PGStore) ResetLeases(ctx context.Context, application string, shardIDs 
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b Lease) int { return cmpString(a.ShardID, b.ShardID) })
+	slices.SortFunc(out, func(a, b Lease) int {
+		if c := cmpString(a.Stream, b.Stream); c != 0 {
+			return c
+		}
+		return cmpString(a.ShardID, b.ShardID)
+	})
 	return out, nil
 }
 
@@ -135,17 +140,17 @@ func collectLeases(rows pgx.Rows, err error) ([]Lease, error) {
 }
 
 // ForceRelease makes a lease unowned, whoever holds it. See Admin.
-func (s *PGStore) ForceRelease(ctx context.Context, application, shardID string) (Lease, error) {
-	key := leaseKey(application, shardID)
+func (s *PGStore) ForceRelease(ctx context.Context, application, lkey string) (Lease, error) {
+	key := leaseKey(application, lkey)
 	op := "force release of " + key
-	if err := validateIDs(application, shardID); err != nil {
+	if err := validateIDs(application, lkey); err != nil {
 		return Lease{}, fmt.Errorf("%s: %w", op, err)
 	}
 	q := newAdminQueries(s.n.table)
 	tok := newToken()
 	var out Lease
 	err := s.retry(ctx, op, func(ctx context.Context, _ int) error {
-		got, _, err := scanLease(s.pool.QueryRow(ctx, q.forceRelease, application, shardID, tok))
+		got, _, err := scanLease(s.pool.QueryRow(ctx, q.forceRelease, application, lkey, tok))
 		if err == nil {
 			out = got
 			return nil
@@ -155,7 +160,7 @@ func (s *PGStore) ForceRelease(ctx context.Context, application, shardID string)
 		}
 		// Unowned already (maybe by an earlier attempt of this call), or
 		// missing.
-		out, _, err = s.get(ctx, application, shardID)
+		out, _, err = s.get(ctx, application, lkey)
 		return err
 	})
 	return out, err

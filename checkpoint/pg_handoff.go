@@ -11,9 +11,9 @@ import (
 // RequestHandoff asks the owner of l to hand the lease over to requester.
 // See HandoffStore.
 func (s *PGStore) RequestHandoff(ctx context.Context, l Lease, requester string) (Lease, error) {
-	key := leaseKey(l.Application, l.ShardID)
+	key := leaseKey(l.Application, l.Key())
 	op := "request hand-off of " + key
-	switch err := validateIDs(l.Application, l.ShardID); {
+	switch err := validateIDs(l.Application, l.Key()); {
 	case err != nil:
 		return Lease{}, fmt.Errorf("%s: %w", op, err)
 	case requester == "" || len(requester) > maxIDBytes:
@@ -26,7 +26,7 @@ func (s *PGStore) RequestHandoff(ctx context.Context, l Lease, requester string)
 	tok := newToken()
 	var out Lease
 	err := s.retry(ctx, op, func(ctx context.Context, _ int) error {
-		got, _, err := scanLease(s.pool.QueryRow(ctx, s.q.requestHandoff, l.Application, l.ShardID, requester, l.Owner, tok, s.failoverSeconds()))
+		got, _, err := scanLease(s.pool.QueryRow(ctx, s.q.requestHandoff, l.Application, l.Key(), requester, l.Owner, tok, s.failoverSeconds()))
 		if err == nil {
 			out = got
 			return nil
@@ -34,7 +34,7 @@ func (s *PGStore) RequestHandoff(ctx context.Context, l Lease, requester string)
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		cur, curTok, err := s.get(ctx, l.Application, l.ShardID)
+		cur, curTok, err := s.get(ctx, l.Application, l.Key())
 		switch {
 		case err != nil:
 			return err

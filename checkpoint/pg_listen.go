@@ -108,6 +108,7 @@ type listener struct {
 type payload struct {
 	Type        EventType `json:"type"`
 	Application string    `json:"application"`
+	Stream      string    `json:"stream"`
 	ShardID     string    `json:"shard_id"`
 	Owner       string    `json:"owner"`
 	Counter     int64     `json:"counter"`
@@ -213,7 +214,7 @@ func (l *listener) reconnect(ctx context.Context, log *zap.Logger) bool {
 // nextScan to just after the next expiry (or FailoverTime from now, so that
 // an owed EventResync is retried and a broken connection noticed).
 func (l *listener) scanExpired(ctx context.Context) error {
-	rows, err := l.conn.Query(ctx, `SELECT shard_id, lease_owner, lease_counter FROM `+l.s.n.table+`
+	rows, err := l.conn.Query(ctx, `SELECT stream, shard_id, lease_owner, lease_counter FROM `+l.s.n.table+`
 WHERE application = $1 AND lease_owner IS NOT NULL AND expires_at <= now()`, l.app)
 	if err != nil {
 		return err
@@ -222,12 +223,12 @@ WHERE application = $1 AND lease_owner IS NOT NULL AND expires_at <= now()`, l.a
 	var expired []Event
 	for rows.Next() {
 		e := Event{Type: EventExpired, Application: l.app}
-		if err := rows.Scan(&e.ShardID, &e.Owner, &e.Counter); err != nil {
+		if err := rows.Scan(&e.Stream, &e.ShardID, &e.Owner, &e.Counter); err != nil {
 			rows.Close()
 			return err
 		}
-		seen[e.ShardID] = e.Counter
-		if c, ok := l.seen[e.ShardID]; !ok || c != e.Counter {
+		seen[e.Key()] = e.Counter
+		if c, ok := l.seen[e.Key()]; !ok || c != e.Counter {
 			expired = append(expired, e)
 		}
 	}

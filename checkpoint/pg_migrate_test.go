@@ -143,3 +143,103 @@ VALUES ('app', 'shardId-000000000000', 3, 'SHARD_END', '{shardId-000000000001,sh
 	}
 	_ = again.Close()
 }
+
+// TestPGMigrationFromVersion2: a lease table of schema version 2, with rows
+// as version 2's workers write them (a hand-off pending, a reset to a
+// time), is migrated in place: every row joins the empty stream (the
+// application's only stream) and reads as before under its bare shard ID;
+// the old owner's copy stays good; leases of named streams may then share
+// the shard IDs; events carry the stream.
+func TestPGMigrationFromVersion2(t *testing.T) {
+	pool, schema := pgtest.New(t)
+	ctx := t.Context()
+	cfg := PGConfig{Schema: schema, Table: "leases", FailoverTime: time.Minute, Logger: zaptest.NewLogger(t)}.withDefaults()
+	old := &PGStore{pool: pool, cfg: cfg, log: cfg.Logger, n: newPGNames(cfg.Schema, cfg.Table)}
+	old.life, old.close = context.WithCancel(context.Background())
+	defer old.close()
+	if err := old.migrateTo(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`INSERT INTO ` + old.n.table + ` (application, shard_id, lease_owner, lease_counter, checkpoint_seq, checkpoint_subseq,
+	owner_switches_since_checkpoint, expires_at, op_token, handoff_to, handoff_expires_at)
+VALUES ('app', 'shardId-000000000001', 'w1', 7, '12345678901234567890', 3, 1, now() + interval '1 hour', 42, 'w2', now() + interval '1 hour')`,
+		`INSERT INTO ` + old.n.table + ` (application, shard_id, lease_counter, checkpoint_seq, checkpoint_timestamp)
+VALUES ('app', 'shardId-000000000002', 4, 'AT_TIMESTAMP', '2030-01-02T03:04:05Z')`,
+		`INSERT INTO ` + old.n.table + ` (application, shard_id, checkpoint_seq) VALUES ('other-app', 'shardId-000000000001', 'LATEST')`,
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	conn, err := old.listenConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeConn(conn)
+
+	s, err := NewPGStore(ctx, pool, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if v, err := s.schemaVersion(ctx, pool); err != nil || v != 3 {
+		t.Fatalf("schema version after the migration %d, %v; want 3", v, err)
+	}
+	leases, err := s.ListLeases(ctx, "app")
+	if err != nil || len(leases) != 2 {
+		t.Fatalf("ListLeases = %+v, %v", leases, err)
+	}
+	owned, reset := leases[0], leases[1]
+	for _, l := range leases {
+		if l.Stream != "" || l.Key() != l.ShardID {
+			t.Errorf("%s: stream %q after the migration", l.ShardID, l.Stream)
+		}
+	}
+	if owned.Owner != "w1" || owned.Counter != 7 || owned.Checkpoint != (Checkpoint{SequenceNumber: "12345678901234567890", SubSequenceNumber: 3}) ||
+		owned.HandoffTo != "w2" || !owned.HandoffPending() {
+		t.Errorf("owned lease after the migration: %+v", owned)
+	}
+	if reset.Counter != 4 || reset.Checkpoint != AtTime(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Errorf("reset lease after the migration: %+v", reset)
+	}
+	if got, err := s.GetLease(ctx, "other-app", "shardId-000000000001"); err != nil || got.Checkpoint.SequenceNumber != Latest {
+		t.Errorf("other application's lease = %+v, %v", got, err)
+	}
+
+	// The old owner's copy is still good: it hands the lease over.
+	handed, err := s.HandOffLease(ctx, owned)
+	if err != nil || handed.Owner != "w2" || handed.Stream != "" {
+		t.Fatalf("hand-off of a version 2 lease = %+v, %v", handed, err)
+	}
+	// A named stream's lease of the same shard ID is a lease of its own.
+	stream := StreamIdentity("arn:aws:kinesis:us-east-1:000000000000:stream/orders", time.UnixMilli(1_700_000_000_000))
+	created, err := s.CreateLease(ctx, Lease{Application: "app", Stream: stream, ShardID: "shardId-000000000001"})
+	if err != nil || !created {
+		t.Fatalf("CreateLease in a named stream = %v, %v", created, err)
+	}
+	// A listener's connection opened before the migration hears the
+	// stream in the new trigger's events.
+	var payload map[string]any
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(n.Payload), &payload); err != nil {
+			t.Fatal(err)
+		}
+		if payload["type"] == string(EventCreated) {
+			break
+		}
+	}
+	if payload["stream"] != stream || payload["shard_id"] != "shardId-000000000001" {
+		t.Errorf("notification %v", payload)
+	}
+	if got, err := s.GetLease(ctx, "app", "shardId-000000000001"); err != nil || got.Owner != "w2" {
+		t.Errorf("the empty stream's lease = %+v, %v", got, err)
+	}
+	if got, err := s.GetLease(ctx, "app", LeaseKey(stream, "shardId-000000000001")); err != nil || got.Owner != "" || got.Stream != stream {
+		t.Errorf("the named stream's lease = %+v, %v", got, err)
+	}
+}

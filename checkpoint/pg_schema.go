@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
@@ -20,6 +21,7 @@ type pgNames struct {
 	notifyFn   string // "schema"."table_notify"
 	trigger    string // "table_notify" (trigger names are per table, never qualified)
 	expiryIdx  string // "table_expiry" (an index lives in its table's schema)
+	keyIdx     string // "table_key"
 	// channel is the LISTEN/NOTIFY channel: "shoal_" and 16 hex digits of a
 	// hash of schema and table, so it is a plain identifier whatever the
 	// names, and tables in different schemas do not share a channel.
@@ -45,6 +47,7 @@ func newPGNames(schema, table string) pgNames {
 		notifyFn:   pgx.Identifier{schema, table + "_notify"}.Sanitize(),
 		trigger:    pgx.Identifier{table + "_notify"}.Sanitize(),
 		expiryIdx:  pgx.Identifier{table + "_expiry"}.Sanitize(),
+		keyIdx:     pgx.Identifier{table + "_key"}.Sanitize(),
 		channel:    fmt.Sprintf("shoal_%016x", tableHash),
 		schemaLock: int64(h("shoal/checkpoint/schema\x00" + schema)), //nolint:gosec // a hash, reinterpreted as a lock key
 		tableLock:  int64(tableHash),                                 //nolint:gosec // idem
@@ -180,6 +183,66 @@ BEGIN
 	IF ev IS NOT NULL THEN
 		PERFORM pg_notify('` + n.channel + `', json_build_object(
 			'type', ev, 'application', r.application, 'shard_id', r.shard_id,
+			'owner', coalesce(r.lease_owner, ''), 'counter', r.lease_counter,
+			'handoff_to', coalesce(r.handoff_to, ''))::text);
+	END IF;
+	RETURN NULL;
+END
+$fn$`,
+		}
+	}},
+	{version: 3, stmts: func(n pgNames) []string {
+		tableLit := "'" + strings.ReplaceAll(n.table, "'", "''") + "'"
+		return []string{
+			// Multi-stream applications: a lease belongs to a stream,
+			// named by identity (checkpoint.StreamIdentity); '' is the
+			// application's only stream, which every row written before
+			// this version belongs to. lease_key is the key the Store's
+			// methods name a lease by (checkpoint.LeaseKey).
+			`ALTER TABLE ` + n.table + ` ADD COLUMN stream text NOT NULL DEFAULT '',
+	ADD COLUMN lease_key text GENERATED ALWAYS AS
+		(CASE WHEN stream = '' THEN shard_id ELSE stream || ':' || shard_id END) STORED`,
+			// The primary key becomes (application, stream, shard_id).
+			// A worker of version 2 still running keeps renewing and
+			// checkpointing its leases (of stream ''), but its lease
+			// creation (ON CONFLICT (application, shard_id)) fails from
+			// now on: upgrade every worker before resharding.
+			`DO $do$
+DECLARE c text;
+BEGIN
+	SELECT conname INTO c FROM pg_constraint WHERE conrelid = ` + tableLit + `::regclass AND contype = 'p';
+	EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', ` + tableLit + `, c);
+END
+$do$`,
+			`ALTER TABLE ` + n.table + ` ADD PRIMARY KEY (application, stream, shard_id)`,
+			`CREATE UNIQUE INDEX ` + n.keyIdx + ` ON ` + n.table + ` (application, lease_key)`,
+			// The trigger sends the stream with every event.
+			`CREATE OR REPLACE FUNCTION ` + n.notifyFn + `() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+	ev text;
+	r  record;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		r := OLD; ev := 'deleted';
+	ELSE
+		r := NEW;
+		IF TG_OP = 'INSERT' THEN
+			ev := 'created';
+		ELSIF current_setting('shoal.lease_op', true) = 'reset' THEN
+			ev := 'reset';
+		ELSIF NEW.checkpoint_seq = 'SHARD_END' AND OLD.checkpoint_seq <> 'SHARD_END' THEN
+			ev := 'shard_ended';
+		ELSIF NEW.lease_owner IS NULL AND OLD.lease_owner IS NOT NULL THEN
+			ev := 'released';
+		ELSIF NEW.lease_owner IS DISTINCT FROM OLD.lease_owner THEN
+			ev := 'taken';
+		ELSIF NEW.handoff_to IS NOT NULL AND NEW.handoff_expires_at IS DISTINCT FROM OLD.handoff_expires_at THEN
+			ev := 'handoff_requested';
+		END IF;
+	END IF;
+	IF ev IS NOT NULL THEN
+		PERFORM pg_notify('` + n.channel + `', json_build_object(
+			'type', ev, 'application', r.application, 'stream', r.stream, 'shard_id', r.shard_id,
 			'owner', coalesce(r.lease_owner, ''), 'counter', r.lease_counter,
 			'handoff_to', coalesce(r.handoff_to, ''))::text);
 	END IF;

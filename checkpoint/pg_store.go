@@ -80,7 +80,7 @@ func (s *PGStore) Close() error {
 
 // leaseColumns is what every query returns, in scanLease's order. expired is
 // judged here, by the database's clock.
-const leaseColumns = `application, shard_id, coalesce(lease_owner, ''), lease_counter,
+const leaseColumns = `application, stream, shard_id, coalesce(lease_owner, ''), lease_counter,
 	checkpoint_seq, checkpoint_subseq, pending_checkpoint_seq, pending_checkpoint_subseq,
 	owner_switches_since_checkpoint, parent_shard_ids, child_shard_ids,
 	starting_hash_key, ending_hash_key, expires_at,
@@ -105,29 +105,30 @@ type pgQueries struct {
 }
 
 func newPGQueries(table string) pgQueries {
-	// Fenced statements: $1 application, $2 shard_id, $3 owner, $4 expected
+	// Fenced statements: $1 application, $2 lease key (LeaseKey), $3 owner, $4 expected
 	// counter, $5 op token, then $6 failover seconds where the statement
 	// extends the expiry, and the statement's own parameters.
-	fence := ` WHERE application = $1 AND shard_id = $2 AND lease_owner = $3 AND lease_counter = $4`
+	fence := ` WHERE application = $1 AND lease_key = $2 AND lease_owner = $3 AND lease_counter = $4`
 	bump := `lease_counter = lease_counter + 1, expires_at = now() + make_interval(secs => $6), op_token = $5, updated_at = now()`
 	// A change of owner (take, release, hand-off) ends any hand-off
 	// request.
 	noHandoff := `handoff_to = NULL, handoff_expires_at = NULL`
 	return pgQueries{
-		get:  `SELECT ` + leaseColumns + ` FROM ` + table + ` WHERE application = $1 AND shard_id = $2`,
-		list: `SELECT ` + leaseColumns + ` FROM ` + table + ` WHERE application = $1 ORDER BY shard_id`,
+		get:  `SELECT ` + leaseColumns + ` FROM ` + table + ` WHERE application = $1 AND lease_key = $2`,
+		list: `SELECT ` + leaseColumns + ` FROM ` + table + ` WHERE application = $1 ORDER BY stream, shard_id`,
 		// $3 checkpoint, $4 sub-sequence, $5 parents, $6 start hash, $7 end hash, $8 token,
-		// $9 the checkpoint's timestamp (AT_TIMESTAMP) or NULL
+		// $9 the checkpoint's timestamp (AT_TIMESTAMP) or NULL, $10 stream;
+		// here $2 is the shard ID.
 		create: `INSERT INTO ` + table + ` (application, shard_id, checkpoint_seq, checkpoint_subseq,
-	parent_shard_ids, starting_hash_key, ending_hash_key, op_token, checkpoint_timestamp)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (application, shard_id) DO NOTHING`,
+	parent_shard_ids, starting_hash_key, ending_hash_key, op_token, checkpoint_timestamp, stream)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (application, stream, shard_id) DO NOTHING`,
 		// Take is conditional on the counter alone, as in the KCL: taking
 		// an owned lease is stealing it. An owner switch is counted when
 		// the owner changes, from nobody too.
 		take: `UPDATE ` + table + ` SET lease_owner = $3,
 	owner_switches_since_checkpoint = owner_switches_since_checkpoint + (lease_owner IS DISTINCT FROM $3)::int,
 	` + noHandoff + `, ` + bump + `
-WHERE application = $1 AND shard_id = $2 AND lease_counter = $4 RETURNING ` + leaseColumns,
+WHERE application = $1 AND lease_key = $2 AND lease_counter = $4 RETURNING ` + leaseColumns,
 		renew: `UPDATE ` + table + ` SET ` + bump + fence + ` RETURNING ` + leaseColumns,
 		release: `UPDATE ` + table + ` SET lease_owner = NULL, expires_at = NULL, ` + noHandoff + `,
 	lease_counter = lease_counter + 1, op_token = $5, updated_at = now()` + fence + ` RETURNING ` + leaseColumns,
@@ -137,7 +138,7 @@ WHERE application = $1 AND shard_id = $2 AND lease_counter = $4 RETURNING ` + le
 		// and no other worker's request may be pending.
 		requestHandoff: `UPDATE ` + table + ` SET handoff_to = $3, handoff_expires_at = now() + make_interval(secs => $6),
 	op_token = $5, updated_at = now()
-WHERE application = $1 AND shard_id = $2 AND lease_owner = $4 AND lease_owner <> $3 AND expires_at > now()
+WHERE application = $1 AND lease_key = $2 AND lease_owner = $4 AND lease_owner <> $3 AND expires_at > now()
 	AND (handoff_to IS NULL OR handoff_to = $3 OR handoff_expires_at <= now()) RETURNING ` + leaseColumns,
 		// The requester becomes the owner; without a request, a release.
 		handOff: `UPDATE ` + table + ` SET lease_owner = handoff_to,
@@ -150,15 +151,15 @@ WHERE application = $1 AND shard_id = $2 AND lease_owner = $4 AND lease_owner <>
 	` + bump + fence + ` AND ` + orderCondition + ` RETURNING ` + leaseColumns,
 		prepare: `UPDATE ` + table + ` SET pending_checkpoint_seq = $7, pending_checkpoint_subseq = $8,
 	` + bump + fence + ` AND ` + orderCondition + ` RETURNING ` + leaseColumns,
-		del:        `DELETE FROM ` + table + ` WHERE application = $1 AND shard_id = $2`,
-		lockParent: `SELECT 1 FROM ` + table + ` WHERE application = $1 AND shard_id = $2 FOR UPDATE`,
+		del:        `DELETE FROM ` + table + ` WHERE application = $1 AND lease_key = $2`,
+		lockParent: `SELECT 1 FROM ` + table + ` WHERE application = $1 AND lease_key = $2 FOR UPDATE`,
 		// Recording children is metadata, not a change of ownership: the
 		// counter stays, so the owner's copy of the lease stays valid (as
 		// the KCL's childShardIds update).
 		addChildren: `UPDATE ` + table + ` SET child_shard_ids = child_shard_ids ||
 	ARRAY(SELECT c FROM unnest($3::text[]) WITH ORDINALITY AS u(c, i) WHERE c <> ALL (child_shard_ids) ORDER BY i),
 	updated_at = now()
-WHERE application = $1 AND shard_id = $2 AND NOT ($3::text[] <@ child_shard_ids)`,
+WHERE application = $1 AND lease_key = $2 AND NOT ($3::text[] <@ child_shard_ids)`,
 	}
 }
 
@@ -176,7 +177,7 @@ func scanLease(row pgx.Row) (Lease, int64, error) {
 		parentsArr []string
 		childArr   []string
 	)
-	err := row.Scan(&l.Application, &l.ShardID, &l.Owner, &l.Counter,
+	err := row.Scan(&l.Application, &l.Stream, &l.ShardID, &l.Owner, &l.Counter,
 		&l.Checkpoint.SequenceNumber, &l.Checkpoint.SubSequenceNumber, &pendSeq, &pendSub,
 		&l.OwnerSwitchesSinceCheckpoint, &parentsArr, &childArr,
 		&l.StartingHashKey, &l.EndingHashKey, &expiresAt,
@@ -221,47 +222,32 @@ func newToken() int64 {
 	}
 }
 
-func validateIDs(application, shardID string) error {
-	switch {
-	case application == "":
-		return fmt.Errorf("empty application name: %w", ErrInvalid)
-	case shardID == "":
-		return fmt.Errorf("empty shard ID: %w", ErrInvalid)
-	case len(application) > maxIDBytes:
-		return fmt.Errorf("application name longer than %d bytes: %w", maxIDBytes, ErrInvalid)
-	case len(shardID) > maxIDBytes:
-		return fmt.Errorf("shard ID longer than %d bytes: %w", maxIDBytes, ErrInvalid)
-	}
-	return nil
-}
-
-// leaseKey names a lease in errors.
-func leaseKey(application, shardID string) string { return application + "/" + shardID }
-
-// GetLease reads one lease. It fails with ErrNotFound if there is none.
-func (s *PGStore) GetLease(ctx context.Context, application, shardID string) (Lease, error) {
-	if err := validateIDs(application, shardID); err != nil {
+// GetLease reads one lease, named by its key (LeaseKey). It fails with
+// ErrNotFound if there is none.
+func (s *PGStore) GetLease(ctx context.Context, application, key string) (Lease, error) {
+	if err := validateIDs(application, key); err != nil {
 		return Lease{}, fmt.Errorf("get lease: %w", err)
 	}
 	var l Lease
-	err := s.retry(ctx, "get lease "+leaseKey(application, shardID), func(ctx context.Context, _ int) error {
+	err := s.retry(ctx, "get lease "+leaseKey(application, key), func(ctx context.Context, _ int) error {
 		var err error
-		l, _, err = s.get(ctx, application, shardID)
+		l, _, err = s.get(ctx, application, key)
 		return err
 	})
 	return l, err
 }
 
 // get is one attempt of GetLease.
-func (s *PGStore) get(ctx context.Context, application, shardID string) (Lease, int64, error) {
-	l, tok, err := scanLease(s.pool.QueryRow(ctx, s.q.get, application, shardID))
+func (s *PGStore) get(ctx context.Context, application, key string) (Lease, int64, error) {
+	l, tok, err := scanLease(s.pool.QueryRow(ctx, s.q.get, application, key))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Lease{}, 0, ErrNotFound
 	}
 	return l, tok, err
 }
 
-// ListLeases reads every lease of the application, ordered by shard ID.
+// ListLeases reads every lease of the application, ordered by stream and
+// shard ID.
 // Each lease's Expired is judged by the database's clock at the read.
 func (s *PGStore) ListLeases(ctx context.Context, application string) ([]Lease, error) {
 	if application == "" {
@@ -304,10 +290,13 @@ func initialCheckpoint(cp Checkpoint) (Checkpoint, error) {
 // ShardID, Checkpoint, ParentShardIDs and hash key range, and ignores the
 // rest.
 func (s *PGStore) CreateLease(ctx context.Context, l Lease) (bool, error) {
-	key := leaseKey(l.Application, l.ShardID)
+	key := leaseKey(l.Application, l.Key())
 	cp, err := initialCheckpoint(l.Checkpoint)
 	if err == nil {
 		err = validateIDs(l.Application, l.ShardID)
+	}
+	if err == nil {
+		err = ValidateStreamAndShard(l.Stream, l.ShardID)
 	}
 	if err != nil {
 		return false, fmt.Errorf("create lease %s: %w", key, err)
@@ -316,7 +305,7 @@ func (s *PGStore) CreateLease(ctx context.Context, l Lease) (bool, error) {
 	var created bool
 	err = s.retry(ctx, "create lease "+key, func(ctx context.Context, _ int) error {
 		tag, err := s.pool.Exec(ctx, s.q.create, l.Application, l.ShardID, cp.SequenceNumber, cp.SubSequenceNumber,
-			nonNil(l.ParentShardIDs), l.StartingHashKey, l.EndingHashKey, tok, timeParam(cp))
+			nonNil(l.ParentShardIDs), l.StartingHashKey, l.EndingHashKey, tok, timeParam(cp), l.Stream)
 		if err != nil {
 			return err
 		}
@@ -326,7 +315,7 @@ func (s *PGStore) CreateLease(ctx context.Context, l Lease) (bool, error) {
 		}
 		// It exists: created by us in an attempt whose reply was lost,
 		// or by someone else (as long as nobody changed it since).
-		_, got, err := s.get(ctx, l.Application, l.ShardID)
+		_, got, err := s.get(ctx, l.Application, l.Key())
 		if errors.Is(err, ErrNotFound) {
 			// Deleted between the two statements: try again.
 			return errConflict
@@ -364,11 +353,12 @@ func nonNil(s []string) []string {
 
 // CreateChildLeases creates the children of a shard that reached its end and
 // records them on the parent, in one transaction. See Store.
-func (s *PGStore) CreateChildLeases(ctx context.Context, application, parentShardID string, children []Lease) error {
-	key := leaseKey(application, parentShardID)
-	if err := validateIDs(application, parentShardID); err != nil {
+func (s *PGStore) CreateChildLeases(ctx context.Context, application, parentKey string, children []Lease) error {
+	key := leaseKey(application, parentKey)
+	if err := validateIDs(application, parentKey); err != nil {
 		return fmt.Errorf("create child leases of %s: %w", key, err)
 	}
+	stream, parentID := SplitLeaseKey(parentKey)
 	type child struct {
 		l  Lease
 		cp Checkpoint
@@ -379,18 +369,27 @@ func (s *PGStore) CreateChildLeases(ctx context.Context, application, parentShar
 		if c.Application == "" {
 			c.Application = application
 		}
+		if c.Stream == "" {
+			c.Stream = stream
+		}
 		cp, err := initialCheckpoint(c.Checkpoint)
 		if err == nil {
 			err = validateIDs(c.Application, c.ShardID)
 		}
+		if err == nil {
+			err = ValidateStreamAndShard(c.Stream, c.ShardID)
+		}
 		if err == nil && c.Application != application {
 			err = fmt.Errorf("child %s belongs to application %q: %w", c.ShardID, c.Application, ErrInvalid)
+		}
+		if err == nil && c.Stream != stream {
+			err = fmt.Errorf("child %s belongs to stream %q, its parent to %q: %w", c.ShardID, c.Stream, stream, ErrInvalid)
 		}
 		if err != nil {
 			return fmt.Errorf("create child leases of %s: %w", key, err)
 		}
 		if len(c.ParentShardIDs) == 0 {
-			c.ParentShardIDs = []string{parentShardID}
+			c.ParentShardIDs = []string{parentID}
 		}
 		if !slices.Contains(ids, c.ShardID) {
 			ids = append(ids, c.ShardID)
@@ -404,7 +403,7 @@ func (s *PGStore) CreateChildLeases(ctx context.Context, application, parentShar
 			// same family (the owner's shutdown and a shard syncer)
 			// serialize instead of deadlocking on the children's keys.
 			var one int
-			if err := tx.QueryRow(ctx, s.q.lockParent, application, parentShardID).Scan(&one); err != nil {
+			if err := tx.QueryRow(ctx, s.q.lockParent, application, parentKey).Scan(&one); err != nil {
 				if errors.Is(err, pgx.ErrNoRows) {
 					return ErrNotFound
 				}
@@ -412,11 +411,11 @@ func (s *PGStore) CreateChildLeases(ctx context.Context, application, parentShar
 			}
 			for _, c := range kids {
 				if _, err := tx.Exec(ctx, s.q.create, application, c.l.ShardID, c.cp.SequenceNumber, c.cp.SubSequenceNumber,
-					c.l.ParentShardIDs, c.l.StartingHashKey, c.l.EndingHashKey, tok, timeParam(c.cp)); err != nil {
+					c.l.ParentShardIDs, c.l.StartingHashKey, c.l.EndingHashKey, tok, timeParam(c.cp), stream); err != nil {
 					return err
 				}
 			}
-			_, err := tx.Exec(ctx, s.q.addChildren, application, parentShardID, nonNil(ids))
+			_, err := tx.Exec(ctx, s.q.addChildren, application, parentKey, nonNil(ids))
 			return err
 		})
 	})
@@ -427,16 +426,16 @@ func (s *PGStore) CreateChildLeases(ctx context.Context, application, parentShar
 // matches no row it reads the lease to say why: whyNot returns the error for
 // the lease as it is now.
 func (s *PGStore) fenced(ctx context.Context, op string, l Lease, query string, whyNot func(cur Lease) error, extra ...any) (Lease, error) {
-	key := leaseKey(l.Application, l.ShardID)
+	key := leaseKey(l.Application, l.Key())
 	op = op + " " + key
-	if err := validateIDs(l.Application, l.ShardID); err != nil {
+	if err := validateIDs(l.Application, l.Key()); err != nil {
 		return Lease{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if l.Owner == "" {
 		return Lease{}, fmt.Errorf("%s: lease copy has no owner: %w", op, ErrInvalid)
 	}
 	tok := newToken()
-	args := append([]any{l.Application, l.ShardID, l.Owner, l.Counter, tok}, extra...)
+	args := append([]any{l.Application, l.Key(), l.Owner, l.Counter, tok}, extra...)
 	var out Lease
 	err := s.retry(ctx, op, func(ctx context.Context, _ int) error {
 		got, _, err := scanLease(s.pool.QueryRow(ctx, query, args...))
@@ -447,7 +446,7 @@ func (s *PGStore) fenced(ctx context.Context, op string, l Lease, query string, 
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		cur, curTok, err := s.get(ctx, l.Application, l.ShardID)
+		cur, curTok, err := s.get(ctx, l.Application, l.Key())
 		switch {
 		case err != nil:
 			return err
@@ -491,7 +490,7 @@ func fenceError(l, cur Lease, cond func() error) error {
 // read, it fails with ErrLeaseLost: another worker got there first.
 func (s *PGStore) TakeLease(ctx context.Context, l Lease, owner string) (Lease, error) {
 	if owner == "" || len(owner) > maxIDBytes {
-		return Lease{}, fmt.Errorf("take lease %s: owner must be 1 to %d bytes: %w", leaseKey(l.Application, l.ShardID), maxIDBytes, ErrInvalid)
+		return Lease{}, fmt.Errorf("take lease %s: owner must be 1 to %d bytes: %w", leaseKey(l.Application, l.Key()), maxIDBytes, ErrInvalid)
 	}
 	// The fence checks owner too; take's statement ignores it ($3 is the
 	// new owner), so pass the copy with the new owner.
@@ -534,11 +533,11 @@ func (s *PGStore) PrepareCheckpoint(ctx context.Context, l Lease, cp Checkpoint)
 
 func (s *PGStore) checkpoint(ctx context.Context, op, query string, l Lease, cp Checkpoint) (Lease, error) {
 	if err := cp.Validate(); err != nil {
-		return Lease{}, fmt.Errorf("%s %s: %w", op, leaseKey(l.Application, l.ShardID), err)
+		return Lease{}, fmt.Errorf("%s %s: %w", op, leaseKey(l.Application, l.Key()), err)
 	}
 	if cp.IsInitial() {
 		return Lease{}, fmt.Errorf("%s %s: %s is an initial position, set when the lease is created: %w",
-			op, leaseKey(l.Application, l.ShardID), cp.SequenceNumber, ErrInvalid)
+			op, leaseKey(l.Application, l.Key()), cp.SequenceNumber, ErrInvalid)
 	}
 	var num *string // the NUMERIC parameter: NULL for ShardEnd
 	if !cp.IsShardEnd() {
@@ -555,13 +554,13 @@ func (s *PGStore) checkpoint(ctx context.Context, op, query string, l Lease, cp 
 }
 
 // DeleteLease deletes a lease whoever holds it. See Store.
-func (s *PGStore) DeleteLease(ctx context.Context, application, shardID string) error {
-	key := leaseKey(application, shardID)
-	if err := validateIDs(application, shardID); err != nil {
+func (s *PGStore) DeleteLease(ctx context.Context, application, lkey string) error {
+	key := leaseKey(application, lkey)
+	if err := validateIDs(application, lkey); err != nil {
 		return fmt.Errorf("delete lease %s: %w", key, err)
 	}
 	return s.retry(ctx, "delete lease "+key, func(ctx context.Context, attempt int) error {
-		tag, err := s.pool.Exec(ctx, s.q.del, application, shardID)
+		tag, err := s.pool.Exec(ctx, s.q.del, application, lkey)
 		if err != nil {
 			return err
 		}

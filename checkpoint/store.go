@@ -39,7 +39,12 @@ type Lease struct {
 	// name, or application name). Leases of different applications are
 	// independent.
 	Application string
-	// ShardID is the lease key, e.g. shardId-000000000001.
+	// Stream is the stream the shard belongs to, by identity
+	// (StreamIdentity), or "" for the application's only stream (see
+	// LeaseKey). Application, Stream and ShardID name the lease.
+	Stream string
+	// ShardID is the shard, e.g. shardId-000000000001. It never contains
+	// ":".
 	ShardID string
 	// Owner is the worker that holds the lease, "" when nobody does.
 	Owner string
@@ -137,9 +142,11 @@ const (
 type Event struct {
 	Type        EventType
 	Application string
-	ShardID     string
-	Owner       string
-	Counter     int64
+	// Stream and ShardID name the lease (Event.Key).
+	Stream  string
+	ShardID string
+	Owner   string
+	Counter int64
 	// HandoffTo is the worker a hand-off was asked for, if any (set on
 	// EventHandoffRequested).
 	HandoffTo string
@@ -172,10 +179,13 @@ type Store interface {
 	// parent's ChildShardIDs. It is idempotent, and unfenced, so that a
 	// shard syncer can repair what a crashed owner left half done. It
 	// fails with ErrNotFound if the parent lease does not exist.
-	CreateChildLeases(ctx context.Context, application, parentShardID string, children []Lease) error
-	// GetLease reads one lease.
-	GetLease(ctx context.Context, application, shardID string) (Lease, error)
-	// ListLeases reads every lease of the application, ordered by shard ID.
+	// The parent is named by its key (LeaseKey); the children belong to
+	// its stream (a child's Stream defaults to it, and may not differ).
+	CreateChildLeases(ctx context.Context, application, parentKey string, children []Lease) error
+	// GetLease reads one lease, named by its key (LeaseKey).
+	GetLease(ctx context.Context, application, key string) (Lease, error)
+	// ListLeases reads every lease of the application, of all its
+	// streams, ordered by stream (the empty stream first) and shard ID.
 	ListLeases(ctx context.Context, application string) ([]Lease, error)
 	// TakeLease makes owner the lease's owner, provided its counter still
 	// is l.Counter (whoever owned it: taking an owned lease steals it), and
@@ -198,7 +208,7 @@ type Store interface {
 	// DeleteLease deletes a lease, whoever holds it (the KCL's lease
 	// cleanup of finished shards). Deleting a lease that does not exist
 	// fails with ErrNotFound.
-	DeleteLease(ctx context.Context, application, shardID string) error
+	DeleteLease(ctx context.Context, application, key string) error
 	// Listen delivers the application's lease events on the returned
 	// channel until ctx ends or the Store is closed, and then closes it.
 	// Events are hints that save a poll; they are not a log, so a receiver
@@ -250,7 +260,8 @@ type HandoffStore interface {
 // announced to the workers at once.
 type Admin interface {
 	// ResetLeases sets the checkpoint of the application's leases of the
-	// given shards (all its leases when shardIDs is empty) to cp, in one
+	// given keys (LeaseKey; all its leases, of every stream, when keys is
+	// empty) to cp, in one
 	// transaction, backwards as well as forwards: each lease becomes
 	// unowned, its pending checkpoint and hand-off request are cleared,
 	// its owner switches reset, its counter moves on, and listeners hear
@@ -261,14 +272,14 @@ type Admin interface {
 	// sequence number needs exactly one shard (ErrInvalid); a shard
 	// without a lease, or an application without leases, is ErrNotFound
 	// and changes nothing. It returns the leases as reset.
-	ResetLeases(ctx context.Context, application string, shardIDs []string, cp Checkpoint) ([]Lease, error)
+	ResetLeases(ctx context.Context, application string, keys []string, cp Checkpoint) ([]Lease, error)
 	// ForceRelease makes a lease unowned at once, whoever holds it: its
 	// owner drops it (without checkpointing: its counter moved) and the
 	// application's workers take it as any released lease (the former
 	// owner among them). Listeners hear EventReleased. A lease nobody
 	// owns is returned unchanged. It fails with ErrNotFound if there is
 	// no such lease.
-	ForceRelease(ctx context.Context, application, shardID string) (Lease, error)
+	ForceRelease(ctx context.Context, application, key string) (Lease, error)
 	// DeleteApplication deletes every lease of the application and
 	// returns how many it deleted; listeners hear EventDeleted for each.
 	// Workers still running recreate leases for the shards they find at

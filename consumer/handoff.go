@@ -59,7 +59,7 @@ func (w *Worker) releaseUnheld() {
 	}
 	ctx, cancel := context.WithTimeout(w.hardCtx, w.cfg.FailoverTime)
 	defer cancel()
-	leases, err := w.store.ListLeases(ctx, w.cfg.ApplicationName)
+	leases, err := ownStream(w.store.ListLeases(ctx, w.cfg.ApplicationName))
 	if err != nil {
 		w.log.Warn("list leases at shutdown failed", zap.Error(err))
 		return

@@ -253,3 +253,20 @@ func (w *Worker) renewLoop(ctx context.Context) {
 		wg.Wait()
 	}
 }
+
+// ownStream keeps, of the leases ListLeases returned, those of the
+// application's only stream (checkpoint.Lease.Stream ""), the ones a
+// worker reads: leases of named streams belong to a multi-stream
+// application's workers, whose shards this worker does not know.
+func ownStream(leases []checkpoint.Lease, err error) ([]checkpoint.Lease, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := leases[:0:0]
+	for _, l := range leases {
+		if l.Stream == "" {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}

@@ -280,7 +280,7 @@ func (w *Worker) syncShards(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	leases, err := w.store.ListLeases(ctx, w.cfg.ApplicationName)
+	leases, err := ownStream(w.store.ListLeases(ctx, w.cfg.ApplicationName))
 	if err != nil {
 		w.storeFailed(ctx, err)
 		return err

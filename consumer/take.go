@@ -31,7 +31,7 @@ func (w *Worker) takeRound(ctx context.Context) roundResult {
 	// is cut short by a shutdown would leave a lease owned and unprocessed.
 	sctx, cancel := context.WithTimeout(w.hardCtx, w.cfg.FailoverTime)
 	defer cancel()
-	leases, err := w.store.ListLeases(sctx, w.cfg.ApplicationName)
+	leases, err := ownStream(w.store.ListLeases(sctx, w.cfg.ApplicationName))
 	if err != nil {
 		w.storeFailed(sctx, err)
 		if ctx.Err() == nil && w.hardCtx.Err() == nil {

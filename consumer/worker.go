@@ -441,6 +441,11 @@ func (w *Worker) coordinate(ctx context.Context, events <-chan checkpoint.Event)
 // at the next renewal. A hand-off request for a lease this worker holds
 // starts the hand-off.
 func (w *Worker) handleEvent(ev checkpoint.Event) bool {
+	if ev.Stream != "" {
+		// A lease of a multi-stream application's named stream: not this
+		// worker's (see ownStream).
+		return false
+	}
 	var sc *shardConsumer
 	if ev.ShardID != "" {
 		sc = w.consumerOf(ev.ShardID)

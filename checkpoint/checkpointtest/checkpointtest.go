@@ -50,6 +50,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) checkpoint.Store) {
 		{"ResetLeases", testResetLeases},
 		{"ForceRelease", testForceRelease},
 		{"DeleteApplication", testDeleteApplication},
+		{"Streams", testStreams},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

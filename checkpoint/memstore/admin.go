@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/shoalstream/shoal/checkpoint"
@@ -18,7 +17,7 @@ func (s *Store) RequestHandoff(_ context.Context, l checkpoint.Lease, requester 
 	if err := s.check(op); err != nil {
 		return checkpoint.Lease{}, err
 	}
-	switch err := validIDs(l.Application, l.ShardID); {
+	switch err := validIDs(l.Application, l.Key()); {
 	case err != nil:
 		return checkpoint.Lease{}, fmt.Errorf("%s: %w", op, err)
 	case requester == "" || l.Owner == "" || l.Owner == requester:
@@ -26,7 +25,7 @@ func (s *Store) RequestHandoff(_ context.Context, l checkpoint.Lease, requester 
 	}
 	s.tab.mu.Lock()
 	defer s.tab.mu.Unlock()
-	cur := s.tab.leases[[2]string{l.Application, l.ShardID}]
+	cur := s.tab.leases[[2]string{l.Application, l.Key()}]
 	if cur == nil {
 		return checkpoint.Lease{}, fmt.Errorf("%s %s: %w", op, l.ShardID, checkpoint.ErrNotFound)
 	}
@@ -63,13 +62,13 @@ func (s *Store) HandOffLease(_ context.Context, l checkpoint.Lease) (checkpoint.
 var _ checkpoint.Admin = (*Store)(nil)
 
 // ResetLeases implements [checkpoint.Admin].
-func (s *Store) ResetLeases(_ context.Context, app string, shardIDs []string, cp checkpoint.Checkpoint) ([]checkpoint.Lease, error) {
+func (s *Store) ResetLeases(_ context.Context, app string, keys []string, cp checkpoint.Checkpoint) ([]checkpoint.Lease, error) {
 	const op = "reset leases"
 	if err := s.check(op); err != nil {
 		return nil, err
 	}
 	var ids []string
-	for _, id := range shardIDs {
+	for _, id := range keys {
 		if err := validIDs(app, id); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
@@ -112,7 +111,7 @@ func (s *Store) ResetLeases(_ context.Context, app string, shardIDs []string, cp
 		s.tab.notify(eventOf(checkpoint.EventReset, l))
 		out = append(out, read(l))
 	}
-	slices.SortFunc(out, func(a, b checkpoint.Lease) int { return strings.Compare(a.ShardID, b.ShardID) })
+	slices.SortFunc(out, byKey)
 	return out, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,11 +78,14 @@ func (s *Store) check(op string) error {
 	return nil
 }
 
-func validIDs(app, shard string) error {
+// validIDs checks an application name and a lease key
+// (checkpoint.LeaseKey).
+func validIDs(app, key string) error {
+	stream, shard := checkpoint.SplitLeaseKey(key)
 	if app == "" || shard == "" {
 		return fmt.Errorf("empty application or shard ID: %w", checkpoint.ErrInvalid)
 	}
-	return nil
+	return checkpoint.ValidateStreamAndShard(stream, shard)
 }
 
 // read returns a copy of l as a reader sees it now. tab.mu is held.
@@ -125,7 +129,7 @@ func (tab *Table) notify(ev checkpoint.Event) {
 // expireLater announces the lease's expiry, once, when its expiry passes
 // unless it changed in between. tab.mu is held.
 func (tab *Table) expireLater(l *checkpoint.Lease) {
-	key, counter := [2]string{l.Application, l.ShardID}, l.Counter
+	key, counter := [2]string{l.Application, l.Key()}, l.Counter
 	time.AfterFunc(time.Until(l.ExpiresAt), func() {
 		tab.mu.Lock()
 		defer tab.mu.Unlock()
@@ -133,7 +137,7 @@ func (tab *Table) expireLater(l *checkpoint.Lease) {
 		if cur == nil || cur.Counter != counter || cur.Owner == "" || time.Now().Before(cur.ExpiresAt) {
 			return
 		}
-		tab.notify(checkpoint.Event{Type: checkpoint.EventExpired, Application: cur.Application, ShardID: cur.ShardID, Owner: cur.Owner, Counter: cur.Counter})
+		tab.notify(checkpoint.Event{Type: checkpoint.EventExpired, Application: cur.Application, Stream: cur.Stream, ShardID: cur.ShardID, Owner: cur.Owner, Counter: cur.Counter})
 	})
 }
 
@@ -150,17 +154,17 @@ func initialCP(cp checkpoint.Checkpoint) (checkpoint.Checkpoint, error) {
 
 // create inserts l unless it exists. tab.mu is held.
 func (tab *Table) create(l checkpoint.Lease, cp checkpoint.Checkpoint) bool {
-	key := [2]string{l.Application, l.ShardID}
+	key := [2]string{l.Application, l.Key()}
 	if tab.leases[key] != nil {
 		return false
 	}
 	now := time.Now()
 	tab.leases[key] = &checkpoint.Lease{
-		Application: l.Application, ShardID: l.ShardID, Checkpoint: cp,
+		Application: l.Application, Stream: l.Stream, ShardID: l.ShardID, Checkpoint: cp,
 		ParentShardIDs: slices.Clone(l.ParentShardIDs), StartingHashKey: l.StartingHashKey, EndingHashKey: l.EndingHashKey,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	tab.notify(checkpoint.Event{Type: checkpoint.EventCreated, Application: l.Application, ShardID: l.ShardID})
+	tab.notify(checkpoint.Event{Type: checkpoint.EventCreated, Application: l.Application, Stream: l.Stream, ShardID: l.ShardID})
 	return true
 }
 
@@ -172,6 +176,9 @@ func (s *Store) CreateLease(_ context.Context, l checkpoint.Lease) (bool, error)
 	cp, err := initialCP(l.Checkpoint)
 	if err == nil {
 		err = validIDs(l.Application, l.ShardID)
+	}
+	if err == nil {
+		err = checkpoint.ValidateStreamAndShard(l.Stream, l.ShardID)
 	}
 	if err != nil {
 		return false, fmt.Errorf("create lease: %w", err)
@@ -193,23 +200,33 @@ func (s *Store) CreateChildLeases(_ context.Context, app, parent string, childre
 		l  checkpoint.Lease
 		cp checkpoint.Checkpoint
 	}
+	stream, parentID := checkpoint.SplitLeaseKey(parent)
 	var kids []kid
 	for _, c := range children {
 		if c.Application == "" {
 			c.Application = app
 		}
+		if c.Stream == "" {
+			c.Stream = stream
+		}
 		cp, err := initialCP(c.Checkpoint)
 		if err == nil {
 			err = validIDs(c.Application, c.ShardID)
 		}
+		if err == nil {
+			err = checkpoint.ValidateStreamAndShard(c.Stream, c.ShardID)
+		}
 		if err == nil && c.Application != app {
 			err = fmt.Errorf("child of another application: %w", checkpoint.ErrInvalid)
+		}
+		if err == nil && c.Stream != stream {
+			err = fmt.Errorf("child %s of stream %q, its parent of %q: %w", c.ShardID, c.Stream, stream, checkpoint.ErrInvalid)
 		}
 		if err != nil {
 			return fmt.Errorf("create child leases: %w", err)
 		}
 		if len(c.ParentShardIDs) == 0 {
-			c.ParentShardIDs = []string{parent}
+			c.ParentShardIDs = []string{parentID}
 		}
 		kids = append(kids, kid{c, cp})
 	}
@@ -262,16 +279,17 @@ func (s *Store) ListLeases(_ context.Context, app string) ([]checkpoint.Lease, e
 			out = append(out, read(l))
 		}
 	}
-	slices.SortFunc(out, func(a, b checkpoint.Lease) int {
-		switch {
-		case a.ShardID < b.ShardID:
-			return -1
-		case a.ShardID > b.ShardID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, byKey)
 	return out, nil
+}
+
+// byKey orders leases by stream, then shard ID, as ListLeases returns
+// them.
+func byKey(a, b checkpoint.Lease) int {
+	if c := strings.Compare(a.Stream, b.Stream); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ShardID, b.ShardID)
 }
 
 // fenced applies change to the lease l is a copy of, if the fence holds:
@@ -283,7 +301,7 @@ func (s *Store) fenced(op string, l checkpoint.Lease, anyOwner, extend bool, cha
 	if err := s.check(op); err != nil {
 		return checkpoint.Lease{}, err
 	}
-	if err := validIDs(l.Application, l.ShardID); err != nil {
+	if err := validIDs(l.Application, l.Key()); err != nil {
 		return checkpoint.Lease{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if l.Owner == "" {
@@ -291,7 +309,7 @@ func (s *Store) fenced(op string, l checkpoint.Lease, anyOwner, extend bool, cha
 	}
 	s.tab.mu.Lock()
 	defer s.tab.mu.Unlock()
-	cur := s.tab.leases[[2]string{l.Application, l.ShardID}]
+	cur := s.tab.leases[[2]string{l.Application, l.Key()}]
 	switch {
 	case cur == nil:
 		return checkpoint.Lease{}, fmt.Errorf("%s %s: %w", op, l.ShardID, checkpoint.ErrNotFound)
@@ -324,7 +342,7 @@ func (s *Store) fenced(op string, l checkpoint.Lease, anyOwner, extend bool, cha
 
 // eventOf is the event ev of the lease l, as it is now.
 func eventOf(ev checkpoint.EventType, l *checkpoint.Lease) checkpoint.Event {
-	return checkpoint.Event{Type: ev, Application: l.Application, ShardID: l.ShardID, Owner: l.Owner, Counter: l.Counter, HandoffTo: l.HandoffTo}
+	return checkpoint.Event{Type: ev, Application: l.Application, Stream: l.Stream, ShardID: l.ShardID, Owner: l.Owner, Counter: l.Counter, HandoffTo: l.HandoffTo}
 }
 
 // clearHandoff ends a hand-off request (every change of owner does).
@@ -414,7 +432,7 @@ func (s *Store) DeleteLease(_ context.Context, app, shard string) error {
 		return fmt.Errorf("delete lease %s: %w", shard, checkpoint.ErrNotFound)
 	}
 	delete(s.tab.leases, key)
-	s.tab.notify(checkpoint.Event{Type: checkpoint.EventDeleted, Application: app, ShardID: shard, Owner: l.Owner, Counter: l.Counter})
+	s.tab.notify(eventOf(checkpoint.EventDeleted, l))
 	return nil
 }
 

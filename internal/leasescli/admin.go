@@ -152,12 +152,8 @@ func resetMain(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("leases reset: %w", err)
 	}
-	var only []string
-	if *shard != "" {
-		if !listed[*shard] {
-			return fmt.Errorf("leases reset: stream %s has no shard %s", *stream, *shard)
-		}
-		only = []string{*shard}
+	if *shard != "" && !listed[*shard] {
+		return fmt.Errorf("leases reset: stream %s has no shard %s", *stream, *shard)
 	}
 	if !cp.IsSentinel() {
 		if err := holds(ctx, client, *stream, *shard, cp); err != nil {
@@ -173,8 +169,12 @@ func resetMain(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("leases reset: %w", err)
 	}
-	if !slices.ContainsFunc(before, func(l checkpoint.Lease) bool { return listed[l.ShardID] }) {
+	if !slices.ContainsFunc(before, func(l checkpoint.Lease) bool { return listed[l.ShardID] && leaseview.OfStream(l, *stream) }) {
 		return fmt.Errorf("leases reset: application %s has no lease of a shard of stream %s", *c.app, *stream)
+	}
+	only, err := resetKeys(before, *stream, *shard)
+	if err != nil {
+		return fmt.Errorf("leases reset: %w", err)
 	}
 	reset, err := store.ResetLeases(ctx, *c.app, only, cp)
 	if err != nil {
@@ -182,7 +182,7 @@ func resetMain(ctx context.Context, args []string, out io.Writer) error {
 	}
 	was := make(map[string]checkpoint.Lease, len(before))
 	for _, l := range before {
-		was[l.ShardID] = l
+		was[l.Key()] = l
 	}
 	if _, err := fmt.Fprintf(out, "application %s: %s reset to %s\n", *c.app, plural(len(reset), "lease"), cp); err != nil {
 		return err
@@ -190,11 +190,11 @@ func resetMain(ctx context.Context, args []string, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	_, _ = fmt.Fprintln(tw, "SHARD\tOWNER\tCHECKPOINT WAS\tNOW")
 	for _, l := range reset {
-		owner := was[l.ShardID].Owner
+		owner := was[l.Key()].Owner
 		if owner == "" {
 			owner = "-"
 		}
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.ShardID, owner, was[l.ShardID].Checkpoint, l.Checkpoint)
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.ShardID, owner, was[l.Key()].Checkpoint, l.Checkpoint)
 	}
 	return tw.Flush()
 }
@@ -265,7 +265,8 @@ func releaseMain(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("release", flag.ContinueOnError)
 	c := addCommon(fs)
 	shard := fs.String("shard", "", "the shard whose lease to release (required)")
-	err := parseSub(fs, out, args, "release --application A --shard ID [flags]",
+	stream := fs.String("stream", "", "the stream of the shard (name, ARN or identity), for a multi-stream application; empty: the application's only stream")
+	err := parseSub(fs, out, args, "release --application A --shard ID [--stream S] [flags]",
 		"Releases a lease whoever holds it: its owner drops the shard at once, without checkpointing, and the application's workers take it again from its checkpoint.")
 	switch {
 	case err != nil:
@@ -281,11 +282,21 @@ func releaseMain(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("leases release: %w", err)
 	}
 	defer closeStore()
-	was, err := store.GetLease(ctx, *c.app, *shard)
+	key := *shard
+	if *stream != "" {
+		all, err := store.ListLeases(ctx, *c.app)
+		if err != nil {
+			return fmt.Errorf("leases release: %w", err)
+		}
+		if key, err = streamLeaseKey(all, *stream, *shard); err != nil {
+			return fmt.Errorf("leases release: %w", err)
+		}
+	}
+	was, err := store.GetLease(ctx, *c.app, key)
 	if err != nil {
 		return fmt.Errorf("leases release: %w", err)
 	}
-	l, err := store.ForceRelease(ctx, *c.app, *shard)
+	l, err := store.ForceRelease(ctx, *c.app, key)
 	if err != nil {
 		return fmt.Errorf("leases release: %w", err)
 	}
@@ -295,4 +306,65 @@ func releaseMain(ctx context.Context, args []string, out io.Writer) error {
 	}
 	_, err = fmt.Fprintf(out, "application %s: lease %s released (was held by %s); checkpoint %s\n", *c.app, *shard, was.Owner, l.Checkpoint)
 	return err
+}
+
+// resetKeys returns the keys of the leases a reset of stream (and of shard,
+// if not empty) changes: nil (every lease) when the application reads one
+// stream, else the keys of that stream's leases.
+func resetKeys(leases []checkpoint.Lease, stream, shard string) ([]string, error) {
+	multi := slices.ContainsFunc(leases, func(l checkpoint.Lease) bool { return l.Stream != "" })
+	if !multi {
+		if shard == "" {
+			return nil, nil
+		}
+		return []string{shard}, nil
+	}
+	if shard != "" {
+		key, err := streamLeaseKey(leases, stream, shard)
+		if err != nil {
+			return nil, err
+		}
+		return []string{key}, nil
+	}
+	var keys []string
+	for _, l := range leases {
+		if l.Stream != "" && leaseview.OfStream(l, stream) && newestIdentity(leases, l) {
+			keys = append(keys, l.Key())
+		}
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("no lease of stream %s", stream)
+	}
+	return keys, nil
+}
+
+// streamLeaseKey returns the key of the lease of shard in stream (a name,
+// ARN or identity): of the stream's newest identity, if the stream was
+// re-created, unless stream is an identity.
+func streamLeaseKey(leases []checkpoint.Lease, stream, shard string) (string, error) {
+	for _, l := range leases {
+		if l.ShardID == shard && (l.Stream == stream || (leaseview.OfStream(l, stream) && newestIdentity(leases, l))) {
+			return l.Key(), nil
+		}
+	}
+	return "", fmt.Errorf("no lease of shard %s of stream %s", shard, stream)
+}
+
+// newestIdentity reports whether l's stream is the newest identity of its
+// stream name among the leases (an older one is a stream deleted and
+// re-created since).
+func newestIdentity(leases []checkpoint.Lease, l checkpoint.Lease) bool {
+	_, created, err := checkpoint.ParseStreamIdentity(l.Stream)
+	if err != nil {
+		return true
+	}
+	for _, o := range leases {
+		if o.Stream == "" || checkpoint.StreamName(o.Stream) != checkpoint.StreamName(l.Stream) {
+			continue
+		}
+		if _, c, err := checkpoint.ParseStreamIdentity(o.Stream); err == nil && c.After(created) {
+			return false
+		}
+	}
+	return true
 }

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -199,7 +200,13 @@ func lagOf(ctx context.Context, client *kinesis.Client, stream string, leases []
 // render writes the table, a summary line and the notes.
 func render(out io.Writer, app string, leases []checkpoint.Lease, now time.Time, lags map[string]string, notes []string) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	if _, err := fmt.Fprintln(tw, "SHARD\tOWNER\tCOUNTER\tCHECKPOINT\tEXPIRES\tPARENTS\tLAG"); err != nil {
+	// The STREAM column only for a multi-stream application.
+	multi := slices.ContainsFunc(leases, func(l checkpoint.Lease) bool { return l.Stream != "" })
+	head := "SHARD\tOWNER\tCOUNTER\tCHECKPOINT\tEXPIRES\tPARENTS\tLAG"
+	if multi {
+		head = "STREAM\t" + head
+	}
+	if _, err := fmt.Fprintln(tw, head); err != nil {
 		return err
 	}
 	owners := map[string]int{}
@@ -228,8 +235,13 @@ func render(out io.Writer, app string, leases []checkpoint.Lease, now time.Time,
 			parents = strings.Join(l.ParentShardIDs, ",")
 		}
 		lag := "n/a"
-		if v, ok := lags[l.ShardID]; ok {
+		if v, ok := lags[l.Key()]; ok {
 			lag = v
+		}
+		if multi {
+			if _, err := fmt.Fprintf(tw, "%s\t", streamColumn(l.Stream)); err != nil {
+				return err
+			}
 		}
 		if _, err := fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", l.ShardID, owner, l.Counter, cp, expires, parents, lag); err != nil {
 			return err
@@ -276,4 +288,16 @@ func roundAge(d time.Duration) string {
 		d = 0
 	}
 	return d.Round(100 * time.Millisecond).String()
+}
+
+// streamColumn shows a lease's stream: its name and creation time, or "-"
+// for the application's only stream.
+func streamColumn(id string) string {
+	if id == "" {
+		return "-"
+	}
+	if _, created, err := checkpoint.ParseStreamIdentity(id); err == nil {
+		return checkpoint.StreamName(id) + "@" + created.Format(time.RFC3339)
+	}
+	return id
 }

@@ -183,8 +183,10 @@ type LagOptions struct {
 }
 
 // Lags returns the lag of each lease's checkpoint on stream (by its name),
-// by shard ID: one GetShardIterator and one GetRecords (Limit 1) call from
-// the checkpointed record per lease.
+// by lease key (checkpoint.Lease.Key; the shard ID for the leases of an
+// application's only stream): one GetShardIterator and one GetRecords
+// (Limit 1) call from the checkpointed record per lease. Leases of a
+// multi-stream application's other streams (by name) are left out.
 func Lags(ctx context.Context, client API, stream string, leases []checkpoint.Lease, o LagOptions) map[string]Lag {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
@@ -196,12 +198,15 @@ func Lags(ctx context.Context, client API, stream string, leases []checkpoint.Le
 		sem  = make(chan struct{}, o.Concurrency)
 	)
 	for _, l := range leases {
+		if !OfStream(l, stream) {
+			continue
+		}
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			lag := shardLag(ctx, client, stream, l, o.BeforeRead)
 			mu.Lock()
-			lags[l.ShardID] = lag
+			lags[l.Key()] = lag
 			mu.Unlock()
 		})
 	}
@@ -233,4 +238,11 @@ func shardLag(ctx context.Context, client API, stream string, l checkpoint.Lease
 		return Lag{Err: err}
 	}
 	return Lag{Behind: time.Duration(aws.ToInt64(res.MillisBehindLatest)) * time.Millisecond, Known: true}
+}
+
+// OfStream reports whether l is a lease of the stream named stream (a
+// name, an ARN or an identity): a lease of the application's only stream
+// (Stream "") is of any.
+func OfStream(l checkpoint.Lease, stream string) bool {
+	return l.Stream == "" || l.Stream == stream || checkpoint.StreamName(l.Stream) == checkpoint.StreamName(stream)
 }

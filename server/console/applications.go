@@ -16,6 +16,7 @@ import (
 
 // leaseJSON is one lease of GET applications/{app}.
 type leaseJSON struct {
+	Stream             string   `json:"stream,omitempty"`
 	ShardID            string   `json:"shardId"`
 	Owner              string   `json:"owner"`
 	Counter            int64    `json:"counter"`
@@ -73,18 +74,23 @@ func (c *Console) getApplication(cl *call) (any, error) {
 	out := make([]leaseJSON, 0, len(leases))
 	for _, l := range leases {
 		j := leaseJSON{
-			ShardID: l.ShardID, Owner: l.Owner, Counter: l.Counter,
+			Stream: l.Stream, ShardID: l.ShardID, Owner: l.Owner, Counter: l.Counter,
 			Checkpoint: l.Checkpoint.SequenceNumber, SubSequenceNumber: l.Checkpoint.SubSequenceNumber,
 			ExpiresAt: tsPtr(&l.ExpiresAt), Expired: l.Expired, UpdatedAt: tsPtr(&l.UpdatedAt),
 			LastRenewalAgoMs: max(0, now.Sub(l.UpdatedAt).Milliseconds()),
 			Parents:          append([]string{}, l.ParentShardIDs...),
 		}
-		if lag, ok := lags[l.ShardID]; ok && lag.Known {
+		if lag, ok := lags[l.Key()]; ok && lag.Known {
 			ms := lag.Behind.Milliseconds()
 			j.MillisBehindLatest = &ms
 		}
 		out = append(out, j)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ShardID < out[j].ShardID })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Stream != out[j].Stream {
+			return out[i].Stream < out[j].Stream
+		}
+		return out[i].ShardID < out[j].ShardID
+	})
 	return map[string]any{"leases": out}, nil
 }
